@@ -1,0 +1,81 @@
+"""Quality stage: PSNR/SSIM on full-size validation images, and output fidelity between two runtimes.
+
+Images are padded (edge mode) to one canvas whose sides are multiples of 2**depth, restored, and cropped
+back, so a Keras model and a fixed-shape TFLite model see exactly the same input.
+"""
+from dataclasses import dataclass
+from typing import Callable, List, Sequence, Tuple
+
+import numpy as np
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+Predict = Callable[[np.ndarray], np.ndarray]  # float32 [1, H, W, 3] -> same shape
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Mean PSNR/SSIM over the validation set, and the restored images (uint8) they were computed on."""
+
+    psnr: float
+    ssim: float
+    outputs: Tuple[np.ndarray, ...]
+
+
+def canvas_shape(pairs, multiple: int) -> Tuple[int, int]:
+    """Smallest (H, W), multiples of ``multiple``, that holds every validation image."""
+    h = max(p.blurry.shape[0] for p in pairs)
+    w = max(p.blurry.shape[1] for p in pairs)
+    return -(-h // multiple) * multiple, -(-w // multiple) * multiple
+
+
+def image_quality(sharp: np.ndarray, image: np.ndarray) -> Tuple[float, float]:
+    """PSNR (dB) and SSIM of a uint8 image against the uint8 reference."""
+    psnr = peak_signal_noise_ratio(sharp, image, data_range=255)
+    ssim = structural_similarity(sharp, image, channel_axis=-1, data_range=255)
+    return float(psnr), float(ssim)
+
+
+def restore(predict: Predict, blurry: np.ndarray, canvas: Tuple[int, int]) -> np.ndarray:
+    """Run ``predict`` on one uint8 image padded to ``canvas``; return the float output cropped back."""
+    h, w = blurry.shape[:2]
+    padded = np.pad(blurry.astype(np.float32) / 255.0, ((0, canvas[0] - h), (0, canvas[1] - w), (0, 0)), mode="edge")
+    return predict(padded[None])[0, :h, :w]
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def quality(predict: Predict, pairs: Sequence, canvas: Tuple[int, int]) -> Quality:
+    """Mean PSNR/SSIM of ``predict`` over ``pairs`` (each restored at full size on ``canvas``)."""
+    outputs = tuple(to_uint8(restore(predict, p.blurry, canvas)) for p in pairs)
+    scores = np.array([image_quality(p.sharp, out) for p, out in zip(pairs, outputs)])
+    return Quality(float(scores[:, 0].mean()), float(scores[:, 1].mean()), outputs)
+
+
+def blurry_quality(pairs: Sequence) -> Tuple[float, float]:
+    """The identity baseline: PSNR/SSIM of the blurry inputs themselves."""
+    scores = np.array([image_quality(p.sharp, p.blurry) for p in pairs])
+    return float(scores[:, 0].mean()), float(scores[:, 1].mean())
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How closely one runtime reproduces another (MediaTek paper, Table 5): PSNR and per-pixel L2."""
+
+    psnr: float
+    psnr_std: float
+    l2: float
+
+
+def fidelity(reference: Predict, other: Predict, pairs: Sequence, canvas: Tuple[int, int]) -> Fidelity:
+    """Compare the float outputs of two predictors on the validation inputs."""
+    psnrs: List[float] = []
+    l2s: List[float] = []
+    for p in pairs:
+        a = np.clip(restore(reference, p.blurry, canvas), 0, 1)
+        b = np.clip(restore(other, p.blurry, canvas), 0, 1)
+        mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+        psnrs.append(10 * np.log10(1.0 / mse) if mse > 0 else float("inf"))
+        l2s.append(mse)
+    return Fidelity(float(np.mean(psnrs)), float(np.std(psnrs)), float(np.mean(l2s)))

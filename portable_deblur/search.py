@@ -1,0 +1,83 @@
+"""``python -m portable_deblur.search space=NAME [key=value ...]``: the whole pipeline for one search space.
+
+config -> candidates -> (train -> evaluate -> export -> measure) per candidate -> Pareto front -> report.
+"""
+import sys
+from typing import List, Optional, Sequence
+
+from tqdm.auto import tqdm
+
+from portable_deblur.candidate import Candidate, expand
+from portable_deblur.config import Config, load_config
+from portable_deblur.registry import ConfigError
+from portable_deblur.results import ResultRow, RunStore, latency_key
+
+
+def check_candidates(cfg: Config, candidates: Sequence[Candidate]) -> None:
+    """Build every candidate once (cheap) so a bad argument fails before any training starts."""
+    from portable_deblur.model import build_model, check_arguments, size_multiple
+
+    for c in candidates:
+        check_arguments(c.arch, c.kwargs)
+        build_model(c)
+        multiple = size_multiple(c)
+        for shape in cfg.measure.resolutions:
+            if shape[0] % multiple or shape[1] % multiple:
+                raise ConfigError(f"measure.resolutions entry {list(shape)} must be a multiple of {multiple} "
+                                  f"(2**depth) for candidate {c.id}")
+
+
+def prepare(args: Sequence[str]):
+    """Everything that can fail on user input, done before any work: config, candidates, run dir."""
+    cfg = load_config(args)
+    candidates = expand(cfg.arch, cfg.model, cfg.grid)
+    check_candidates(cfg, candidates)
+    return cfg, candidates, RunStore.open(cfg)
+
+
+def run_search(cfg: Config, candidates: Sequence[Candidate], store: RunStore) -> List[ResultRow]:
+    """Run every unfinished candidate, recording each as it finishes; returns the Pareto front."""
+    from portable_deblur.data import load_dataset
+    from portable_deblur.report import write_report
+    from portable_deblur.trial import failed_row, run_candidate
+
+    dataset = load_dataset(cfg.data)
+    done = store.finished()
+    for candidate in tqdm(candidates, desc="candidates", disable=None):
+        if candidate.id in done:
+            continue
+        try:
+            row = run_candidate(candidate, cfg, dataset, store.dir)
+        except Exception as exc:  # one failing candidate is recorded and the search goes on
+            row = failed_row(candidate, exc)
+        store.append(row)
+    return write_report(store.dir, store.rows(), latency_key(cfg.measure.resolutions[0]))
+
+
+def summary(rows: Sequence[ResultRow], front: Sequence[ResultRow], resolution: str) -> str:
+    """A plain-text table of every candidate, front marked with '*'."""
+    front_ids = {r.id for r in front}
+    lines = [f"{'':2}{'candidate':52} {'PSNR':>7} {'gain':>6} {'ms@' + resolution:>12}  status"]
+    for r in rows:
+        ms = r.latency.get(resolution, {}).get("median_ms", float("nan"))
+        mark = "*" if r.id in front_ids else " "
+        lines.append(f"{mark:2}{r.id:52} {r.psnr_tflite:7.2f} {r.psnr_gain:+6.2f} {ms:12.1f}  {r.status} {r.error[:60]}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cfg, candidates, store = prepare(args)
+        front = run_search(cfg, candidates, store)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    resolution = latency_key(cfg.measure.resolutions[0])
+    print(summary(store.rows(), front, resolution))
+    print(f"\nresults: {store.dir}/results.csv  front: {store.dir}/pareto.csv  plot: {store.dir}/pareto.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Training stage: fixed step budget, Adam + cosine decay, seeded, TensorBoard scalars, tqdm progress."""
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from portable_deblur.backend import keras, tf
+from portable_deblur.data import sample_batch
+from portable_deblur.losses import get_loss
+from portable_deblur.registry import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What training produced besides the weights (which stay in the model)."""
+
+    steps: int
+    seconds: float
+    final_loss: float
+
+
+def seed_everything(seed: int, jit_compile: bool) -> None:
+    """Same seed, same numbers: seeds Python, NumPy and TF; makes TF's own kernels deterministic.
+
+    XLA-compiled steps are deterministic on CPU already, and TF refuses op determinism for XLA's MaxPool
+    gradient ("GPU MaxPool gradient ops do not yet have a deterministic XLA implementation"), so the switch
+    is only turned on for the non-XLA path. ``tests/test_train.py`` checks both paths repeat exactly.
+    """
+    keras.utils.set_random_seed(seed)
+    if not jit_compile:
+        tf.config.experimental.enable_op_determinism()
+
+
+def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, desc: str = "train") -> TrainResult:
+    """Train ``model`` in place on random crops of ``train_pairs`` according to a ``TrainConfig``."""
+    smallest = min(min(p.sharp.shape[:2]) for p in train_pairs)
+    if cfg.crop > smallest:
+        raise ConfigError(f"train.crop={cfg.crop} is larger than the smallest training image ({smallest} px)")
+    seed_everything(cfg.seed, cfg.jit_compile)
+    rng = np.random.default_rng(cfg.seed)
+    loss_fn = get_loss(cfg.loss)
+    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=cfg.steps, alpha=0.01)
+    optimizer = keras.optimizers.Adam(schedule)
+
+    @tf.function(jit_compile=cfg.jit_compile, reduce_retracing=True)
+    def step(blurry, sharp):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(sharp, model(blurry, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else tf.summary.create_noop_writer()
+    start, losses = time.perf_counter(), []
+    with writer.as_default(), tqdm(total=cfg.steps, desc=desc, leave=False, disable=None) as bar:
+        for i in range(cfg.steps):
+            loss = float(step(*sample_batch(rng, train_pairs, cfg.batch_size, cfg.crop)))
+            losses.append(loss)
+            if (i + 1) % cfg.log_every == 0 or i + 1 == cfg.steps:
+                recent = float(np.mean(losses[-cfg.log_every:]))
+                tf.summary.scalar("train/loss", recent, step=i + 1)
+                tf.summary.scalar("train/learning_rate", float(schedule(i)), step=i + 1)
+                bar.set_postfix(loss=f"{recent:.4f}")
+            bar.update(1)
+    writer.flush()
+    return TrainResult(cfg.steps, time.perf_counter() - start, float(np.mean(losses[-cfg.log_every:])))
+
+
+def log_scalars(log_dir: Path, step: int, **values: float) -> None:
+    """Append scalars (e.g. validation PSNR) to a candidate's TensorBoard log."""
+    writer = tf.summary.create_file_writer(str(log_dir))
+    with writer.as_default():
+        for name, value in values.items():
+            tf.summary.scalar(name, value, step=step)
+    writer.flush()

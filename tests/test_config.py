@@ -1,0 +1,78 @@
+"""Config loading: space files, overrides, and errors that name the bad value and the valid ones."""
+import re
+from pathlib import Path
+
+import pytest
+
+from portable_deblur.candidate import expand
+from portable_deblur.config import REPO_ROOT, SPACES_DIR, available_spaces, load_config
+from portable_deblur.registry import ConfigError
+
+YAML_FILES = sorted(SPACES_DIR.glob("*.yaml")) + sorted((REPO_ROOT / "experiments").glob("*.yaml"))
+
+
+def test_upsampling_space_is_table3_grid():
+    cfg = load_config(["space=upsampling"])
+    ids = [c.id for c in expand(cfg.arch, cfg.model, cfg.grid)]
+    assert len(ids) == 6
+    assert "unet__activation-prelu__upsampler-depth_to_space" in ids
+    assert cfg.run_dir == Path("experiments/runs/upsampling")
+
+
+def test_overrides_are_typed_and_applied():
+    cfg = load_config(["space=upsampling", "train.steps=7", "grid.activation=[gelu]", "model.width=8",
+                       "measure.resolutions=[[256,256],[720,1280]]"])
+    assert cfg.train.steps == 7 and cfg.model["width"] == 8
+    assert cfg.grid["activation"] == ["gelu"]
+    assert cfg.measure.resolutions == [[256, 256], [720, 1280]]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["train.stepz=3"], r"'train.stepz'.*valid keys of train: \[.*'steps'"),
+    (["bogus=1"], r"'bogus'.*valid keys: \[.*'train'"),
+    (["space=nope"], r"space must be one of \['upsampling'.*got 'nope'"),
+    (["train.loss=l3"], r"train.loss must be one of \['charbonnier', 'l1'\]; got 'l3'"),
+    (["data.source=flickr"], r"data.source must be one of \['embedded', 'gopro', 'reds'\]; got 'flickr'"),
+    (["data.val_images=[astronaut]"], r"must not share photos.*astronaut"),
+    (["data.train_images=[mona_lisa]"], r"embedded photo must be one of \[.*got 'mona_lisa'"),
+    (["train.steps=abc"], r"'train.steps'.*abc"),
+    (["train.steps"], r"key=value"),
+    (["measure.resolutions=[[256]]"], r"\[height, width\]"),
+])
+def test_bad_config_names_value_and_choices(args, expected):
+    with pytest.raises(ConfigError, match=expected):
+        load_config(args)
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: p.name)
+def test_yaml_starts_with_its_command(path):
+    first = path.read_text().splitlines()[0]
+    assert re.fullmatch(r"# python -m portable_deblur\.search (space=\S+)( \S+=\S+)*", first), first
+    if path.parent == SPACES_DIR:
+        assert f"space={path.stem}" in first
+
+
+@pytest.mark.parametrize("space", available_spaces())
+def test_every_space_key_is_a_builder_argument_and_every_candidate_builds(space, tiny_args):
+    from portable_deblur.search import check_candidates
+
+    cfg = load_config([f"space={space}", *tiny_args])
+    candidates = expand(cfg.arch, cfg.model, cfg.grid)
+    assert candidates
+    check_candidates(cfg, candidates)  # checks keys against the builder signature and builds each model
+
+
+def test_misspelt_model_argument_fails_with_valid_arguments(tiny_args):
+    from portable_deblur.search import prepare
+
+    with pytest.raises(ConfigError, match=r"'widht' is not accepted by arch 'unet'; valid: \[.*'width'"):
+        prepare(["space=upsampling", *tiny_args, "model.widht=3"])
+
+
+def test_cli_exits_2_with_message_before_work(tiny_args, capsys):
+    from portable_deblur.search import main
+
+    assert main(["space=upsampling", *tiny_args, "grid.upsampler=[pixelshufle]"]) == 2
+    err = capsys.readouterr().err
+    assert "upsampler must be one of ['bilinear', 'depth_to_space', 'transpose']; got 'pixelshufle'" in err
+    assert not any(Path(a.split("=", 1)[1]).exists() for a in tiny_args if a.startswith("run.root="))

@@ -1,0 +1,57 @@
+"""Export, flatbuffer reading, latency measurement in a subprocess, evaluation helpers."""
+import numpy as np
+import pytest
+
+from portable_deblur.evaluate import blurry_quality, canvas_shape, fidelity, quality, restore
+from portable_deblur.export import artifact_name, to_tflite
+from portable_deblur.files import atomic_write
+from portable_deblur.flatbuffer import op_counts, op_names
+from portable_deblur.measure import measure
+from portable_deblur.unet import build_unet
+
+
+def test_op_inventory_of_a_hand_checked_model(tmp_path):
+    model = build_unet(width=4, enc_blocks=[1], dec_blocks=[1], middle_blocks=1, upsampler="bilinear")
+    flat = to_tflite(model, (16, 16))
+    # enc0 conv, pool, mid conv, resize, 1x1 conv, concat, dec conv, out conv, residual add
+    assert op_counts(flat) == {"ADD": 1, "CONCATENATION": 1, "CONV_2D": 5, "MAX_POOL_2D": 1, "RESIZE_BILINEAR": 1}
+    path = atomic_write(tmp_path / artifact_name("fp32", (16, 16)), flat)
+    assert path.name == "fp32_16x16.tflite" and op_names(path) == op_names(flat)
+
+
+def test_measure_runs_in_a_subprocess(tmp_path):
+    path = atomic_write(tmp_path / "m.tflite", to_tflite(build_unet(width=4, enc_blocks=[1], dec_blocks=[1]), (32, 32)))
+    lat = measure(path, threads=1, warmup=1, runs=5)
+    assert lat.runs == 5 and lat.threads == 1
+    assert 0 < lat.min_ms <= lat.median_ms <= lat.p90_ms
+    assert lat.peak_rss_mb > 10
+
+
+def test_measure_failure_names_the_file(tmp_path):
+    bad = tmp_path / "broken.tflite"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(RuntimeError, match="measuring .*broken.tflite failed"):
+        measure(bad, runs=1)
+
+
+def test_pad_restore_crop_and_identity_baseline(tiny_dataset):
+    pairs = tiny_dataset.val
+    canvas = canvas_shape(pairs, 8)
+    assert canvas[0] % 8 == 0 and canvas[0] >= pairs[0].blurry.shape[0]
+    out = restore(lambda x: x, pairs[0].blurry, canvas)
+    assert out.shape == pairs[0].blurry.shape
+    q = quality(lambda x: x, pairs, canvas)
+    assert q.psnr == pytest.approx(blurry_quality(pairs)[0])
+    same = fidelity(lambda x: x, lambda x: x, pairs, canvas)
+    assert same.l2 == 0 and same.psnr == float("inf")
+    off = fidelity(lambda x: x, lambda x: x + 0.01, pairs, canvas)
+    assert off.psnr < 45 and off.l2 > 0
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "a.tflite"
+    atomic_write(target, b"old")
+    with pytest.raises(TypeError):
+        atomic_write(target, 12345)  # not bytes: the write fails midway
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.tflite"]

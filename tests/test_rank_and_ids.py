@@ -1,0 +1,47 @@
+"""Pure functions with hand-made inputs: Pareto front (incl. ties) and candidate ids."""
+import pytest
+
+from portable_deblur.candidate import expand, make_id
+from portable_deblur.rank import dominates, pareto_front
+from portable_deblur.registry import ConfigError
+
+
+def test_pareto_front_psnr_up_latency_down():
+    points = [(30.0, 10.0), (31.0, 20.0), (29.0, 15.0), (31.0, 25.0), (32.0, 40.0), (28.0, 5.0)]
+    # (29, 15) is beaten by (30, 10); (31, 25) by (31, 20).
+    assert pareto_front(points) == [0, 1, 4, 5]
+
+
+def test_pareto_ties_are_all_kept_and_equal_psnr_prefers_faster():
+    assert pareto_front([(30.0, 10.0), (30.0, 10.0), (30.0, 12.0)]) == [0, 1]
+    assert pareto_front([(30.0, 10.0), (29.0, 10.0)]) == [0]
+
+
+def test_pareto_edge_cases():
+    assert pareto_front([]) == []
+    assert pareto_front([(1.0, 1.0)]) == [0]
+    assert dominates((2, 1), (1, 1), (True, False)) and not dominates((1, 1), (1, 1), (True, False))
+    assert pareto_front([(1.0, 1.0), (2.0, 2.0)], maximize=(False, False)) == [0]
+
+
+def test_ids_are_sorted_readable_and_filesystem_safe():
+    assert make_id("unet", {"upsampler": "bilinear", "activation": "relu"}) == \
+        "unet__activation-relu__upsampler-bilinear"
+    assert make_id("unet", {"enc_blocks": (1, 1, 10), "residual": False}) == \
+        "unet__enc_blocks-1.1.10__residual-false"
+    assert make_id("unet", {"name": "a/b c"}) == "unet__name-a-b-c"
+
+
+def test_expand_grid_and_fixed_arguments():
+    cands = expand("unet", {"width": 8}, {"activation": ["relu", "prelu"], "enc_blocks": [[1, 1], [2, 2]]})
+    assert len(cands) == 4
+    assert all(c.kwargs["width"] == 8 for c in cands)
+    assert cands[0].values == {"activation": "relu", "enc_blocks": (1, 1)}
+    assert expand("unet", {"width": 8}, {}) [0].id == "unet"
+
+
+def test_expand_rejects_bad_grids():
+    with pytest.raises(ConfigError, match=r"grid.activation must be a non-empty list; got 'relu'|grid.activation must be a non-empty list of values; got 'relu'"):
+        expand("unet", {}, {"activation": "relu"})
+    with pytest.raises(ConfigError, match="duplicate"):
+        expand("unet", {}, {"activation": ["relu", "relu"]})
