@@ -5,7 +5,7 @@ Everything is validated at load time, before any work starts; the result is a tr
 """
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -44,24 +44,63 @@ class DataConfig:
 class TrainConfig:
     """Fixed-budget training: Adam with cosine decay, seeded."""
 
-    steps: int = 1000
+    steps: int = 900
     batch_size: int = 8
     crop: int = 64
     learning_rate: float = 1e-3
     loss: str = "l1"
     seed: int = 0
     log_every: int = 50
-    jit_compile: bool = True  # XLA on CPU: ~1.5x faster steps for these small convnets
+    # XLA: ~15 % faster steps for conv/transpose/depth_to_space U-Nets on CPU, but 1.5x *slower* for bilinear
+    # (its ResizeBilinearGrad), and TF refuses op determinism with XLA's MaxPool gradient. Off by default.
+    jit_compile: bool = False
+
+
+# Named resolution sets, [height, width]; "paper" is the MediaTek paper's Figure 4 (360p .. 1080p).
+RESOLUTION_SETS = {
+    "paper": [[360, 640], [720, 1280], [900, 1600], [1080, 1920]],
+    "phone": [[256, 256], [720, 1280]],
+}
 
 
 @dataclass(frozen=True)
 class MeasureConfig:
-    """Latency measurement with the LiteRT interpreter; resolutions are [height, width]."""
+    """Latency measurement; resolutions are [height, width], each timed at every thread count.
+
+    ``resolution_set`` appends a named set (``RESOLUTION_SETS``). A size that is not a multiple of 2**depth
+    is exported padded up to one (recorded as ``padded_to``). ``backend=adb`` times on a phone over USB
+    with TFLite's ``benchmark_model`` instead of the local LiteRT interpreter.
+    """
 
     resolutions: List[List[int]] = field(default_factory=lambda: [[256, 256]])
-    threads: int = 2
+    resolution_set: Optional[str] = None
+    threads: List[int] = field(default_factory=lambda: [2])
     warmup: int = 3
     runs: int = 20
+    backend: str = "local"
+    adb_binary: str = "/data/local/tmp/benchmark_model"
+    adb_delegate: str = "none"
+    adb_serial: Optional[str] = None
+
+    @property
+    def shapes(self) -> List[Tuple[int, int]]:
+        extra = RESOLUTION_SETS[self.resolution_set] if self.resolution_set else []
+        return list(dict.fromkeys(tuple(r) for r in [*self.resolutions, *extra]))
+
+
+@dataclass(frozen=True)
+class PortabilityConfig:
+    """Delegate targets reported for every artifact, and which of them a candidate must fully run on.
+
+    ``require`` is checked from the Keras graph *before* training: ``on_violation=skip`` records the
+    candidate as skipped with the reason; ``flag`` trains it anyway and keeps it off the Pareto front.
+    """
+
+    targets: List[str] = field(default_factory=lambda: [
+        "gpu", "nnapi_api27", "nnapi_api28", "nnapi_api29", "nnapi_api30", "nnapi_api31", "nnapi_api32",
+        "nnapi_api33", "nnapi_api34", "xnnpack", "hexagon"])
+    require: List[str] = field(default_factory=list)
+    on_violation: str = "skip"
 
 
 @dataclass(frozen=True)
@@ -84,6 +123,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
+    portability: PortabilityConfig = field(default_factory=PortabilityConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     @property
@@ -162,8 +202,26 @@ def validate(cfg: Config) -> None:
     for res in cfg.measure.resolutions:
         if len(res) != 2 or min(res) < 1:
             raise ConfigError(f"measure.resolutions entries must be [height, width]; got {list(res)}")
-    if cfg.measure.runs < 1 or cfg.measure.threads < 1:
-        raise ConfigError(f"measure.runs and measure.threads must be >= 1; got {cfg.measure.runs}, {cfg.measure.threads}")
+    if cfg.measure.resolution_set is not None and cfg.measure.resolution_set not in RESOLUTION_SETS:
+        raise ConfigError(f"measure.resolution_set must be one of {sorted(RESOLUTION_SETS)}; got {cfg.measure.resolution_set!r}")
+    if not cfg.measure.shapes:
+        raise ConfigError("measure.resolutions (or measure.resolution_set) must name at least one resolution")
+    from portable_deblur.measure import ADB_DELEGATES, BACKENDS
+
+    if cfg.measure.backend not in BACKENDS:
+        raise ConfigError(f"measure.backend must be one of {sorted(BACKENDS)}; got {cfg.measure.backend!r}")
+    if cfg.measure.adb_delegate not in ADB_DELEGATES:
+        raise ConfigError(f"measure.adb_delegate must be one of {sorted(ADB_DELEGATES)}; got {cfg.measure.adb_delegate!r}")
+    from portable_deblur.portability import targets
+
+    for name in [*cfg.portability.targets, *cfg.portability.require]:
+        if name not in targets():
+            raise ConfigError(f"portability target must be one of {sorted(targets())}; got {name!r}")
+    if cfg.portability.on_violation not in ("skip", "flag"):
+        raise ConfigError(f"portability.on_violation must be one of ['flag', 'skip']; got {cfg.portability.on_violation!r}")
+    if cfg.measure.runs < 1 or not cfg.measure.threads or min(cfg.measure.threads) < 1:
+        raise ConfigError(f"measure.runs and every measure.threads entry must be >= 1; "
+                          f"got runs={cfg.measure.runs}, threads={list(cfg.measure.threads)}")
 
 
 def to_yaml(cfg: Config) -> str:

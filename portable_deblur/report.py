@@ -13,8 +13,11 @@ def objectives(row: ResultRow, resolution: str) -> Tuple[float, float]:
 
 def front_rows(rows: Sequence[ResultRow], resolution: str) -> Tuple[List[ResultRow], List[ResultRow]]:
     """(the ok rows, the Pareto-optimal ones sorted by latency)."""
+    # Rows that fall back on a required target (portability.on_violation=flag) are constraint violations:
+    # shown in the table and plot, never on the front.
     ok = [r for r in rows if r.status == "ok" and resolution in r.latency]
-    front = [ok[i] for i in pareto_front([objectives(r, resolution) for r in ok])]
+    feasible = [r for r in ok if not r.violations]
+    front = [feasible[i] for i in pareto_front([objectives(r, resolution) for r in feasible])]
     return ok, sorted(front, key=lambda r: objectives(r, resolution)[1])
 
 
@@ -37,18 +40,68 @@ def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow
                 c="tab:red", lw=1.2, label="Pareto front")
     if rows:
         ax.axhline(rows[0].psnr_blurry, c="tab:blue", ls="--", lw=1, label="blurry input")
-    ax.set_xlabel(f"median latency at {resolution} (ms, LiteRT on this host)")
+    ax.set_xlabel(f"median latency at {resolution} (ms; LiteRT on this host, HxW_t<threads>)")
     ax.set_ylabel("PSNR of the .tflite on validation (dB)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def latency_table(rows: Sequence[ResultRow]) -> List[dict]:
+    """Latency per candidate, resolution and threads, with each candidate's pixel-scaling exponent."""
+    from portable_deblur.measure import scaling_exponent
+
+    table = []
+    for r in (r for r in rows if r.status == "ok"):
+        by_threads: dict = {}
+        for key, lat in r.latency.items():
+            res, threads = key.rsplit("_t", 1)
+            h, w = map(int, res.split("x"))
+            by_threads.setdefault(threads, []).append((h * w, lat["median_ms"]))
+            table.append({"id": r.id, "resolution": res, "threads": int(threads), "pixels": h * w,
+                          "median_ms": lat["median_ms"], "p90_ms": lat["p90_ms"], "cv": lat["cv"],
+                          "peak_rss_mb": lat["peak_rss_mb"], "padded_to": lat.get("padded_to", "")})
+        for threads, points in by_threads.items():
+            k = scaling_exponent(*zip(*points))
+            for row in table:
+                if row["id"] == r.id and row["threads"] == int(threads):
+                    row["scaling_exponent"] = k
+    return table
+
+
+def plot_latency_vs_resolution(path: Path, table: Sequence[dict]) -> None:
+    """Latency against pixels per candidate (log-log), as the MediaTek paper's Figure 4."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    for (cid, threads) in dict.fromkeys((t["id"], t["threads"]) for t in table):
+        pts = sorted((t["pixels"], t["median_ms"]) for t in table if t["id"] == cid and t["threads"] == threads)
+        k = next(t.get("scaling_exponent", float("nan")) for t in table if t["id"] == cid)
+        ax.plot(*zip(*pts), marker="o", label=f"{cid.split('__', 1)[-1]} t{threads} (k={k:.2f})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("input pixels")
+    ax.set_ylabel("median latency (ms)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
 def write_report(run_dir: Path, rows: Sequence[ResultRow], resolution: str) -> List[ResultRow]:
-    """Write ``pareto.csv`` and ``pareto.png`` into ``run_dir``; return the front."""
+    """Write the Pareto front (CSV, PNG), latency-vs-resolution table and plot; return the front."""
     ok, front = front_rows(rows, resolution)
     write_csv(Path(run_dir) / "pareto.csv", [r.flat() for r in front])
     plot_pareto(Path(run_dir) / "pareto.png", ok, front, resolution)
+    table = latency_table(rows)
+    if table:
+        write_csv(Path(run_dir) / "latency_vs_resolution.csv", table)
+        plot_latency_vs_resolution(Path(run_dir) / "latency_vs_resolution.png", table)
     return front

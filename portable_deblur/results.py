@@ -36,8 +36,12 @@ class ResultRow:
     ssim_tflite: float = float("nan")
     fidelity_psnr: float = float("nan")
     fidelity_l2: float = float("nan")
-    latency: Dict[str, Dict[str, float]] = field(default_factory=dict)  # "HxW" -> Latency fields
+    latency: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # "HxW_tN" -> Latency fields
     ops: Dict[str, int] = field(default_factory=dict)
+    inventory: List[Dict[str, Any]] = field(default_factory=list)  # flatbuffer.inventory_table rows
+    portability: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # target -> TargetReport fields
+    xnnpack: Dict[str, Any] = field(default_factory=dict)  # measured delegation on this host
+    violations: List[str] = field(default_factory=list)  # required targets this candidate falls back on
     artifacts: Dict[str, str] = field(default_factory=dict)  # name -> path relative to the run dir
     seconds: Dict[str, float] = field(default_factory=dict)  # stage -> wall seconds
 
@@ -47,12 +51,20 @@ class ResultRow:
 
     def flat(self) -> Dict[str, Any]:
         """One CSV row: nested fields flattened to ``latency_256x256_median_ms``-style columns."""
-        row = {k: v for k, v in asdict(self).items() if k not in ("values", "latency", "ops", "artifacts", "seconds")}
+        nested = ("values", "latency", "ops", "artifacts", "seconds", "inventory", "portability", "xnnpack", "violations")
+        row = {k: v for k, v in asdict(self).items() if k not in nested}
         row.update({f"value_{k}": _cell(v) for k, v in self.values.items()})
         row["psnr_gain"] = self.psnr_gain
         for res, lat in self.latency.items():
             row.update({f"latency_{res}_{k}": v for k, v in lat.items()})
         row["ops"] = " ".join(f"{k}:{v}" for k, v in self.ops.items())
+        row["violations"] = " ".join(self.violations)
+        for target, rep in self.portability.items():
+            row[f"fallback_{target}"] = " ".join(rep["fallback"])
+            row[f"accel_macs_{target}"] = round(rep["accelerator_mac_fraction"], 4)
+        if self.xnnpack:
+            row["xnnpack_delegated"] = f"{self.xnnpack['delegated_nodes']}/{self.xnnpack['nodes']}"
+            row["xnnpack_undelegated"] = " ".join(f"{k}:{v}" for k, v in self.xnnpack["undelegated_ops"].items())
         row.update({f"artifact_{k}": v for k, v in self.artifacts.items()})
         row.update({f"seconds_{k}": round(v, 2) for k, v in self.seconds.items()})
         return row
@@ -62,8 +74,9 @@ def _cell(value: Any) -> Any:
     return "-".join(map(str, value)) if isinstance(value, (list, tuple)) else value
 
 
-def latency_key(shape) -> str:
-    return f"{shape[0]}x{shape[1]}"
+def latency_key(shape, threads: int) -> str:
+    """Key of one latency measurement: ``256x256_t2`` (height x width, threads)."""
+    return f"{shape[0]}x{shape[1]}_t{threads}"
 
 
 def _comparable(cfg: Config) -> Dict[str, Any]:

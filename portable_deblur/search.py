@@ -3,7 +3,7 @@
 config -> candidates -> (train -> evaluate -> export -> measure) per candidate -> Pareto front -> report.
 """
 import sys
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from tqdm.auto import tqdm
 
@@ -13,67 +13,82 @@ from portable_deblur.registry import ConfigError
 from portable_deblur.results import ResultRow, RunStore, latency_key
 
 
-def check_candidates(cfg: Config, candidates: Sequence[Candidate]) -> None:
-    """Build every candidate once (cheap) so a bad argument fails before any training starts."""
-    from portable_deblur.model import build_model, check_arguments, size_multiple
+def check_candidates(cfg: Config, candidates: Sequence[Candidate]) -> Dict[str, List[str]]:
+    """Build every candidate once (cheap) so a bad argument fails before any training starts.
 
+    Returns, per candidate id, the required portability targets its Keras graph would fall back on
+    (``"gpu: PRELU in int8 not supported"``), judged before any training time is spent on it.
+    """
+    from portable_deblur.model import build_model, check_arguments, size_multiple
+    from portable_deblur.portability import check_all, predict_ops
+
+    violations = {}
     for c in candidates:
         check_arguments(c.arch, c.kwargs)
-        build_model(c)
-        multiple = size_multiple(c)
-        for shape in cfg.measure.resolutions:
-            if shape[0] % multiple or shape[1] % multiple:
-                raise ConfigError(f"measure.resolutions entry {list(shape)} must be a multiple of {multiple} "
-                                  f"(2**depth) for candidate {c.id}")
+        model = build_model(c)
+        size_multiple(c)
+        reports = check_all(predict_ops(model), cfg.portability.require) if cfg.portability.require else {}
+        violations[c.id] = [f"{t}: {', '.join(r.fallback.values())}" for t, r in reports.items() if not r.portable]
+    return violations
 
 
 def prepare(args: Sequence[str]):
     """Everything that can fail on user input, done before any work: config, candidates, run dir."""
     cfg = load_config(args)
     candidates = expand(cfg.arch, cfg.model, cfg.grid)
-    check_candidates(cfg, candidates)
-    return cfg, candidates, RunStore.open(cfg)
+    violations = check_candidates(cfg, candidates)
+    return cfg, candidates, violations, RunStore.open(cfg)
 
 
-def run_search(cfg: Config, candidates: Sequence[Candidate], store: RunStore) -> List[ResultRow]:
+def primary_key(cfg: Config) -> str:
+    """The latency the Pareto front uses: first resolution, first thread count."""
+    return latency_key(cfg.measure.shapes[0], cfg.measure.threads[0])
+
+
+def run_search(cfg: Config, candidates: Sequence[Candidate], violations: Dict[str, List[str]],
+               store: RunStore) -> List[ResultRow]:
     """Run every unfinished candidate, recording each as it finishes; returns the Pareto front."""
     from portable_deblur.data import load_dataset
     from portable_deblur.report import write_report
-    from portable_deblur.trial import failed_row, run_candidate
+    from portable_deblur.trial import failed_row, run_candidate, skipped_row
 
     dataset = load_dataset(cfg.data)
     done = store.finished()
     for candidate in tqdm(candidates, desc="candidates", disable=None):
         if candidate.id in done:
             continue
+        reasons = violations.get(candidate.id, [])
+        if reasons and cfg.portability.on_violation == "skip":
+            store.append(skipped_row(candidate, reasons))
+            continue
         try:
-            row = run_candidate(candidate, cfg, dataset, store.dir)
+            row = run_candidate(candidate, cfg, dataset, store.dir, [r.split(":", 1)[0] for r in reasons])
         except Exception as exc:  # one failing candidate is recorded and the search goes on
             row = failed_row(candidate, exc)
         store.append(row)
-    return write_report(store.dir, store.rows(), latency_key(cfg.measure.resolutions[0]))
+    return write_report(store.dir, store.rows(), primary_key(cfg))
 
 
 def summary(rows: Sequence[ResultRow], front: Sequence[ResultRow], resolution: str) -> str:
     """A plain-text table of every candidate, front marked with '*'."""
     front_ids = {r.id for r in front}
-    lines = [f"{'':2}{'candidate':52} {'PSNR':>7} {'gain':>6} {'ms@' + resolution:>12}  status"]
+    lines = [f"{'':2}{'candidate':52} {'PSNR':>7} {'gain':>6} {'ms@' + resolution:>15}  status"]
     for r in rows:
         ms = r.latency.get(resolution, {}).get("median_ms", float("nan"))
         mark = "*" if r.id in front_ids else " "
-        lines.append(f"{mark:2}{r.id:52} {r.psnr_tflite:7.2f} {r.psnr_gain:+6.2f} {ms:12.1f}  {r.status} {r.error[:60]}")
+        lines.append(f"{mark:2}{r.id:52} {r.psnr_tflite:7.2f} {r.psnr_gain:+6.2f} {ms:15.1f}  {r.status} {r.error[:70]}")
     return "\n".join(lines)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cfg, candidates, store = prepare(args)
-        front = run_search(cfg, candidates, store)
+        cfg, candidates, violations, store = prepare(args)
+        front = run_search(cfg, candidates, violations, store)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    resolution = latency_key(cfg.measure.resolutions[0])
+    resolution = primary_key(cfg)
     print(summary(store.rows(), front, resolution))
     print(f"\nresults: {store.dir}/results.csv  front: {store.dir}/pareto.csv  plot: {store.dir}/pareto.png")
     return 0

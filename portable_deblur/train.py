@@ -25,9 +25,10 @@ class TrainResult:
 def seed_everything(seed: int, jit_compile: bool) -> None:
     """Same seed, same numbers: seeds Python, NumPy and TF; makes TF's own kernels deterministic.
 
-    XLA-compiled steps are deterministic on CPU already, and TF refuses op determinism for XLA's MaxPool
-    gradient ("GPU MaxPool gradient ops do not yet have a deterministic XLA implementation"), so the switch
-    is only turned on for the non-XLA path. ``tests/test_train.py`` checks both paths repeat exactly.
+    TF refuses op determinism for XLA's MaxPool gradient ("GPU MaxPool gradient ops do not yet have a
+    deterministic XLA implementation"), so with ``train.jit_compile=true`` the switch is left off (XLA on CPU
+    repeated exactly in our runs, but that is not guaranteed). The switch cannot be turned off again within
+    a process, so one process should not mix the two paths.
     """
     keras.utils.set_random_seed(seed)
     if not jit_compile:

@@ -21,10 +21,12 @@ def test_upsampling_space_is_table3_grid():
 
 def test_overrides_are_typed_and_applied():
     cfg = load_config(["space=upsampling", "train.steps=7", "grid.activation=[gelu]", "model.width=8",
-                       "measure.resolutions=[[256,256],[720,1280]]"])
+                       "measure.resolutions=[[256,256],[720,1280]]", "measure.resolution_set=paper",
+                       "measure.threads=[1,2]"])
     assert cfg.train.steps == 7 and cfg.model["width"] == 8
     assert cfg.grid["activation"] == ["gelu"]
-    assert cfg.measure.resolutions == [[256, 256], [720, 1280]]
+    assert cfg.measure.shapes == [(256, 256), (720, 1280), (360, 640), (900, 1600), (1080, 1920)]
+    assert cfg.measure.threads == [1, 2]
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -38,6 +40,10 @@ def test_overrides_are_typed_and_applied():
     (["train.steps=abc"], r"'train.steps'.*abc"),
     (["train.steps"], r"key=value"),
     (["measure.resolutions=[[256]]"], r"\[height, width\]"),
+    (["measure.resolution_set=4k"], r"measure.resolution_set must be one of \['paper', 'phone'\]; got '4k'"),
+    (["measure.backend=usb"], r"measure.backend must be one of \['adb', 'local'\]; got 'usb'"),
+    (["portability.require=[tpu]"], r"portability target must be one of \['gpu', 'hexagon', 'nnapi_api27'.*got 'tpu'"),
+    (["portability.on_violation=ignore"], r"on_violation must be one of \['flag', 'skip'\]"),
 ])
 def test_bad_config_names_value_and_choices(args, expected):
     with pytest.raises(ConfigError, match=expected):

@@ -6,7 +6,7 @@ from portable_deblur.evaluate import blurry_quality, canvas_shape, fidelity, qua
 from portable_deblur.export import artifact_name, to_tflite
 from portable_deblur.files import atomic_write
 from portable_deblur.flatbuffer import op_counts, op_names
-from portable_deblur.measure import measure
+from portable_deblur.measure import measure_local
 from portable_deblur.unet import build_unet
 
 
@@ -21,17 +21,17 @@ def test_op_inventory_of_a_hand_checked_model(tmp_path):
 
 def test_measure_runs_in_a_subprocess(tmp_path):
     path = atomic_write(tmp_path / "m.tflite", to_tflite(build_unet(width=4, enc_blocks=[1], dec_blocks=[1]), (32, 32)))
-    lat = measure(path, threads=1, warmup=1, runs=5)
+    lat = measure_local(path, threads=1, warmup=1, runs=5)
     assert lat.runs == 5 and lat.threads == 1
     assert 0 < lat.min_ms <= lat.median_ms <= lat.p90_ms
-    assert lat.peak_rss_mb > 10
+    assert lat.peak_rss_mb > 10 and 0 <= lat.model_rss_mb < lat.peak_rss_mb
 
 
 def test_measure_failure_names_the_file(tmp_path):
     bad = tmp_path / "broken.tflite"
     bad.write_bytes(b"garbage")
     with pytest.raises(RuntimeError, match="measuring .*broken.tflite failed"):
-        measure(bad, runs=1)
+        measure_local(bad, runs=1)
 
 
 def test_pad_restore_crop_and_identity_baseline(tiny_dataset):

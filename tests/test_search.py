@@ -20,30 +20,33 @@ def _rows(run_dir):
 
 @pytest.mark.slow
 def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
-    cfg, candidates, store = prepare(["space=upsampling", *tiny_args, *TWO])
-    front = run_search(cfg, candidates, store)
+    cfg, candidates, violations, store = prepare(["space=upsampling", *tiny_args, *TWO])
+    front = run_search(cfg, candidates, violations, store)
     run = store.dir
-    for name in ("config.yaml", "results.jsonl", "results.csv", "pareto.csv", "pareto.png"):
+    for name in ("config.yaml", "results.jsonl", "results.csv", "pareto.csv", "pareto.png",
+                 "latency_vs_resolution.csv", "latency_vs_resolution.png"):
         assert (run / name).is_file(), name
     rows = _rows(run)
     assert [r["status"] for r in rows] == ["ok", "ok"], rows
     assert front and {r.id for r in front} <= {r["id"] for r in rows}
     for r in rows:
-        assert r["params"] > 0 and r["macs"] > 0 and r["latency"]["32x32"]["median_ms"] > 0
+        assert r["params"] > 0 and r["macs"] > 0 and r["latency"]["32x32_t2"]["median_ms"] > 0
+        assert r["portability"]["gpu"]["fallback"] == {} and r["xnnpack"]["delegated_nodes"] == r["xnnpack"]["nodes"]
+        assert ("TRANSPOSE_CONV" in r["portability"]["nnapi_api27"]["fallback"]) == ("transpose" in r["id"])
         assert r["fidelity_psnr"] > 60  # fp32 TFLite reproduces Keras
         artifact = run / r["artifacts"]["fp32_32x32"]
         assert artifact.is_file() and (run / r["id"] / "model.keras").is_file()
         assert ("TRANSPOSE_CONV" in op_counts(artifact)) == ("transpose" in r["id"])
         assert (run / r["id"] / "tensorboard").is_dir()
     header = (run / "results.csv").read_text().splitlines()[0]
-    for column in ("id", "value_upsampler", "psnr_keras", "psnr_tflite", "psnr_blurry", "latency_32x32_median_ms",
-                   "latency_32x32_p90_ms", "artifact_fp32_32x32", "status", "error"):
+    for column in ("id", "value_upsampler", "psnr_keras", "psnr_tflite", "psnr_blurry", "latency_32x32_t2_median_ms",
+                   "latency_32x32_t2_p90_ms", "fallback_nnapi_api27", "accel_macs_gpu", "xnnpack_undelegated", "artifact_fp32_32x32", "status", "error"):
         assert column in header.split(","), column
 
     # Same command again: nothing is re-run and nothing is duplicated.
     monkeypatch.setattr(trial, "run_candidate", lambda *a, **k: pytest.fail("finished candidate re-run"))
-    cfg, candidates, store = prepare(["space=upsampling", *tiny_args, *TWO])
-    run_search(cfg, candidates, store)
+    cfg, candidates, violations, store = prepare(["space=upsampling", *tiny_args, *TWO])
+    run_search(cfg, candidates, violations, store)
     assert len(_rows(run)) == 2
 
     # A changed config must not silently mix into the old run.
@@ -55,14 +58,14 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
 def test_failing_candidate_is_recorded_and_search_goes_on(tiny_args, monkeypatch):
     real = trial.to_tflite
 
-    def refuse_bilinear(model, shape):
+    def refuse_bilinear(model, shape):  # noqa: D401 - stands in for a converter refusal
         if any("resize" in layer.name for layer in model.layers):
             raise RuntimeError("converter refused RESIZE_BILINEAR (test)")
         return real(model, shape)
 
     monkeypatch.setattr(trial, "to_tflite", refuse_bilinear)
-    cfg, candidates, store = prepare(["space=upsampling", *tiny_args, *TWO])
-    run_search(cfg, candidates, store)
+    cfg, candidates, violations, store = prepare(["space=upsampling", *tiny_args, *TWO])
+    run_search(cfg, candidates, violations, store)
     rows = {r["id"]: r for r in _rows(store.dir)}
     assert rows["unet__activation-relu__upsampler-bilinear"]["status"] == "failed"
     assert "converter refused RESIZE_BILINEAR" in rows["unet__activation-relu__upsampler-bilinear"]["error"]
@@ -70,12 +73,51 @@ def test_failing_candidate_is_recorded_and_search_goes_on(tiny_args, monkeypatch
 
 
 @pytest.mark.slow
-def test_cli_runs_default_training_path_in_a_subprocess(tiny_args):
-    """The real command, with the XLA training path the default run uses."""
-    args = [a for a in tiny_args if a != "train.jit_compile=false"]
-    cmd = [sys.executable, "-m", "portable_deblur.search", "space=upsampling", *args,
+def test_cli_runs_in_a_subprocess_with_the_xla_switch(tiny_args):
+    """The real command, with the XLA training path (which cannot share a process with op determinism)."""
+    cmd = [sys.executable, "-m", "portable_deblur.search", "space=upsampling", *tiny_args, "train.jit_compile=true",
            "grid.upsampler=[depth_to_space]", "grid.activation=[prelu]"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "CI": "true"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "unet__activation-prelu__upsampler-depth_to_space" in proc.stdout
     assert "pareto.csv" in proc.stdout
+
+
+@pytest.mark.slow
+def test_required_target_skips_candidates_before_training(tiny_args, monkeypatch):
+    calls = []
+    real = trial.fit
+    monkeypatch.setattr(trial, "fit", lambda model, *a, **k: calls.append(model) or real(model, *a, **k))
+    args = ["space=upsampling", *tiny_args, *TWO, "portability.require=[nnapi_api28]"]
+    cfg, candidates, violations, store = prepare(args)
+    run_search(cfg, candidates, violations, store)
+    rows = {r["id"]: r for r in _rows(store.dir)}
+    skipped = rows["unet__activation-relu__upsampler-transpose"]
+    assert skipped["status"] == "skipped" and "nnapi_api28: TRANSPOSE_CONV needs API 29" in skipped["error"]
+    # bilinear's half-pixel RESIZE_BILINEAR needs API 30, so it is skipped too: nothing was trained.
+    assert rows["unet__activation-relu__upsampler-bilinear"]["status"] == "skipped"
+    assert calls == []
+
+
+@pytest.mark.slow
+def test_flagged_candidates_are_trained_but_kept_off_the_front(tiny_args):
+    args = ["space=upsampling", *tiny_args, *TWO, "portability.require=[nnapi_api29]",
+            "portability.on_violation=flag"]
+    cfg, candidates, violations, store = prepare(args)
+    front = run_search(cfg, candidates, violations, store)
+    rows = {r["id"]: r for r in _rows(store.dir)}
+    assert rows["unet__activation-relu__upsampler-bilinear"]["violations"] == ["nnapi_api29"]
+    assert rows["unet__activation-relu__upsampler-bilinear"]["status"] == "ok"
+    assert [r.id for r in front] == ["unet__activation-relu__upsampler-transpose"]
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers_across_runs(tiny_args, tmp_path):
+    results = []
+    for name in ("a", "b"):
+        args = ["space=upsampling", *tiny_args, "grid.upsampler=[depth_to_space]", "grid.activation=[prelu]",
+                f"run.name={name}"]
+        cfg, candidates, violations, store = prepare(args)
+        run_search(cfg, candidates, violations, store)
+        results.append([(r["psnr_keras"], r["psnr_tflite"], r["params"]) for r in _rows(store.dir)])
+    assert results[0] == results[1]

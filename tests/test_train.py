@@ -8,7 +8,7 @@ from portable_deblur.backend import tf
 from portable_deblur.data import sample_batch
 from portable_deblur.losses import LOSSES, charbonnier, get_loss, l1
 from portable_deblur.registry import ConfigError
-from portable_deblur.train import fit
+from portable_deblur.train import fit, seed_everything
 from portable_deblur.unet import build_unet
 
 
@@ -29,7 +29,8 @@ def _model():
 
 def test_same_seed_same_weights(tiny_cfg, tiny_dataset):
     weights = []
-    for _ in range(2):
+    for _ in range(2):  # as trial.run_candidate does: seed, build, train
+        seed_everything(tiny_cfg.train.seed, tiny_cfg.train.jit_compile)
         model = _model()
         fit(model, tiny_dataset.train, tiny_cfg.train)
         weights.append(model.get_weights())
