@@ -40,7 +40,18 @@ class Latency:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+    """This process's resident-set high-water mark in MiB.
+
+    Read from /proc (VmHWM), which starts afresh at exec: getrusage's ru_maxrss survives execve, so a
+    child forked from a 1 GB TensorFlow parent would report the parent's size, not the model's.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB; other OSes differ
 
 
 def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: int) -> Latency:
