@@ -77,6 +77,7 @@ class MeasureConfig:
     threads: List[int] = field(default_factory=lambda: [2])
     warmup: int = 3
     runs: int = 20
+    interleaved_rounds: int = 3  # final round-robin re-timing of every candidate's primary artifact
     backend: str = "local"
     adb_binary: str = "/data/local/tmp/benchmark_model"
     adb_delegate: str = "none"
@@ -219,6 +220,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"portability target must be one of {sorted(targets())}; got {name!r}")
     if cfg.portability.on_violation not in ("skip", "flag"):
         raise ConfigError(f"portability.on_violation must be one of ['flag', 'skip']; got {cfg.portability.on_violation!r}")
+    if cfg.measure.interleaved_rounds < 0:
+        raise ConfigError(f"measure.interleaved_rounds must be >= 0; got {cfg.measure.interleaved_rounds}")
     if cfg.measure.runs < 1 or not cfg.measure.threads or min(cfg.measure.threads) < 1:
         raise ConfigError(f"measure.runs and every measure.threads entry must be >= 1; "
                           f"got runs={cfg.measure.runs}, threads={list(cfg.measure.threads)}")

@@ -152,6 +152,19 @@ def measure(path: Union[str, Path], cfg, threads: int) -> Latency:
     return BACKENDS[cfg.backend](path, cfg, threads)
 
 
+def measure_interleaved(paths: List[Path], cfg, threads: int, rounds: int) -> List[dict]:
+    """Re-time several artifacts round-robin (order rotated each round) so slow drift of the machine hits
+    them all alike; per artifact, the median of the per-round medians and their relative spread."""
+    medians: List[List[float]] = [[] for _ in paths]
+    for r in range(rounds):
+        order = list(range(len(paths)))
+        order = order[r % len(order):] + order[: r % len(order)] if order else order
+        for i in order:
+            medians[i].append(measure(paths[i], cfg, threads).median_ms)
+    return [{"interleaved_median_ms": float(np.median(m)), "interleaved_spread": float((max(m) - min(m)) / np.median(m)),
+             "interleaved_rounds": rounds} for m in medians]
+
+
 def scaling_exponent(pixels: List[float], latency_ms: List[float]) -> float:
     """Slope k of log(latency) = c + k * log(pixels): k = 1 means latency grows linearly with pixels."""
     if len(pixels) < 2 or len(set(pixels)) < 2:

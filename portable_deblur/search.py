@@ -66,7 +66,25 @@ def run_search(cfg: Config, candidates: Sequence[Candidate], violations: Dict[st
         except Exception as exc:  # one failing candidate is recorded and the search goes on
             row = failed_row(candidate, exc)
         store.append(row)
+    remeasure_interleaved(cfg, store)
     return write_report(store.dir, store.rows(), primary_key(cfg))
+
+
+def remeasure_interleaved(cfg: Config, store: RunStore) -> None:
+    """Time every finished candidate's primary artifact again, interleaved, so the front compares them
+    under the same machine conditions (noise between windows can reach 2x on shared machines)."""
+    import dataclasses
+
+    from portable_deblur.measure import measure_interleaved
+
+    key, shape = primary_key(cfg), cfg.measure.shapes[0]
+    rows = [r for r in store.rows() if r.status == "ok" and key in r.latency]
+    if cfg.measure.interleaved_rounds < 1 or len(rows) < 2:
+        return
+    paths = [store.dir / r.artifacts[f"fp32_{shape[0]}x{shape[1]}"] for r in rows]
+    stats = measure_interleaved(paths, cfg.measure, cfg.measure.threads[0], cfg.measure.interleaved_rounds)
+    for row, extra in zip(rows, stats):
+        store.append(dataclasses.replace(row, latency={**row.latency, key: {**row.latency[key], **extra}}))
 
 
 def summary(rows: Sequence[ResultRow], front: Sequence[ResultRow], resolution: str) -> str:
@@ -74,7 +92,8 @@ def summary(rows: Sequence[ResultRow], front: Sequence[ResultRow], resolution: s
     front_ids = {r.id for r in front}
     lines = [f"{'':2}{'candidate':52} {'PSNR':>7} {'gain':>6} {'ms@' + resolution:>15}  status"]
     for r in rows:
-        ms = r.latency.get(resolution, {}).get("median_ms", float("nan"))
+        lat = r.latency.get(resolution, {})
+        ms = lat.get("interleaved_median_ms", lat.get("median_ms", float("nan")))
         mark = "*" if r.id in front_ids else " "
         lines.append(f"{mark:2}{r.id:52} {r.psnr_tflite:7.2f} {r.psnr_gain:+6.2f} {ms:15.1f}  {r.status} {r.error[:70]}")
     return "\n".join(lines)

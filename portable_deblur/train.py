@@ -59,6 +59,9 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
     with writer.as_default(), tqdm(total=cfg.steps, desc=desc, leave=False, disable=None) as bar:
         for i in range(cfg.steps):
             loss = float(step(*sample_batch(rng, train_pairs, cfg.batch_size, cfg.crop)))
+            if not np.isfinite(loss):  # stop now: every later step would be wasted on a broken model
+                raise FloatingPointError(f"training loss became {loss} at step {i + 1}; "
+                                         f"try a lower train.learning_rate (now {cfg.learning_rate})")
             losses.append(loss)
             if (i + 1) % cfg.log_every == 0 or i + 1 == cfg.steps:
                 recent = float(np.mean(losses[-cfg.log_every:]))

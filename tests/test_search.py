@@ -15,7 +15,12 @@ TWO = ["grid.upsampler=[transpose,bilinear]", "grid.activation=[relu]"]
 
 
 def _rows(run_dir):
-    return [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    """Latest row per candidate (results.jsonl is append-only; the interleaved re-timing appends too)."""
+    latest = {}
+    for line in (run_dir / "results.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        latest[row["id"]] = row
+    return list(latest.values())
 
 
 @pytest.mark.slow
@@ -31,6 +36,7 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
     assert front and {r.id for r in front} <= {r["id"] for r in rows}
     for r in rows:
         assert r["params"] > 0 and r["macs"] > 0 and r["latency"]["32x32_t2"]["median_ms"] > 0
+        assert r["latency"]["32x32_t2"]["interleaved_rounds"] == 3  # final interleaved re-timing
         assert r["portability"]["gpu"]["fallback"] == {} and r["xnnpack"]["delegated_nodes"] == r["xnnpack"]["nodes"]
         assert ("TRANSPOSE_CONV" in r["portability"]["nnapi_api27"]["fallback"]) == ("transpose" in r["id"])
         assert r["fidelity_psnr"] > 60  # fp32 TFLite reproduces Keras
@@ -47,7 +53,7 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
     monkeypatch.setattr(trial, "run_candidate", lambda *a, **k: pytest.fail("finished candidate re-run"))
     cfg, candidates, violations, store = prepare(["space=upsampling", *tiny_args, *TWO])
     run_search(cfg, candidates, violations, store)
-    assert len(_rows(run)) == 2
+    assert sorted(r["id"] for r in _rows(run)) == sorted(r["id"] for r in rows)
 
     # A changed config must not silently mix into the old run.
     with pytest.raises(ConfigError, match="different config.*run.overwrite=true"):
@@ -121,3 +127,16 @@ def test_same_seed_same_numbers_across_runs(tiny_args, tmp_path):
         run_search(cfg, candidates, violations, store)
         results.append([(r["psnr_keras"], r["psnr_tflite"], r["params"]) for r in _rows(store.dir)])
     assert results[0] == results[1]
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_that_candidate_early_and_the_search_goes_on(tiny_args, monkeypatch):
+    from portable_deblur import train
+
+    real = train.get_loss
+    monkeypatch.setattr(train, "get_loss", lambda name: (lambda s, r: real(name)(s, r) * float("nan")))
+    cfg, candidates, violations, store = prepare(["space=upsampling", *tiny_args, *TWO, "train.steps=50"])
+    run_search(cfg, candidates, violations, store)
+    rows = _rows(store.dir)
+    assert all(r["status"] == "failed" for r in rows)
+    assert all("training loss became nan at step 1" in r["error"] for r in rows)
