@@ -102,6 +102,7 @@ class PortabilityConfig:
         "nnapi_api33", "nnapi_api34", "xnnpack", "hexagon"])
     require: List[str] = field(default_factory=list)
     on_violation: str = "skip"
+    objective: Optional[str] = None  # a target: its accelerator MAC fraction becomes a third front objective
 
 
 @dataclass(frozen=True)
@@ -215,9 +216,13 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"measure.adb_delegate must be one of {sorted(ADB_DELEGATES)}; got {cfg.measure.adb_delegate!r}")
     from portable_deblur.portability import targets
 
-    for name in [*cfg.portability.targets, *cfg.portability.require]:
+    objective = [cfg.portability.objective] if cfg.portability.objective else []
+    for name in [*cfg.portability.targets, *cfg.portability.require, *objective]:
         if name not in targets():
             raise ConfigError(f"portability target must be one of {sorted(targets())}; got {name!r}")
+    if objective and objective[0] not in cfg.portability.targets:
+        raise ConfigError(f"portability.objective {objective[0]!r} must also be in portability.targets "
+                          f"{list(cfg.portability.targets)}")
     if cfg.portability.on_violation not in ("skip", "flag"):
         raise ConfigError(f"portability.on_violation must be one of ['flag', 'skip']; got {cfg.portability.on_violation!r}")
     if cfg.measure.interleaved_rounds < 0:

@@ -91,7 +91,17 @@ def _read(path: Path) -> np.ndarray:
     return image[..., :3].astype(np.uint8)
 
 
+def _check_sharp_twins(pairs: List[Tuple[str, Path, Path]]) -> None:
+    """Every sharp image must have a blurry twin too (an unpaired sharp file means a broken copy)."""
+    blurry_for = {s: b for _, b, s in pairs}
+    for folder in sorted({s.parent for _, _, s in pairs}):
+        for sharp in sorted(folder.glob("*.png")):
+            if sharp not in blurry_for:
+                raise ConfigError(f"sharp image {sharp} has no blurry twin")
+
+
 def _load_folder_pairs(pairs: List[Tuple[str, Path, Path]], limit: int, stride: int) -> Tuple[Pair, ...]:
+    _check_sharp_twins(pairs)
     pairs = pairs[::stride][: limit or None]
     out = []
     for name, blurry_path, sharp_path in pairs:

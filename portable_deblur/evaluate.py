@@ -78,4 +78,5 @@ def fidelity(reference: Predict, other: Predict, pairs: Sequence, canvas: Tuple[
         mse = float(np.mean((a.astype(np.float64) - b) ** 2))
         psnrs.append(10 * np.log10(1.0 / mse) if mse > 0 else float("inf"))
         l2s.append(mse)
-    return Fidelity(float(np.mean(psnrs)), float(np.std(psnrs)), float(np.mean(l2s)))
+    finite = [p for p in psnrs if np.isfinite(p)]  # identical outputs give inf PSNR: no spread to report
+    return Fidelity(float(np.mean(psnrs)), float(np.std(finite)) if finite else 0.0, float(np.mean(l2s)))

@@ -1,26 +1,37 @@
 """Report stage: the Pareto front of (deployed PSNR up, measured latency down) as CSV and a labelled plot."""
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from portable_deblur.rank import pareto_front
 from portable_deblur.results import ResultRow, write_csv
 
 
-def objectives(row: ResultRow, resolution: str) -> Tuple[float, float]:
-    """(PSNR of the .tflite, median latency at ``resolution``) of a finished row; the interleaved
-    re-measurement is preferred when the run made one."""
+def objectives(row: ResultRow, resolution: str, target: Optional[str] = None) -> Tuple[float, ...]:
+    """(PSNR of the .tflite, median latency at ``resolution``[, accelerator MAC fraction on ``target``]).
+
+    The interleaved re-measurement is preferred when the run made one.
+    """
     lat = row.latency[resolution]
-    return row.psnr_tflite, lat.get("interleaved_median_ms", lat["median_ms"])
+    base = (row.psnr_tflite, lat.get("interleaved_median_ms", lat["median_ms"]))
+    return base + ((row.portability[target]["accelerator_mac_fraction"],) if target else ())
 
 
-def front_rows(rows: Sequence[ResultRow], resolution: str) -> Tuple[List[ResultRow], List[ResultRow]]:
-    """(the ok rows, the Pareto-optimal ones sorted by latency)."""
+def front_rows(rows: Sequence[ResultRow], resolution: str,
+               target: Optional[str] = None) -> Tuple[List[ResultRow], List[ResultRow]]:
+    """(the ok rows, the Pareto-optimal ones sorted by latency); ``target`` adds its MAC fraction (max)."""
     # Rows that fall back on a required target (portability.on_violation=flag) are constraint violations:
     # shown in the table and plot, never on the front.
     ok = [r for r in rows if r.status == "ok" and resolution in r.latency]
     feasible = [r for r in ok if not r.violations]
-    front = [feasible[i] for i in pareto_front([objectives(r, resolution) for r in feasible])]
+    maximize = (True, False, True) if target else (True, False)
+    front = [feasible[i] for i in pareto_front([objectives(r, resolution, target) for r in feasible], maximize)]
     return ok, sorted(front, key=lambda r: objectives(r, resolution)[1])
+
+
+def label(row: ResultRow) -> str:
+    """Short point label: the searched values (``prelu / transpose``), or the arch if nothing was searched."""
+    return " / ".join("-".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+                      for _, v in sorted(row.values.items())) or row.arch
 
 
 def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow], resolution: str) -> None:
@@ -30,13 +41,14 @@ def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
+    ax.margins(x=0.15)
     front_ids = {r.id for r in front}
     for r in rows:
         x, y = objectives(r, resolution)[::-1]
         on = r.id in front_ids
         ax.scatter([x], [y], s=60 if on else 30, c="tab:red" if on else "tab:gray", zorder=3)
-        ax.annotate(r.id.split("__", 1)[-1], (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        ax.annotate(label(r), (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
     if front:
         ax.plot([objectives(r, resolution)[1] for r in front], [r.psnr_tflite for r in front],
                 c="tab:red", lw=1.2, label="Pareto front")
@@ -97,9 +109,10 @@ def plot_latency_vs_resolution(path: Path, table: Sequence[dict]) -> None:
     plt.close(fig)
 
 
-def write_report(run_dir: Path, rows: Sequence[ResultRow], resolution: str) -> List[ResultRow]:
+def write_report(run_dir: Path, rows: Sequence[ResultRow], resolution: str,
+                 target: Optional[str] = None) -> List[ResultRow]:
     """Write the Pareto front (CSV, PNG), latency-vs-resolution table and plot; return the front."""
-    ok, front = front_rows(rows, resolution)
+    ok, front = front_rows(rows, resolution, target)
     write_csv(Path(run_dir) / "pareto.csv", [r.flat() for r in front])
     plot_pareto(Path(run_dir) / "pareto.png", ok, front, resolution)
     table = latency_table(rows)

@@ -67,7 +67,7 @@ def run_search(cfg: Config, candidates: Sequence[Candidate], violations: Dict[st
             row = failed_row(candidate, exc)
         store.append(row)
     remeasure_interleaved(cfg, store)
-    return write_report(store.dir, store.rows(), primary_key(cfg))
+    return write_report(store.dir, store.rows(), primary_key(cfg), cfg.portability.objective)
 
 
 def remeasure_interleaved(cfg: Config, store: RunStore) -> None:

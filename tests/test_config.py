@@ -43,6 +43,7 @@ def test_overrides_are_typed_and_applied():
     (["measure.resolution_set=4k"], r"measure.resolution_set must be one of \['paper', 'phone'\]; got '4k'"),
     (["measure.backend=usb"], r"measure.backend must be one of \['adb', 'local'\]; got 'usb'"),
     (["portability.require=[tpu]"], r"portability target must be one of \['gpu', 'hexagon', 'nnapi_api27'.*got 'tpu'"),
+    (["portability.objective=gpu", "portability.targets=[xnnpack]"], r"objective 'gpu' must also be in portability.targets"),
     (["portability.on_violation=ignore"], r"on_violation must be one of \['flag', 'skip'\]"),
 ])
 def test_bad_config_names_value_and_choices(args, expected):

@@ -91,6 +91,10 @@ def test_folder_errors_name_the_file(tmp_path):
     _png(tmp_path / "train" / "S" / "sharp" / "a.png", shape=(8, 8, 3))
     with pytest.raises(ConfigError, match=f"size mismatch: {blur}"):
         load_dataset(_folder_cfg("gopro", tmp_path))
+    _png(tmp_path / "train" / "S" / "sharp" / "b.png", shape=(8, 8, 3))
+    with pytest.raises(ConfigError, match="sharp image .*sharp/b.png has no blurry twin"):
+        load_dataset(_folder_cfg("gopro", tmp_path))
+    (tmp_path / "train" / "S" / "sharp" / "b.png").unlink()
     (tmp_path / "train" / "S" / "sharp" / "a.png").write_bytes(b"not a png")
     with pytest.raises(ConfigError, match="cannot read image .*sharp/a.png"):
         load_dataset(_folder_cfg("gopro", tmp_path))

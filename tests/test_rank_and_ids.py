@@ -17,6 +17,12 @@ def test_pareto_ties_are_all_kept_and_equal_psnr_prefers_faster():
     assert pareto_front([(30.0, 10.0), (29.0, 10.0)]) == [0]
 
 
+def test_pareto_with_a_third_objective_keeps_the_more_portable_point():
+    # b is slower and no better in PSNR, but keeps more MACs on the accelerator: not dominated.
+    points = [(30.0, 10.0, 0.5), (30.0, 12.0, 1.0), (29.0, 12.0, 0.9)]
+    assert pareto_front(points, maximize=(True, False, True)) == [0, 1]
+
+
 def test_pareto_edge_cases():
     assert pareto_front([]) == []
     assert pareto_front([(1.0, 1.0)]) == [0]
@@ -45,3 +51,21 @@ def test_expand_rejects_bad_grids():
         expand("unet", {}, {"activation": "relu"})
     with pytest.raises(ConfigError, match="duplicate"):
         expand("unet", {}, {"activation": ["relu", "relu"]})
+
+
+def _row(cid, psnr, ms, gpu_fraction, violations=()):
+    from portable_deblur.results import ResultRow
+
+    return ResultRow(id=cid, arch="unet", values={"upsampler": cid}, status="ok", psnr_tflite=psnr,
+                     latency={"256x256_t2": {"median_ms": ms}}, violations=list(violations),
+                     portability={"gpu": {"accelerator_mac_fraction": gpu_fraction}})
+
+
+def test_front_rows_uses_portability_as_constraint_and_objective():
+    from portable_deblur.report import front_rows
+
+    rows = [_row("a", 30.0, 10.0, 0.5), _row("b", 30.0, 12.0, 1.0), _row("c", 31.0, 5.0, 1.0, ["gpu"])]
+    ok, front = front_rows(rows, "256x256_t2")
+    assert len(ok) == 3 and [r.id for r in front] == ["a"]  # c violates a required target: never on the front
+    _, front = front_rows(rows, "256x256_t2", target="gpu")
+    assert [r.id for r in front] == ["a", "b"]
