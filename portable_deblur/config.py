@@ -44,7 +44,7 @@ class DataConfig:
 class TrainConfig:
     """Fixed-budget training: Adam with cosine decay, seeded."""
 
-    steps: int = 900
+    steps: int = 800
     batch_size: int = 8
     crop: int = 64
     learning_rate: float = 1e-3
