@@ -23,7 +23,11 @@ def main() -> int:
     if proc.returncode != 0:
         print(f"search failed with exit {proc.returncode}")
         return 1
-    rows = [json.loads(line) for line in (Path("experiments/runs") / run_name / "results.jsonl").read_text().splitlines()]
+    latest = {}
+    for line in (Path("experiments/runs") / run_name / "results.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        latest[row["id"]] = row  # append-only file: the interleaved re-timing appends a newer row
+    rows = list(latest.values())
     stages = defaultdict(float)
     for row in rows:
         for stage, seconds in row["seconds"].items():
@@ -35,9 +39,11 @@ def main() -> int:
     for row in rows:
         gain = row["psnr_tflite"] - row["psnr_blurry"]
         gains.append(gain if row["status"] == "ok" else float("-inf"))
-        lat = next(iter(row["latency"].values()), {})
+        key = next(iter(row["latency"]), "-")
+        lat = row["latency"].get(key, {})
+        ms = lat.get("interleaved_median_ms", lat.get("median_ms", float("nan")))
         print(f"  {row['id']:52} blurry {row['psnr_blurry']:.2f} -> tflite {row['psnr_tflite']:.2f} dB "
-              f"(gain {gain:+.2f}), {lat.get("median_ms", float("nan")):.1f} ms @{next(iter(row["latency"]), "-")}, {row['status']}")
+              f"(gain {gain:+.2f}), {ms:.1f} ms @{key}, {row['status']}")
     print(f"min gain {min(gains):+.2f} dB (target >= +1.0); all ok: {all(g >= 1.0 for g in gains)}")
     return 0
 

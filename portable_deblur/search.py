@@ -1,6 +1,7 @@
 """``python -m portable_deblur.search space=NAME [key=value ...]``: the whole pipeline for one search space.
 
-config -> candidates -> (train -> evaluate -> export -> measure) per candidate -> Pareto front -> report.
+config -> candidates (+ pre-training portability check) -> per candidate: train -> evaluate -> export ->
+portability -> measure -> interleaved re-timing -> Pareto front -> report.
 """
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -13,11 +14,11 @@ from portable_deblur.registry import ConfigError
 from portable_deblur.results import ResultRow, RunStore, latency_key
 
 
-def check_candidates(cfg: Config, candidates: Sequence[Candidate]) -> Dict[str, List[str]]:
+def check_candidates(cfg: Config, candidates: Sequence[Candidate]) -> Dict[str, Dict[str, str]]:
     """Build every candidate once (cheap) so a bad argument fails before any training starts.
 
-    Returns, per candidate id, the required portability targets its Keras graph would fall back on
-    (``"gpu: PRELU in int8 not supported"``), judged before any training time is spent on it.
+    Returns, per candidate id, ``{required target: why its Keras graph would fall back there}``, judged
+    before any training time is spent on it.
     """
     from portable_deblur.model import build_model, check_arguments, size_multiple
     from portable_deblur.portability import check_all, predict_ops
@@ -28,7 +29,7 @@ def check_candidates(cfg: Config, candidates: Sequence[Candidate]) -> Dict[str, 
         model = build_model(c)
         size_multiple(c)
         reports = check_all(predict_ops(model), cfg.portability.require) if cfg.portability.require else {}
-        violations[c.id] = [f"{t}: {', '.join(r.fallback.values())}" for t, r in reports.items() if not r.portable]
+        violations[c.id] = {t: ", ".join(r.fallback.values()) for t, r in reports.items() if not r.portable}
     return violations
 
 
@@ -45,7 +46,7 @@ def primary_key(cfg: Config) -> str:
     return latency_key(cfg.measure.shapes[0], cfg.measure.threads[0])
 
 
-def run_search(cfg: Config, candidates: Sequence[Candidate], violations: Dict[str, List[str]],
+def run_search(cfg: Config, candidates: Sequence[Candidate], violations: Dict[str, Dict[str, str]],
                store: RunStore) -> List[ResultRow]:
     """Run every unfinished candidate, recording each as it finishes; returns the Pareto front."""
     from portable_deblur.data import load_dataset
@@ -57,12 +58,12 @@ def run_search(cfg: Config, candidates: Sequence[Candidate], violations: Dict[st
     for candidate in tqdm(candidates, desc="candidates", disable=None):
         if candidate.id in done:
             continue
-        reasons = violations.get(candidate.id, [])
+        reasons = violations.get(candidate.id, {})
         if reasons and cfg.portability.on_violation == "skip":
             store.append(skipped_row(candidate, reasons))
             continue
         try:
-            row = run_candidate(candidate, cfg, dataset, store.dir, [r.split(":", 1)[0] for r in reasons])
+            row = run_candidate(candidate, cfg, dataset, store.dir, sorted(reasons))
         except Exception as exc:  # one failing candidate is recorded and the search goes on
             row = failed_row(candidate, exc)
         store.append(row)

@@ -3,7 +3,7 @@ import dataclasses
 import shutil
 import time
 from pathlib import Path
-from typing import Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 from portable_deblur.candidate import Candidate
 from portable_deblur.config import Config
@@ -95,7 +95,8 @@ def failed_row(candidate: Candidate, error: BaseException) -> ResultRow:
                      error=f"{type(error).__name__}: {error}")
 
 
-def skipped_row(candidate: Candidate, reasons: Sequence[str]) -> ResultRow:
+def skipped_row(candidate: Candidate, reasons: Dict[str, str]) -> ResultRow:
     """The row for a candidate not trained because a required target would reject some of its ops."""
     return ResultRow(id=candidate.id, arch=candidate.arch, values=candidate.values, status="skipped",
-                     error="; ".join(reasons), violations=[r.split(":", 1)[0] for r in reasons])
+                     error="; ".join(f"{t}: {why}" for t, why in sorted(reasons.items())),
+                     violations=sorted(reasons))
