@@ -106,6 +106,15 @@ class PortabilityConfig:
 
 
 @dataclass(frozen=True)
+class OptimizeConfig:
+    """Post-training quantization variants made from every trained candidate (``export.QUANTIZATIONS``);
+    each is its own row and point on the front. Calibration uses training crops."""
+
+    ptq: List[str] = field(default_factory=list)
+    representative_count: int = 32
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Where results go; re-running with the same name resumes, skipping finished candidates."""
 
@@ -126,6 +135,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     portability: PortabilityConfig = field(default_factory=PortabilityConfig)
+    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     @property
@@ -225,6 +235,14 @@ def validate(cfg: Config) -> None:
                           f"{list(cfg.portability.targets)}")
     if cfg.portability.on_violation not in ("skip", "flag"):
         raise ConfigError(f"portability.on_violation must be one of ['flag', 'skip']; got {cfg.portability.on_violation!r}")
+    for mode in cfg.optimize.ptq:
+        from portable_deblur.export import QUANTIZATIONS  # imports TensorFlow: only when PTQ is asked for
+
+        if mode not in QUANTIZATIONS or mode == "fp32":
+            valid = sorted(set(QUANTIZATIONS) - {"fp32"})
+            raise ConfigError(f"optimize.ptq entries must be among {valid}; got {mode!r}")
+    if cfg.optimize.representative_count < 1:
+        raise ConfigError(f"optimize.representative_count must be >= 1; got {cfg.optimize.representative_count}")
     if cfg.measure.interleaved_rounds < 0:
         raise ConfigError(f"measure.interleaved_rounds must be >= 0; got {cfg.measure.interleaved_rounds}")
     if cfg.measure.runs < 1 or not cfg.measure.threads or min(cfg.measure.threads) < 1:

@@ -63,10 +63,11 @@ def run_search(cfg: Config, candidates: Sequence[Candidate], violations: Dict[st
             store.append(skipped_row(candidate, reasons))
             continue
         try:
-            row = run_candidate(candidate, cfg, dataset, store.dir, sorted(reasons))
+            rows = run_candidate(candidate, cfg, dataset, store.dir, sorted(reasons))
         except Exception as exc:  # one failing candidate is recorded and the search goes on
-            row = failed_row(candidate, exc)
-        store.append(row)
+            rows = [failed_row(candidate, exc)]
+        for row in rows:
+            store.append(row)
     remeasure_interleaved(cfg, store)
     return write_report(store.dir, store.rows(), primary_key(cfg), cfg.portability.objective)
 
@@ -78,11 +79,11 @@ def remeasure_interleaved(cfg: Config, store: RunStore) -> None:
 
     from portable_deblur.measure import measure_interleaved
 
-    key, shape = primary_key(cfg), cfg.measure.shapes[0]
+    key = primary_key(cfg)
     rows = [r for r in store.rows() if r.status == "ok" and key in r.latency]
     if cfg.measure.interleaved_rounds < 1 or len(rows) < 2:
         return
-    paths = [store.dir / r.artifacts[f"fp32_{shape[0]}x{shape[1]}"] for r in rows]
+    paths = [store.dir / r.artifacts["primary"] for r in rows]
     stats = measure_interleaved(paths, cfg.measure, cfg.measure.threads[0], cfg.measure.interleaved_rounds)
     for row, extra in zip(rows, stats):
         store.append(dataclasses.replace(row, latency={**row.latency, key: {**row.latency[key], **extra}}))

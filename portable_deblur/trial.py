@@ -2,14 +2,15 @@
 import dataclasses
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from portable_deblur.candidate import Candidate
 from portable_deblur.config import Config
 from portable_deblur.data import Dataset
 from portable_deblur.evaluate import blurry_quality, canvas_shape, fidelity, quality
-from portable_deblur.export import artifact_name, to_tflite
+from portable_deblur.export import NEEDS_DATA, artifact_name, representative_inputs, to_tflite
 from portable_deblur.files import atomic_write
 from portable_deblur.flatbuffer import inventory_table, op_counts, op_inventory
 from portable_deblur.macs import count_macs, count_params
@@ -26,12 +27,54 @@ def padded(shape: Tuple[int, int], multiple: int) -> Tuple[int, int]:
     return tuple(-(-s // multiple) * multiple for s in shape)
 
 
+@dataclass(frozen=True)
+class Trained:
+    """A trained candidate and what every artifact row made from it shares."""
+
+    candidate: Candidate
+    model: object
+    canvas: Tuple[int, int]
+    multiple: int
+    keras_psnr: float
+    keras_ssim: float
+    out: Path
+
+
 def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, run_dir: Path,
-                  violations: Sequence[str] = ()) -> ResultRow:
-    """Train, evaluate (Keras and TFLite), export, judge portability and measure one candidate."""
+                  violations: Sequence[str] = ()) -> List[ResultRow]:
+    """Train one candidate, then evaluate, export, judge and measure its fp32 artifact and every
+    ``optimize.ptq`` variant; one row each (a failing variant marks only its own row failed)."""
     out = Path(run_dir) / candidate.id
     shutil.rmtree(out, ignore_errors=True)  # leftovers of an interrupted attempt are never reused
-    seconds, clock = {}, time.perf_counter()
+    start = time.perf_counter()
+    seed_everything(cfg.train.seed, cfg.train.jit_compile)  # before building: initial weights are seeded too
+    model = build_model(candidate)
+    trained = fit(model, dataset.train, cfg.train, log_dir=out / "tensorboard", desc=candidate.id)
+    model.save(out / "model.keras")
+    train_s = time.perf_counter() - start
+    multiple = size_multiple(candidate)
+    canvas = canvas_shape(dataset.val, multiple)
+    keras_q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas)
+    log_scalars(out / "tensorboard", trained.steps, **{"val/psnr_keras": keras_q.psnr})
+    t = Trained(candidate, model, canvas, multiple, keras_q.psnr, keras_q.ssim, out)
+    rows = [artifact_row(t, "fp32", cfg, dataset, run_dir, violations, {"train": train_s})]
+    for mode in cfg.optimize.ptq:
+        try:
+            rows.append(artifact_row(t, mode, cfg, dataset, run_dir, violations, {}))
+        except Exception as exc:  # e.g. the converter refuses an op in this mode
+            rows.append(failed_row(candidate, exc, mode))
+    return rows
+
+
+def row_id(candidate: Candidate, mode: str) -> str:
+    """``<candidate id>`` for the fp32 artifact, ``<candidate id>__ptq-<mode>`` for a quantized one."""
+    return candidate.id if mode == "fp32" else f"{candidate.id}__ptq-{mode}"
+
+
+def artifact_row(t: Trained, mode: str, cfg: Config, dataset: Dataset, run_dir: Path,
+                 violations: Sequence[str], seconds: dict) -> ResultRow:
+    """Convert ``t.model`` with quantization ``mode``; PSNR of the file itself, fidelity, portability, latency."""
+    clock = time.perf_counter()
 
     def lap(stage: str) -> None:
         nonlocal clock
@@ -39,34 +82,27 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, run_dir: 
         seconds[stage] = seconds.get(stage, 0.0) + now - clock
         clock = now
 
-    seed_everything(cfg.train.seed, cfg.train.jit_compile)  # before building: initial weights are seeded too
-    model = build_model(candidate)
-    trained = fit(model, dataset.train, cfg.train, log_dir=out / "tensorboard", desc=candidate.id)
-    model.save(out / "model.keras")
-    lap("train")
+    def convert(shape):
+        rep = representative_inputs(dataset.train, shape, cfg.optimize.representative_count, cfg.data.seed)
+        return to_tflite(t.model, shape, mode, rep if mode in NEEDS_DATA else None)
 
-    multiple = size_multiple(candidate)
-    canvas = canvas_shape(dataset.val, multiple)
-    keras_predict = lambda x: model(x, training=False).numpy()  # noqa: E731
-    keras_q = quality(keras_predict, dataset.val, canvas)
-    lap("evaluate")
-    eval_path = atomic_write(out / artifact_name("fp32", canvas), to_tflite(model, canvas))
+    eval_path = atomic_write(t.out / artifact_name(mode, t.canvas), convert(t.canvas))
     lap("export")
+    keras_predict = lambda x: t.model(x, training=False).numpy()  # noqa: E731
     tflite_predict = predictor(eval_path, cfg.measure.threads[0])
-    tflite_q = quality(tflite_predict, dataset.val, canvas)
-    fid = fidelity(keras_predict, tflite_predict, dataset.val, canvas)
+    tflite_q = quality(tflite_predict, dataset.val, t.canvas)
+    fid = fidelity(keras_predict, tflite_predict, dataset.val, t.canvas)
     blurry_psnr, blurry_ssim = blurry_quality(dataset.val)
-    log_scalars(out / "tensorboard", trained.steps, **{"val/psnr_keras": keras_q.psnr, "val/psnr_tflite": tflite_q.psnr})
     lap("evaluate")
 
-    artifacts, latency, primary = {"eval": str(eval_path.relative_to(run_dir))}, {}, None
+    artifacts, latency = {"eval": str(eval_path.relative_to(run_dir))}, {}
     for shape in cfg.measure.shapes:
-        export_shape = padded(shape, multiple)
-        path = out / artifact_name("fp32", export_shape)
-        if export_shape != canvas and not path.is_file():  # at the canvas size the evaluated file is it
-            atomic_write(path, to_tflite(model, export_shape))
-        primary = primary or path
-        artifacts[f"fp32_{shape[0]}x{shape[1]}"] = str(path.relative_to(run_dir))
+        export_shape = padded(shape, t.multiple)
+        path = t.out / artifact_name(mode, export_shape)
+        if export_shape != t.canvas and not path.is_file():  # at the canvas size the evaluated file is it
+            atomic_write(path, convert(export_shape))
+        artifacts.setdefault("primary", str(path.relative_to(run_dir)))
+        artifacts[f"{mode}_{shape[0]}x{shape[1]}"] = str(path.relative_to(run_dir))
         lap("export")
         for threads in cfg.measure.threads:
             lat = dataclasses.asdict(measure(path, cfg.measure, threads))
@@ -75,24 +111,28 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, run_dir: 
             latency[latency_key(shape, threads)] = lat
         lap("measure")
 
+    primary = Path(run_dir) / artifacts["primary"]
     ops = op_inventory(primary)
     reports = check_all(ops, cfg.portability.targets)
     xnn = xnnpack_delegation(primary)
     lap("portability")
+    values = dict(t.candidate.values, **({} if mode == "fp32" else {"ptq": mode}))
     return ResultRow(
-        id=candidate.id, arch=candidate.arch, values=candidate.values, status="ok",
-        params=count_params(model), macs=count_macs(model, cfg.measure.shapes[0]),
-        psnr_blurry=blurry_psnr, ssim_blurry=blurry_ssim, psnr_keras=keras_q.psnr, ssim_keras=keras_q.ssim,
+        id=row_id(t.candidate, mode), arch=t.candidate.arch, values=values, status="ok",
+        params=count_params(t.model), macs=count_macs(t.model, cfg.measure.shapes[0]),
+        psnr_blurry=blurry_psnr, ssim_blurry=blurry_ssim, psnr_keras=t.keras_psnr, ssim_keras=t.keras_ssim,
         psnr_tflite=tflite_q.psnr, ssim_tflite=tflite_q.ssim, fidelity_psnr=fid.psnr, fidelity_l2=fid.l2,
         latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),
         portability={k: dataclasses.asdict(v) for k, v in reports.items()}, xnnpack=xnn,
         violations=list(violations), artifacts=artifacts, seconds=seconds)
 
 
-def failed_row(candidate: Candidate, error: BaseException) -> ResultRow:
-    """The row recorded for a candidate whose pipeline raised: the search goes on without it."""
-    return ResultRow(id=candidate.id, arch=candidate.arch, values=candidate.values, status="failed",
-                     error=f"{type(error).__name__}: {error}")
+def failed_row(candidate: Candidate, error: BaseException, mode: str = "fp32") -> ResultRow:
+    """The row recorded for a candidate (or one of its variants) whose pipeline raised: the search goes on."""
+    values = dict(candidate.values, **({} if mode == "fp32" else {"ptq": mode}))
+    message = " ".join(str(error).split())  # converter errors span many lines
+    return ResultRow(id=row_id(candidate, mode), arch=candidate.arch, values=values, status="failed",
+                     error=f"{type(error).__name__}: {message}"[:2000])
 
 
 def skipped_row(candidate: Candidate, reasons: Dict[str, str]) -> ResultRow:

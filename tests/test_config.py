@@ -32,7 +32,7 @@ def test_overrides_are_typed_and_applied():
 @pytest.mark.parametrize("args, expected", [
     (["train.stepz=3"], r"'train.stepz'.*valid keys of train: \[.*'steps'"),
     (["bogus=1"], r"'bogus'.*valid keys: \[.*'train'"),
-    (["space=nope"], r"space must be one of \['portable', 'upsampling'\] or a path to a .yaml file; got 'nope'"),
+    (["space=nope"], r"space must be one of \['optimization', 'portable', 'upsampling'\] or a path to a .yaml file; got 'nope'"),
     (["train.loss=l3"], r"train.loss must be one of \['charbonnier', 'l1'\]; got 'l3'"),
     (["data.source=flickr"], r"data.source must be one of \['embedded', 'gopro', 'reds'\]; got 'flickr'"),
     (["data.val_images=[astronaut]"], r"must not share photos.*astronaut"),

@@ -64,10 +64,10 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
 def test_failing_candidate_is_recorded_and_search_goes_on(tiny_args, monkeypatch):
     real = trial.to_tflite
 
-    def refuse_bilinear(model, shape):  # noqa: D401 - stands in for a converter refusal
+    def refuse_bilinear(model, shape, *args):  # stands in for a converter refusal
         if any("resize" in layer.name for layer in model.layers):
             raise RuntimeError("converter refused RESIZE_BILINEAR (test)")
-        return real(model, shape)
+        return real(model, shape, *args)
 
     monkeypatch.setattr(trial, "to_tflite", refuse_bilinear)
     cfg, candidates, violations, store = prepare(["space=upsampling", *tiny_args, *TWO])
