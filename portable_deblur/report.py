@@ -65,24 +65,23 @@ def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow
 
 
 def latency_table(rows: Sequence[ResultRow]) -> List[dict]:
-    """Latency per candidate, resolution and threads, with each candidate's pixel-scaling exponent."""
+    """Latency per candidate, resolution and threads, with the pixel-scaling exponent of each
+    (candidate, threads) series."""
     from portable_deblur.measure import scaling_exponent
 
-    table = []
+    series: dict = {}
     for r in (r for r in rows if r.status == "ok"):
-        by_threads: dict = {}
         for key, lat in r.latency.items():
             res, threads = key.rsplit("_t", 1)
             h, w = map(int, res.split("x"))
-            by_threads.setdefault(threads, []).append((h * w, lat["median_ms"]))
-            table.append({"id": r.id, "resolution": res, "threads": int(threads), "pixels": h * w,
-                          "median_ms": lat["median_ms"], "p90_ms": lat["p90_ms"], "cv": lat["cv"],
-                          "peak_rss_mb": lat["peak_rss_mb"], "padded_to": lat.get("padded_to", "")})
-        for threads, points in by_threads.items():
-            k = scaling_exponent(*zip(*points))
-            for row in table:
-                if row["id"] == r.id and row["threads"] == int(threads):
-                    row["scaling_exponent"] = k
+            series.setdefault((r.id, int(threads)), []).append(
+                {"id": r.id, "resolution": res, "threads": int(threads), "pixels": h * w,
+                 "median_ms": lat["median_ms"], "p90_ms": lat["p90_ms"], "cv": lat["cv"],
+                 "peak_rss_mb": lat["peak_rss_mb"], "padded_to": lat.get("padded_to", "")})
+    table = []
+    for points in series.values():
+        k = scaling_exponent([p["pixels"] for p in points], [p["median_ms"] for p in points])
+        table.extend({**p, "scaling_exponent": k} for p in points)
     return table
 
 
@@ -95,9 +94,9 @@ def plot_latency_vs_resolution(path: Path, table: Sequence[dict]) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     for (cid, threads) in dict.fromkeys((t["id"], t["threads"]) for t in table):
-        pts = sorted((t["pixels"], t["median_ms"]) for t in table if t["id"] == cid and t["threads"] == threads)
-        k = next(t.get("scaling_exponent", float("nan")) for t in table if t["id"] == cid)
-        ax.plot(*zip(*pts), marker="o", label=f"{cid.split('__', 1)[-1]} t{threads} (k={k:.2f})")
+        points = [t for t in table if t["id"] == cid and t["threads"] == threads]
+        pts = sorted((t["pixels"], t["median_ms"]) for t in points)
+        ax.plot(*zip(*pts), marker="o", label=f"{cid.split('__', 1)[-1]} t{threads} (k={points[0]['scaling_exponent']:.2f})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("input pixels")

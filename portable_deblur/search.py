@@ -20,14 +20,13 @@ def check_candidates(cfg: Config, candidates: Sequence[Candidate]) -> Dict[str, 
     Returns, per candidate id, ``{required target: why its Keras graph would fall back there}``, judged
     before any training time is spent on it.
     """
-    from portable_deblur.model import build_model, check_arguments, size_multiple
+    from portable_deblur.model import build_model, check_arguments
     from portable_deblur.portability import check_all, predict_ops
 
     violations = {}
     for c in candidates:
         check_arguments(c.arch, c.kwargs)
         model = build_model(c)
-        size_multiple(c)
         reports = check_all(predict_ops(model), cfg.portability.require) if cfg.portability.require else {}
         violations[c.id] = {t: ", ".join(r.fallback.values()) for t, r in reports.items() if not r.portable}
     return violations

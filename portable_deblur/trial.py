@@ -37,6 +37,11 @@ class Trained:
     multiple: int
     keras_psnr: float
     keras_ssim: float
+    blurry_psnr: float
+    blurry_ssim: float
+    params: int
+    macs: int
+    steps: int
     out: Path
 
 
@@ -56,7 +61,8 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, run_dir: 
     canvas = canvas_shape(dataset.val, multiple)
     keras_q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas)
     log_scalars(out / "tensorboard", trained.steps, **{"val/psnr_keras": keras_q.psnr})
-    t = Trained(candidate, model, canvas, multiple, keras_q.psnr, keras_q.ssim, out)
+    t = Trained(candidate, model, canvas, multiple, keras_q.psnr, keras_q.ssim, *blurry_quality(dataset.val),
+                count_params(model), count_macs(model, cfg.measure.shapes[0]), trained.steps, out)
     rows = [artifact_row(t, "fp32", cfg, dataset, run_dir, violations, {"train": train_s})]
     for mode in cfg.optimize.ptq:
         try:
@@ -83,8 +89,10 @@ def artifact_row(t: Trained, mode: str, cfg: Config, dataset: Dataset, run_dir: 
         clock = now
 
     def convert(shape):
+        if mode not in NEEDS_DATA:
+            return to_tflite(t.model, shape, mode)
         rep = representative_inputs(dataset.train, shape, cfg.optimize.representative_count, cfg.data.seed)
-        return to_tflite(t.model, shape, mode, rep if mode in NEEDS_DATA else None)
+        return to_tflite(t.model, shape, mode, rep)
 
     eval_path = atomic_write(t.out / artifact_name(mode, t.canvas), convert(t.canvas))
     lap("export")
@@ -92,7 +100,7 @@ def artifact_row(t: Trained, mode: str, cfg: Config, dataset: Dataset, run_dir: 
     tflite_predict = predictor(eval_path, cfg.measure.threads[0])
     tflite_q = quality(tflite_predict, dataset.val, t.canvas)
     fid = fidelity(keras_predict, tflite_predict, dataset.val, t.canvas)
-    blurry_psnr, blurry_ssim = blurry_quality(dataset.val)
+    log_scalars(t.out / "tensorboard", t.steps, **{f"val/psnr_tflite_{mode}": tflite_q.psnr})
     lap("evaluate")
 
     artifacts, latency = {"eval": str(eval_path.relative_to(run_dir))}, {}
@@ -119,8 +127,8 @@ def artifact_row(t: Trained, mode: str, cfg: Config, dataset: Dataset, run_dir: 
     values = dict(t.candidate.values, **({} if mode == "fp32" else {"ptq": mode}))
     return ResultRow(
         id=row_id(t.candidate, mode), arch=t.candidate.arch, values=values, status="ok",
-        params=count_params(t.model), macs=count_macs(t.model, cfg.measure.shapes[0]),
-        psnr_blurry=blurry_psnr, ssim_blurry=blurry_ssim, psnr_keras=t.keras_psnr, ssim_keras=t.keras_ssim,
+        params=t.params, macs=t.macs,
+        psnr_blurry=t.blurry_psnr, ssim_blurry=t.blurry_ssim, psnr_keras=t.keras_psnr, ssim_keras=t.keras_ssim,
         psnr_tflite=tflite_q.psnr, ssim_tflite=tflite_q.ssim, fidelity_psnr=fid.psnr, fidelity_l2=fid.l2,
         latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),
         portability={k: dataclasses.asdict(v) for k, v in reports.items()}, xnnpack=xnn,

@@ -69,3 +69,18 @@ def test_front_rows_uses_portability_as_constraint_and_objective():
     assert len(ok) == 3 and [r.id for r in front] == ["a"]  # c violates a required target: never on the front
     _, front = front_rows(rows, "256x256_t2", target="gpu")
     assert [r.id for r in front] == ["a", "b"]
+
+
+def test_latency_table_gives_each_thread_series_its_own_exponent():
+    from portable_deblur.report import latency_table
+    from portable_deblur.results import ResultRow
+
+    def lat(ms):
+        return {"median_ms": ms, "p90_ms": ms, "cv": 0.0, "peak_rss_mb": 1.0}
+
+    row = ResultRow(id="a", arch="unet", values={}, status="ok", latency={
+        "100x100_t1": lat(1.0), "200x200_t1": lat(4.0),     # 4x pixels, 4x time: exponent 1
+        "100x100_t2": lat(1.0), "200x200_t2": lat(2.0)})    # 4x pixels, 2x time: exponent 0.5
+    table = latency_table([row])
+    assert {(t["threads"], round(t["scaling_exponent"], 6)) for t in table} == {(1, 1.0), (2, 0.5)}
+    assert len(table) == 4
