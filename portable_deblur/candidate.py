@@ -44,18 +44,26 @@ def _plain(value: Any) -> Any:
     return tuple(_plain(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def expand(arch: str, model: Dict[str, Any], grid: Dict[str, List[Any]]) -> List[Candidate]:
-    """All grid points (in sorted key order) over the fixed ``model`` arguments."""
+def candidate_at(arch: str, model: Dict[str, Any], point: Dict[str, Any]) -> Candidate:
+    """The candidate at one grid ``point`` (searched key -> value) over the fixed ``model`` arguments;
+    a searched ``arch`` key picks the architecture."""
+    point = dict(point)
+    cand_arch = point.pop("arch", arch)
+    args = {**{k: _plain(v) for k, v in model.items()}, **{k: _plain(v) for k, v in point.items()}}
+    return Candidate(cand_arch, tuple(sorted(args.items())), tuple(sorted(point)))
+
+
+def check_grid(grid: Dict[str, List[Any]]) -> None:
     for key, values in grid.items():
         if not isinstance(values, (list, tuple)) or not values:
             raise ConfigError(f"grid.{key} must be a non-empty list of values; got {values!r}")
+
+
+def expand(arch: str, model: Dict[str, Any], grid: Dict[str, List[Any]]) -> List[Candidate]:
+    """All grid points (in sorted key order, last key fastest) over the fixed ``model`` arguments."""
+    check_grid(grid)
     keys = sorted(grid)
-    out = []
-    for combo in itertools.product(*(grid[k] for k in keys)):
-        point = dict(zip(keys, combo))
-        cand_arch = point.pop("arch", arch)
-        args = {**{k: _plain(v) for k, v in model.items()}, **{k: _plain(v) for k, v in point.items()}}
-        out.append(Candidate(cand_arch, tuple(sorted(args.items())), tuple(sorted(point))))
+    out = [candidate_at(arch, model, dict(zip(keys, combo))) for combo in itertools.product(*(grid[k] for k in keys))]
     ids = [c.id for c in out]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"grid produces duplicate candidates: {sorted(i for i in ids if ids.count(i) > 1)}")

@@ -42,18 +42,26 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Fixed-budget training: Adam with cosine decay, seeded."""
+    """Fixed-budget training: Adam (AdamW with ``weight_decay``), cosine or exponential decay, seeded."""
 
     steps: int = 800
     batch_size: int = 8
     crop: int = 64
     learning_rate: float = 1e-3
+    schedule: str = "cosine"  # cosine: down to learning_rate * final_lr_ratio; exponential: the MediaTek paper's
+    final_lr_ratio: float = 0.01
+    decay_rate: float = 0.98  # exponential: multiply by decay_rate every decay_steps
+    decay_steps: int = 5000
+    beta_2: float = 0.999  # NAFNet / the thesis use 0.9
+    weight_decay: float = 0.0  # > 0: AdamW (the thesis: 1e-3)
     loss: str = "l1"
     seed: int = 0
     log_every: int = 50
     # XLA: ~15 % faster steps for conv/transpose/depth_to_space U-Nets on CPU, but 1.5x *slower* for bilinear
     # (its ResizeBilinearGrad), and TF refuses op determinism with XLA's MaxPool gradient. Off by default.
     jit_compile: bool = False
+    # "mirrored": build and train under tf.distribute.MirroredStrategy (every local GPU; one CPU otherwise).
+    distribute: str = "none"
 
 
 # Named resolution sets, [height, width]; "paper" is the MediaTek paper's Figure 4 (360p .. 1080p).
@@ -114,9 +122,33 @@ class OptimizeConfig:
     representative_count: int = 32
 
 
+SAMPLERS = ("grid", "nsga2", "tpe")
+PSNR_OBJECTIVES = ("tflite", "keras")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The Optuna study behind a run: how candidates are picked, what is optimised, where trials live.
+
+    ``sampler=grid`` enumerates the grid (every point once); ``nsga2``/``tpe`` sample it and stop after
+    ``n_trials`` distinct candidates. ``storage`` defaults to ``sqlite:///<run dir>/study.db``; a
+    ``postgresql://user:password@host/db`` URL lets several processes on several machines share the study.
+    """
+
+    sampler: str = "grid"
+    n_trials: Optional[int] = None
+    population_size: int = 8  # NSGA-II generation size
+    seed: int = 0
+    storage: Optional[str] = None
+    psnr: str = "tflite"  # objective 1 (maximise): PSNR of the deployed .tflite, or of the Keras model
+    latency: Optional[str] = None  # objective 2 (minimise): "HxW_tN"; default: first resolution, first threads
+    max_latency_ms: Optional[float] = None  # constraint: slower candidates stay off the front
+    heartbeat_s: float = 10.0  # a running trial silent for 3 heartbeats is taken as killed and re-run
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """Where results go; re-running with the same name resumes, skipping finished candidates."""
+    """Where results go; re-running with the same name resumes: finished trials are not re-run."""
 
     name: Optional[str] = None
     root: str = "experiments/runs"
@@ -136,6 +168,7 @@ class Config:
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     portability: PortabilityConfig = field(default_factory=PortabilityConfig)
     optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     @property
@@ -205,6 +238,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"data.train_images and data.val_images must not share photos; both have {overlap}")
         if not (cfg.data.train_images and cfg.data.val_images):
             raise ConfigError("data.train_images and data.val_images must both be non-empty")
+    if cfg.data.source != "embedded" and not cfg.data.root:
+        raise ConfigError(f"data.root must be set for data.source={cfg.data.source!r} (the dataset folder)")
     lo_hi = cfg.data.blur_length
     if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1]:
         raise ConfigError(f"data.blur_length must be [min, max] pixels with 0 < min <= max; got {list(lo_hi)}")
@@ -248,6 +283,37 @@ def validate(cfg: Config) -> None:
     if cfg.measure.runs < 1 or not cfg.measure.threads or min(cfg.measure.threads) < 1:
         raise ConfigError(f"measure.runs and every measure.threads entry must be >= 1; "
                           f"got runs={cfg.measure.runs}, threads={list(cfg.measure.threads)}")
+    if cfg.train.schedule not in ("cosine", "exponential"):
+        raise ConfigError(f"train.schedule must be one of ['cosine', 'exponential']; got {cfg.train.schedule!r}")
+    if cfg.train.distribute not in ("none", "mirrored"):
+        raise ConfigError(f"train.distribute must be one of ['mirrored', 'none']; got {cfg.train.distribute!r}")
+    _validate_search(cfg)
+
+
+def measured_keys(cfg: Config) -> List[str]:
+    """Every latency key a run measures: ``HxW_tN`` per resolution and thread count."""
+    return [f"{h}x{w}_t{t}" for h, w in cfg.measure.shapes for t in cfg.measure.threads]
+
+
+def _validate_search(cfg: Config) -> None:
+    s = cfg.search
+    if s.sampler not in SAMPLERS:
+        raise ConfigError(f"search.sampler must be one of {list(SAMPLERS)}; got {s.sampler!r}")
+    if s.sampler != "grid" and (s.n_trials is None or s.n_trials < 1):
+        raise ConfigError(f"search.sampler={s.sampler} needs search.n_trials >= 1 (distinct candidates to "
+                          f"train); got {s.n_trials}")
+    if s.population_size < 2:
+        raise ConfigError(f"search.population_size must be >= 2; got {s.population_size}")
+    if s.psnr not in PSNR_OBJECTIVES:
+        raise ConfigError(f"search.psnr must be one of {list(PSNR_OBJECTIVES)}; got {s.psnr!r}")
+    if s.latency is not None and s.latency not in measured_keys(cfg):
+        raise ConfigError(f"search.latency must be one of the measured keys {measured_keys(cfg)}; got {s.latency!r}")
+    if s.max_latency_ms is not None and s.max_latency_ms <= 0:
+        raise ConfigError(f"search.max_latency_ms must be > 0; got {s.max_latency_ms}")
+    if s.heartbeat_s <= 0:
+        raise ConfigError(f"search.heartbeat_s must be > 0; got {s.heartbeat_s}")
+    if s.storage is not None and not s.storage.split(":", 1)[0].split("+")[0] in ("sqlite", "postgresql", "mysql"):
+        raise ConfigError(f"search.storage must be a sqlite:///, postgresql:// or mysql:// URL; got {s.storage!r}")
 
 
 def to_yaml(cfg: Config) -> str:

@@ -82,7 +82,12 @@ def to_tflite(model: keras.Model, shape: Tuple[int, int], quantization: str = "f
         return model(blurry, training=False)
 
     concrete = serve.get_concrete_function(tf.TensorSpec([1, height, width, channels], tf.float32, name="blurry"))
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    # The converter saves its trackable as a SavedModel first. Handing it the Keras model makes it trace
+    # every layer for serialization (16 s for a tiny NAFNet); a module holding just the variables gives the
+    # identical flatbuffer in 3 s.
+    holder = tf.Module()
+    holder.weights = list(model.variables)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
     configure(converter, representative)
     return converter.convert()
 

@@ -26,4 +26,87 @@ class DepthToSpace(keras.layers.Layer):
         return {**super().get_config(), "block_size": self.block_size}
 
 
-CUSTOM_OBJECTS = {"DepthToSpace": DepthToSpace}
+@keras.utils.register_keras_serializable(package="portable_deblur")
+class ChannelLayerNorm(keras.layers.Layer):
+    """LayerNorm over the channels of each pixel (NAFNet's ``LayerNorm2d``): per-channel weight and bias.
+
+    Written out (mean, variance, rsqrt) so TFLite gets MEAN / SUB / MUL / ADD / RSQRT builtins rather than a
+    fused op some delegates lack.
+    """
+
+    def __init__(self, epsilon: float = 1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        c = int(input_shape[-1])
+        self.weight = self.add_weight(name="weight", shape=(c,), initializer="ones")
+        self.bias = self.add_weight(name="bias", shape=(c,), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        centred = inputs - tf.reduce_mean(inputs, axis=-1, keepdims=True)
+        variance = tf.reduce_mean(tf.square(centred), axis=-1, keepdims=True)
+        return centred * tf.math.rsqrt(variance + self.epsilon) * self.weight + self.bias
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.utils.register_keras_serializable(package="portable_deblur")
+class SimpleGate(keras.layers.Layer):
+    """NAFNet's SimpleGate: split the channels in two halves and multiply them (SPLIT + MUL)."""
+
+    def call(self, inputs):
+        a, b = tf.split(inputs, 2, axis=-1)
+        return a * b
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] // 2)
+
+
+@keras.utils.register_keras_serializable(package="portable_deblur")
+class ChannelScale(keras.layers.Layer):
+    """Learnable per-channel scale, zero-initialised (NAFNet's ``beta`` / ``gamma``): a block starts as
+    the identity of its residual path."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(name="scale", shape=(int(input_shape[-1]),), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        return inputs * self.scale
+
+
+@keras.utils.register_keras_serializable(package="portable_deblur")
+class LocalAveragePool(keras.layers.Layer):
+    """TLC's local average pooling (Chu et al. 2022): the mean over a ``window`` x ``window`` neighbourhood
+    (stride 1, edges replicated to keep the size); the global mean where the window covers the input."""
+
+    def __init__(self, window: int, **kwargs):
+        super().__init__(**kwargs)
+        self.window = int(window)
+
+    def call(self, inputs):
+        # Sizes are static wherever it matters (training steps, evaluation, every export); an unknown size
+        # (Keras's symbolic build) takes the global mean, which is also the answer for any input up to
+        # the window -- e.g. every training crop.
+        h, w = inputs.shape[1], inputs.shape[2]
+        if h is None or w is None or (self.window >= h and self.window >= w):
+            return tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
+        kh, kw = min(self.window, h), min(self.window, w)
+        pooled = tf.nn.avg_pool2d(inputs, (kh, kw), 1, "VALID")
+        (top, bottom), (left, right) = ((h - kh) // 2, (h - kh + 1) // 2), ((w - kw) // 2, (w - kw + 1) // 2)
+        rows = [tf.repeat(pooled[:, :1], top, axis=1)] if top else []
+        rows += [pooled] + ([tf.repeat(pooled[:, -1:], bottom, axis=1)] if bottom else [])
+        pooled = tf.concat(rows, axis=1) if len(rows) > 1 else pooled
+        cols = [tf.repeat(pooled[:, :, :1], left, axis=2)] if left else []
+        cols += [pooled] + ([tf.repeat(pooled[:, :, -1:], right, axis=2)] if right else [])
+        return tf.concat(cols, axis=2) if len(cols) > 1 else pooled
+
+    def get_config(self):
+        return {**super().get_config(), "window": self.window}
+
+
+CUSTOM_OBJECTS = {"DepthToSpace": DepthToSpace, "ChannelLayerNorm": ChannelLayerNorm, "SimpleGate": SimpleGate,
+                  "ChannelScale": ChannelScale, "LocalAveragePool": LocalAveragePool}

@@ -3,7 +3,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
-from portable_deblur import unet
+from portable_deblur import nafnet, unet
 from portable_deblur.registry import ConfigError, lookup
 
 
@@ -15,7 +15,10 @@ class Architecture:
     size_multiple: Callable[..., int]
 
 
-ARCHITECTURES = {"unet": Architecture(build=unet.build_unet, size_multiple=unet.size_multiple)}
+ARCHITECTURES = {
+    "unet": Architecture(build=unet.build_unet, size_multiple=unet.size_multiple),
+    "nafnet": Architecture(build=nafnet.build_nafnet, size_multiple=nafnet.size_multiple),
+}
 
 
 def get_architecture(name: str) -> Architecture:

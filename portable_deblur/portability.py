@@ -113,6 +113,10 @@ _LAYER_OPS = {
     "DepthToSpace": ("DEPTH_TO_SPACE",), "MaxPooling2D": ("MAX_POOL_2D",), "AveragePooling2D": ("AVERAGE_POOL_2D",),
     "Concatenate": ("CONCATENATION",), "Add": ("ADD",), "Multiply": ("MUL",), "Subtract": ("SUB",),
     "PReLU": ("PRELU",), "LeakyReLU": ("LEAKY_RELU",), "ReLU": ("RELU",), "InputLayer": (),
+    "GlobalAveragePooling2D": ("MEAN",),
+    # NAFNet's layers (layers.py), as the converter lowers them once trained (non-trivial weights):
+    "ChannelLayerNorm": ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "SUB", "MUL", "ADD"),
+    "SimpleGate": ("SPLIT", "MUL"), "ChannelScale": ("MUL",),
 }
 
 

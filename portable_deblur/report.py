@@ -1,31 +1,54 @@
 """Report stage: the Pareto front of (deployed PSNR up, measured latency down) as CSV and a labelled plot."""
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from portable_deblur.rank import pareto_front
 from portable_deblur.results import ResultRow, write_csv
 
 
-def objectives(row: ResultRow, resolution: str, target: Optional[str] = None) -> Tuple[float, ...]:
-    """(PSNR of the .tflite, median latency at ``resolution``[, accelerator MAC fraction on ``target``]).
+@dataclass(frozen=True)
+class Objectives:
+    """What the front ranks: PSNR (``tflite`` or ``keras``, maximised) and the median latency at ``latency``
+    (minimised)[, the accelerator MAC fraction on ``target``, maximised]; constraints keep rows off it."""
 
-    The interleaved re-measurement is preferred when the run made one.
-    """
-    lat = row.latency[resolution]
-    base = (row.psnr_tflite, lat.get("interleaved_median_ms", lat["median_ms"]))
-    return base + ((row.portability[target]["accelerator_mac_fraction"],) if target else ())
+    latency: str
+    psnr: str = "tflite"
+    target: Optional[str] = None
+    max_latency_ms: Optional[float] = None
+
+    @classmethod
+    def of(cls, cfg) -> "Objectives":
+        from portable_deblur.results import latency_key
+
+        key = cfg.search.latency or latency_key(cfg.measure.shapes[0], cfg.measure.threads[0])
+        return cls(key, cfg.search.psnr, cfg.portability.objective, cfg.search.max_latency_ms)
+
+    @property
+    def maximize(self) -> Tuple[bool, ...]:
+        return (True, False, True) if self.target else (True, False)
+
+    def values(self, row: ResultRow) -> Tuple[float, ...]:
+        """The objective values of ``row``; the interleaved re-measurement is preferred when there is one."""
+        lat = row.latency[self.latency]
+        base = (getattr(row, f"psnr_{self.psnr}"), lat.get("interleaved_median_ms", lat["median_ms"]))
+        return base + ((row.portability[self.target]["accelerator_mac_fraction"],) if self.target else ())
+
+    def constraints(self, row: ResultRow) -> Dict[str, float]:
+        """Optuna constraints (feasible when every value is <= 0): required targets the row falls back on
+        (``portability.on_violation=flag``), and latency over ``search.max_latency_ms``."""
+        out = {"required_targets_missed": float(len(row.violations))}
+        if self.max_latency_ms is not None:
+            out["latency_over_budget_ms"] = self.values(row)[1] - self.max_latency_ms
+        return out
 
 
-def front_rows(rows: Sequence[ResultRow], resolution: str,
-               target: Optional[str] = None) -> Tuple[List[ResultRow], List[ResultRow]]:
-    """(the ok rows, the Pareto-optimal ones sorted by latency); ``target`` adds its MAC fraction (max)."""
-    # Rows that fall back on a required target (portability.on_violation=flag) are constraint violations:
-    # shown in the table and plot, never on the front.
-    ok = [r for r in rows if r.status == "ok" and resolution in r.latency]
-    feasible = [r for r in ok if not r.violations]
-    maximize = (True, False, True) if target else (True, False)
-    front = [feasible[i] for i in pareto_front([objectives(r, resolution, target) for r in feasible], maximize)]
-    return ok, sorted(front, key=lambda r: objectives(r, resolution)[1])
+def front_rows(rows: Sequence[ResultRow], spec: Objectives) -> Tuple[List[ResultRow], List[ResultRow]]:
+    """(the ok rows, the feasible Pareto-optimal ones sorted by latency)."""
+    ok = [r for r in rows if r.status == "ok" and spec.latency in r.latency]
+    feasible = [r for r in ok if all(c <= 0 for c in spec.constraints(r).values())]
+    front = [feasible[i] for i in pareto_front([spec.values(r) for r in feasible], spec.maximize)]
+    return ok, sorted(front, key=lambda r: spec.values(r)[1])
 
 
 def label(row: ResultRow) -> str:
@@ -34,7 +57,7 @@ def label(row: ResultRow) -> str:
                       for _, v in sorted(row.values.items())) or row.arch
 
 
-def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow], resolution: str) -> None:
+def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives) -> None:
     """Scatter of every candidate, front highlighted and joined, every point labelled."""
     import matplotlib
 
@@ -45,17 +68,17 @@ def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow
     ax.margins(x=0.15)
     front_ids = {r.id for r in front}
     for r in rows:
-        x, y = objectives(r, resolution)[::-1]
+        y, x = spec.values(r)[:2]
         on = r.id in front_ids
         ax.scatter([x], [y], s=60 if on else 30, c="tab:red" if on else "tab:gray", zorder=3)
         ax.annotate(label(r), (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
     if front:
-        ax.plot([objectives(r, resolution)[1] for r in front], [r.psnr_tflite for r in front],
+        ax.plot([spec.values(r)[1] for r in front], [spec.values(r)[0] for r in front],
                 c="tab:red", lw=1.2, label="Pareto front")
     if rows:
         ax.axhline(rows[0].psnr_blurry, c="tab:blue", ls="--", lw=1, label="blurry input")
-    ax.set_xlabel(f"median latency at {resolution} (ms; LiteRT on this host, HxW_t<threads>)")
-    ax.set_ylabel("PSNR of the .tflite on validation (dB)")
+    ax.set_xlabel(f"median latency at {spec.latency} (ms; LiteRT on this host, HxW_t<threads>)")
+    ax.set_ylabel(f"PSNR of the {'.tflite' if spec.psnr == 'tflite' else 'Keras model'} on validation (dB)")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right")
@@ -108,12 +131,11 @@ def plot_latency_vs_resolution(path: Path, table: Sequence[dict]) -> None:
     plt.close(fig)
 
 
-def write_report(run_dir: Path, rows: Sequence[ResultRow], resolution: str,
-                 target: Optional[str] = None) -> List[ResultRow]:
+def write_report(run_dir: Path, rows: Sequence[ResultRow], spec: Objectives) -> List[ResultRow]:
     """Write the Pareto front (CSV, PNG), latency-vs-resolution table and plot; return the front."""
-    ok, front = front_rows(rows, resolution, target)
+    ok, front = front_rows(rows, spec)
     write_csv(Path(run_dir) / "pareto.csv", [r.flat() for r in front])
-    plot_pareto(Path(run_dir) / "pareto.png", ok, front, resolution)
+    plot_pareto(Path(run_dir) / "pareto.png", ok, front, spec)
     table = latency_table(rows)
     if table:
         write_csv(Path(run_dir) / "latency_vs_resolution.csv", table)

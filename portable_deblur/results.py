@@ -1,20 +1,14 @@
-"""The run directory: resolved config, one result row per candidate (JSON Lines + CSV), artifacts.
+"""Result rows: one per artifact (a trained candidate's float model, or one of its optimized variants).
 
-Rows are appended as candidates finish (fsync'd), so an interrupted search loses at most the candidate in
-flight; re-running the same command skips every candidate that already has a row.
+The rows live in the run's Optuna study (``portable_deblur.study``); ``results.csv`` is written from them.
 """
 import csv
 import io
-import json
-import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from portable_deblur.config import Config, to_yaml
 from portable_deblur.files import atomic_write
-from portable_deblur.registry import ConfigError
 
 
 @dataclass(frozen=True)
@@ -44,6 +38,8 @@ class ResultRow:
     violations: List[str] = field(default_factory=list)  # required targets this candidate falls back on
     artifacts: Dict[str, str] = field(default_factory=dict)  # name -> path relative to the run dir
     seconds: Dict[str, float] = field(default_factory=dict)  # stage -> wall seconds
+    trial: int = -1  # the Optuna trial that produced it
+    worker: str = ""  # host:pid of the process that ran that trial (the artifacts are on that host)
 
     @property
     def psnr_gain(self) -> float:
@@ -77,62 +73,6 @@ def _cell(value: Any) -> Any:
 def latency_key(shape, threads: int) -> str:
     """Key of one latency measurement: ``256x256_t2`` (height x width, threads)."""
     return f"{shape[0]}x{shape[1]}_t{threads}"
-
-
-def _comparable(cfg: Config) -> Dict[str, Any]:
-    """The config minus the ``run`` block: what must match for a run to be resumed."""
-    from omegaconf import OmegaConf
-
-    data = OmegaConf.to_container(OmegaConf.structured(cfg))
-    data.pop("run")
-    return data
-
-
-class RunStore:
-    """Reads and writes one run directory."""
-
-    def __init__(self, run_dir: Path):
-        self.dir = Path(run_dir)
-        self.jsonl = self.dir / "results.jsonl"
-
-    @classmethod
-    def open(cls, cfg: Config) -> "RunStore":
-        """Create the run dir, or reopen it to resume if its saved config matches ``cfg``."""
-        store = cls(cfg.run_dir)
-        saved = store.dir / "config.yaml"
-        if saved.is_file() and cfg.run.overwrite:
-            shutil.rmtree(store.dir)
-        elif saved.is_file():
-            from omegaconf import OmegaConf
-
-            old = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(saved)))
-            if _comparable(old) != _comparable(cfg):
-                raise ConfigError(f"run directory {str(store.dir)!r} holds a run with a different config; "
-                                  f"resume with the same settings, pick another run.name=..., or pass run.overwrite=true")
-        store.dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(saved, to_yaml(cfg))
-        return store
-
-    def rows(self) -> List[ResultRow]:
-        """Latest row per candidate id, in first-seen order."""
-        latest: Dict[str, ResultRow] = {}
-        if self.jsonl.is_file():
-            for line in self.jsonl.read_text().splitlines():
-                if line.strip():
-                    data = json.loads(line)
-                    latest[data["id"]] = ResultRow(**data)
-        return list(latest.values())
-
-    def finished(self) -> Dict[str, ResultRow]:
-        return {r.id: r for r in self.rows()}
-
-    def append(self, row: ResultRow) -> None:
-        """Append ``row`` durably, then rewrite ``results.csv`` from all rows."""
-        with open(self.jsonl, "a") as f:
-            f.write(json.dumps(asdict(row)) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        write_csv(self.dir / "results.csv", [r.flat() for r in self.rows()])
 
 
 def write_csv(path: Path, rows: List[Dict[str, Any]], columns: Optional[List[str]] = None) -> None:

@@ -1,17 +1,21 @@
 """``python -m portable_deblur.search space=NAME [key=value ...]``: the whole pipeline for one search space.
 
-config -> candidates (+ pre-training portability check) -> per candidate: train -> evaluate -> export ->
-portability -> measure -> interleaved re-timing -> Pareto front -> report.
+config -> candidates (+ pre-training portability check) -> Optuna study (``study.py``) -> per trial: train ->
+evaluate -> export -> portability -> measure -> interleaved re-timing -> Pareto front -> report.
+Several processes given the same ``search.storage`` and run name share one study.
 """
 import sys
+import time
 from typing import Dict, List, Optional, Sequence
 
 from tqdm.auto import tqdm
 
-from portable_deblur.candidate import Candidate, expand
+from portable_deblur.candidate import Candidate, check_grid, expand
 from portable_deblur.config import Config, load_config
 from portable_deblur.registry import ConfigError
-from portable_deblur.results import ResultRow, RunStore, latency_key
+from portable_deblur.report import Objectives
+from portable_deblur.results import ResultRow
+from portable_deblur.study import Outcome, SearchStudy
 
 
 def check_candidates(cfg: Config, candidates: Sequence[Candidate]) -> Dict[str, Dict[str, str]]:
@@ -20,80 +24,108 @@ def check_candidates(cfg: Config, candidates: Sequence[Candidate]) -> Dict[str, 
     Returns, per candidate id, ``{required target: why its Keras graph would fall back there}``, judged
     before any training time is spent on it.
     """
-    from portable_deblur.model import build_model, check_arguments
-    from portable_deblur.portability import check_all, predict_ops
+    from portable_deblur.model import check_arguments
 
-    violations = {}
     for c in candidates:
         check_arguments(c.arch, c.kwargs)
-        model = build_model(c)
-        reports = check_all(predict_ops(model), cfg.portability.require) if cfg.portability.require else {}
-        violations[c.id] = {t: ", ".join(r.fallback.values()) for t, r in reports.items() if not r.portable}
-    return violations
+    return {c.id: violations_of(cfg, c) for c in candidates}
+
+
+def violations_of(cfg: Config, candidate: Candidate) -> Dict[str, str]:
+    """``{required target: the ops its delegate would reject}`` for ``candidate``'s Keras graph."""
+    from portable_deblur.model import build_model
+    from portable_deblur.portability import check_all, predict_ops
+
+    model = build_model(candidate)
+    reports = check_all(predict_ops(model), cfg.portability.require) if cfg.portability.require else {}
+    return {t: ", ".join(r.fallback.values()) for t, r in reports.items() if not r.portable}
 
 
 def prepare(args: Sequence[str]):
-    """Everything that can fail on user input, done before any work: config, candidates, run dir."""
+    """Everything that can fail on user input, done before any work: config, candidates, the study.
+
+    Grid spaces build every candidate up front; sampled spaces (too large to build all) check every
+    candidate's arguments up front and build each one when its trial starts.
+    """
+    from portable_deblur.model import check_arguments
+
     cfg = load_config(args)
-    candidates = expand(cfg.arch, cfg.model, cfg.grid)
-    violations = check_candidates(cfg, candidates)
-    return cfg, candidates, violations, RunStore.open(cfg)
+    check_grid(cfg.grid)
+    if cfg.search.sampler == "grid":
+        violations = check_candidates(cfg, expand(cfg.arch, cfg.model, cfg.grid))
+    else:
+        for c in expand(cfg.arch, cfg.model, cfg.grid):
+            check_arguments(c.arch, c.kwargs)
+        violations = {}
+    return cfg, violations, SearchStudy.open(cfg)
 
 
-def primary_key(cfg: Config) -> str:
-    """The latency the Pareto front uses: first resolution, first thread count."""
-    return latency_key(cfg.measure.shapes[0], cfg.measure.threads[0])
+def evaluate(cfg: Config, study: SearchStudy, dataset, violations: Dict[str, Dict[str, str]],
+             candidate: Candidate) -> Outcome:
+    """Train and judge one candidate: its rows, and its objective values if it completed."""
+    from optuna.trial import TrialState
 
-
-def run_search(cfg: Config, candidates: Sequence[Candidate], violations: Dict[str, Dict[str, str]],
-               store: RunStore) -> List[ResultRow]:
-    """Run every unfinished candidate, recording each as it finishes; returns the Pareto front."""
-    from portable_deblur.data import load_dataset
-    from portable_deblur.report import write_report
     from portable_deblur.trial import failed_row, run_candidate, skipped_row
 
+    reasons = violations[candidate.id] if candidate.id in violations else violations_of(cfg, candidate)
+    if reasons and cfg.portability.on_violation == "skip":
+        return Outcome(TrialState.PRUNED, [skipped_row(candidate, reasons)])
+    try:
+        rows = run_candidate(candidate, cfg, dataset, study.dir, sorted(reasons))
+    except Exception as exc:  # recorded FAIL with its reason; the search goes on
+        return Outcome(TrialState.FAIL, [failed_row(candidate, exc)])
+    spec = Objectives.of(cfg)
+    return Outcome(TrialState.COMPLETE, rows, spec.values(rows[0])[:2], spec.constraints(rows[0]))
+
+
+def run_search(cfg: Config, violations: Dict[str, Dict[str, str]], study: SearchStudy) -> List[ResultRow]:
+    """Run trials until the study is done (waiting for other workers' running trials, re-running
+    interrupted ones), then re-time the front interleaved and write the report; returns the front."""
+    from portable_deblur.data import load_dataset
+    from portable_deblur.report import write_report
+
     dataset = load_dataset(cfg.data)
-    done = store.finished()
-    for candidate in tqdm(candidates, desc="candidates", disable=None):
-        if candidate.id in done:
-            continue
-        reasons = violations.get(candidate.id, {})
-        if reasons and cfg.portability.on_violation == "skip":
-            store.append(skipped_row(candidate, reasons))
-            continue
-        try:
-            rows = run_candidate(candidate, cfg, dataset, store.dir, sorted(reasons))
-        except Exception as exc:  # one failing candidate is recorded and the search goes on
-            rows = [failed_row(candidate, exc)]
-        for row in rows:
-            store.append(row)
-    remeasure_interleaved(cfg, store)
-    return write_report(store.dir, store.rows(), primary_key(cfg), cfg.portability.objective)
+    total = study.size if cfg.search.sampler == "grid" else cfg.search.n_trials
+    with tqdm(total=total, initial=study.evaluated(), desc="trials", disable=None) as bar:
+        while True:
+            study.recover()
+            if study.needs_trial():
+                study.run_trial(lambda c: evaluate(cfg, study, dataset, violations, c))
+                study.write_results()
+                bar.n = study.evaluated()
+                bar.refresh()
+            elif study.others_running():  # other workers' trials; a dead one is recovered after its grace
+                time.sleep(min(5.0, cfg.search.heartbeat_s))
+            else:
+                break
+    remeasure_interleaved(cfg, study)
+    study.write_results()
+    return write_report(study.dir, study.rows(), Objectives.of(cfg))
 
 
-def remeasure_interleaved(cfg: Config, store: RunStore) -> None:
+def remeasure_interleaved(cfg: Config, study: SearchStudy) -> None:
     """Time every finished candidate's primary artifact again, interleaved, so the front compares them
     under the same machine conditions (noise between windows can reach 2x on shared machines)."""
-    import dataclasses
-
     from portable_deblur.measure import measure_interleaved
 
-    key = primary_key(cfg)
-    rows = [r for r in store.rows() if r.status == "ok" and key in r.latency]
+    key = Objectives.of(cfg).latency
+    threads = int(key.rsplit("_t", 1)[1])
+    rows = [r for r in study.rows() if r.status == "ok" and key in r.latency
+            and (study.dir / r.artifacts["primary"]).is_file()]  # other workers' files may be elsewhere
     if cfg.measure.interleaved_rounds < 1 or len(rows) < 2:
         return
-    paths = [store.dir / r.artifacts["primary"] for r in rows]
-    stats = measure_interleaved(paths, cfg.measure, cfg.measure.threads[0], cfg.measure.interleaved_rounds)
-    for row, extra in zip(rows, stats):
-        store.append(dataclasses.replace(row, latency={**row.latency, key: {**row.latency[key], **extra}}))
+    paths = [study.dir / r.artifacts["primary"] for r in rows]
+    start = time.perf_counter()
+    stats = measure_interleaved(paths, cfg.measure, threads, cfg.measure.interleaved_rounds)
+    study.record_interleaved(key, {r.id: extra for r, extra in zip(rows, stats)}, time.perf_counter() - start)
 
 
-def summary(rows: Sequence[ResultRow], front: Sequence[ResultRow], resolution: str) -> str:
+def summary(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives) -> str:
     """A plain-text table of every candidate, front marked with '*'."""
     front_ids = {r.id for r in front}
-    lines = [f"{'':2}{'candidate':52} {'PSNR':>7} {'gain':>6} {'ms@' + resolution:>15}  status"]
+    lines = [f"{'':2}{'candidate':52} {'PSNR':>7} {'gain':>6} {'ms@' + spec.latency:>15}  status"]
     for r in rows:
-        lat = r.latency.get(resolution, {})
+        lat = r.latency.get(spec.latency, {})
         ms = lat.get("interleaved_median_ms", lat.get("median_ms", float("nan")))
         mark = "*" if r.id in front_ids else " "
         lines.append(f"{mark:2}{r.id:52} {r.psnr_tflite:7.2f} {r.psnr_gain:+6.2f} {ms:15.1f}  {r.status} {r.error[:70]}")
@@ -101,16 +133,25 @@ def summary(rows: Sequence[ResultRow], front: Sequence[ResultRow], resolution: s
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # tqdm shows progress; rows go to results.csv
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cfg, candidates, violations, store = prepare(args)
-        front = run_search(cfg, candidates, violations, store)
+        cfg, violations, study = prepare(args)
+        front = run_search(cfg, violations, study)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    resolution = primary_key(cfg)
-    print(summary(store.rows(), front, resolution))
-    print(f"\nresults: {store.dir}/results.csv  front: {store.dir}/pareto.csv  plot: {store.dir}/pareto.png")
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished trials are kept; run the same command again to resume "
+              "(the interrupted trial is re-run)", file=sys.stderr)
+        return 130
+    spec = Objectives.of(cfg)
+    print(summary(study.rows(), front, spec))
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(study.trial_counts().items()))
+    print(f"\ntrials: {counts}")
+    print(f"results: {study.dir}/results.csv  front: {study.dir}/pareto.csv  plot: {study.dir}/pareto.png")
     return 0
 
 

@@ -35,24 +35,60 @@ def seed_everything(seed: int, jit_compile: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, desc: str = "train") -> TrainResult:
-    """Train ``model`` in place on random crops of ``train_pairs`` according to a ``TrainConfig``."""
+def strategy_for(cfg) -> tf.distribute.Strategy:
+    """``train.distribute=mirrored``: MirroredStrategy over every local GPU (the CPU when there is none);
+    otherwise TF's default (single-device) strategy. Build the model inside ``strategy.scope()``."""
+    return tf.distribute.MirroredStrategy() if cfg.distribute == "mirrored" else tf.distribute.get_strategy()
+
+
+def make_optimizer(cfg):
+    """(learning-rate schedule, optimizer) for a ``TrainConfig``."""
+    if cfg.schedule == "exponential":
+        schedule = keras.optimizers.schedules.ExponentialDecay(cfg.learning_rate, cfg.decay_steps, cfg.decay_rate)
+    else:
+        schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=cfg.steps,
+                                                          alpha=cfg.final_lr_ratio)
+    if cfg.weight_decay > 0:
+        return schedule, keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay, beta_2=cfg.beta_2)
+    return schedule, keras.optimizers.Adam(schedule, beta_2=cfg.beta_2)
+
+
+def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, desc: str = "train",
+        strategy: Optional[tf.distribute.Strategy] = None) -> TrainResult:
+    """Train ``model`` in place on random crops of ``train_pairs`` according to a ``TrainConfig``.
+
+    With a ``strategy`` (the one ``model`` was built under), each batch is split across its replicas and
+    the gradients are summed across them, so the update equals the single-device one.
+    """
     smallest = min(min(p.sharp.shape[:2]) for p in train_pairs)
     if cfg.crop > smallest:
         raise ConfigError(f"train.crop={cfg.crop} is larger than the smallest training image ({smallest} px)")
     seed_everything(cfg.seed, cfg.jit_compile)
     rng = np.random.default_rng(cfg.seed)
     loss_fn = get_loss(cfg.loss)
-    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=cfg.steps, alpha=0.01)
-    optimizer = keras.optimizers.Adam(schedule)
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    if cfg.batch_size % replicas:
+        raise ConfigError(f"train.batch_size={cfg.batch_size} must be a multiple of the {replicas} replicas "
+                          f"of train.distribute={cfg.distribute}")
+    with strategy.scope():
+        schedule, optimizer = make_optimizer(cfg)
 
     @tf.function(jit_compile=cfg.jit_compile, reduce_retracing=True)
-    def step(blurry, sharp):
+    def replica_step(blurry, sharp):
         with tf.GradientTape() as tape:
-            loss = loss_fn(sharp, model(blurry, training=True))
+            loss = loss_fn(sharp, model(blurry, training=True)) / replicas  # summed across replicas
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
+
+    def step(blurry, sharp):
+        if replicas == 1 and not isinstance(strategy, tf.distribute.MirroredStrategy):
+            return replica_step(blurry, sharp)
+        shards = strategy.experimental_distribute_values_from_function(
+            lambda ctx: (blurry[ctx.replica_id_in_sync_group::replicas], sharp[ctx.replica_id_in_sync_group::replicas]))
+        per_replica = strategy.run(replica_step, args=shards)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else tf.summary.create_noop_writer()
     start, losses = time.perf_counter(), []

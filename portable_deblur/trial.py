@@ -19,7 +19,7 @@ from portable_deblur.model import build_model, size_multiple
 from portable_deblur.portability import check_all, xnnpack_delegation
 from portable_deblur.results import ResultRow, latency_key
 from portable_deblur.runtime import predictor
-from portable_deblur.train import fit, log_scalars, seed_everything
+from portable_deblur.train import fit, log_scalars, seed_everything, strategy_for
 
 
 def padded(shape: Tuple[int, int], multiple: int) -> Tuple[int, int]:
@@ -53,8 +53,11 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, run_dir: 
     shutil.rmtree(out, ignore_errors=True)  # leftovers of an interrupted attempt are never reused
     start = time.perf_counter()
     seed_everything(cfg.train.seed, cfg.train.jit_compile)  # before building: initial weights are seeded too
-    model = build_model(candidate)
-    trained = fit(model, dataset.train, cfg.train, log_dir=out / "tensorboard", desc=candidate.id)
+    strategy = strategy_for(cfg.train)
+    with strategy.scope():
+        model = build_model(candidate)
+    trained = fit(model, dataset.train, cfg.train, log_dir=out / "tensorboard", desc=candidate.id,
+                  strategy=strategy)
     model.save(out / "model.keras")
     train_s = time.perf_counter() - start
     multiple = size_multiple(candidate)

@@ -1,5 +1,5 @@
 """U-Net builder (Ronneberger et al. 2015), the MediaTek paper's base network with swappable ops."""
-from typing import Sequence
+from typing import Optional, Sequence
 
 from portable_deblur.backend import keras
 from portable_deblur.blocks import apply_conv_act, get_activation, get_upsampler
@@ -12,7 +12,7 @@ def _check_blocks(name: str, value, minimum: int) -> None:
 
 
 def build_unet(*, width: int = 16, enc_blocks: Sequence[int] = (2, 2, 2), middle_blocks: int = 2,
-               dec_blocks: Sequence[int] = (2, 2, 2), upsampler: str = "transpose",
+               dec_blocks: Optional[Sequence[int]] = None, upsampler: str = "transpose",
                activation: str = "relu", residual: bool = True, channels: int = 3,
                name: str = "unet") -> keras.Model:
     """Build a U-Net that maps a blurry image to a sharp one, for any input size divisible by 2**depth.
@@ -23,6 +23,7 @@ def build_unet(*, width: int = 16, enc_blocks: Sequence[int] = (2, 2, 2), middle
             downsamplings).
         middle_blocks: blocks at the lowest resolution.
         dec_blocks: blocks per decoder level, in decoding order (deepest first); same length as enc_blocks.
+            Default: ``enc_blocks`` mirrored, so a search over ``enc_blocks`` varies the depth alone.
         upsampler: key of ``blocks.UPSAMPLERS``.
         activation: key of ``blocks.ACTIVATIONS``.
         residual: predict a correction added to the input (global residual).
@@ -30,7 +31,8 @@ def build_unet(*, width: int = 16, enc_blocks: Sequence[int] = (2, 2, 2), middle
         name: model name.
     """
     _check_blocks("width", width, 1)
-    enc_blocks, dec_blocks = list(enc_blocks), list(dec_blocks)
+    enc_blocks = list(enc_blocks)
+    dec_blocks = list(reversed(enc_blocks)) if dec_blocks is None else list(dec_blocks)
     if not enc_blocks or len(enc_blocks) != len(dec_blocks):
         raise ConfigError(f"enc_blocks and dec_blocks must be non-empty lists of equal length; "
                           f"got enc_blocks={enc_blocks}, dec_blocks={dec_blocks}")

@@ -1,5 +1,5 @@
 """Post-training quantization variants: each a row of its own, judged on the .tflite itself."""
-import json
+import dataclasses
 
 import pytest
 
@@ -17,12 +17,9 @@ def test_unknown_quantization_mode_lists_the_valid_ones():
 def test_ptq_variants_are_rows_and_a_refused_16x8_op_fails_only_its_row(tiny_args):
     args = ["space=upsampling", *tiny_args, "grid.upsampler=[depth_to_space]", "grid.activation=[relu]",
             "optimize.ptq=[fp16,int8,int16x8,int16x8_float_fallback]", "optimize.representative_count=4"]
-    cfg, candidates, violations, store = prepare(args)
-    front = run_search(cfg, candidates, violations, store)
-    rows = {}
-    for line in (store.dir / "results.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        rows[row["id"]] = row
+    cfg, violations, study = prepare(args)
+    front = run_search(cfg, violations, study)
+    rows = {r.id: dataclasses.asdict(r) for r in study.rows()}
     base = "unet__activation-relu__upsampler-depth_to_space"
     assert {k: r["status"] for k, r in rows.items()} == {
         base: "ok", f"{base}__ptq-fp16": "ok", f"{base}__ptq-int8": "ok",
@@ -37,5 +34,5 @@ def test_ptq_variants_are_rows_and_a_refused_16x8_op_fails_only_its_row(tiny_arg
     assert d2s[0]["input_dtypes"] == "float32"  # honestly labelled: this op stayed float
     fp16 = rows[f"{base}__ptq-fp16"]
     assert abs(fp16["psnr_tflite"] - rows[base]["psnr_tflite"]) < 0.05
-    assert (store.dir / base / "int8_32x32.tflite").is_file()
+    assert (study.dir / base / "int8_32x32.tflite").is_file()
     assert front

@@ -90,6 +90,21 @@ def test_keras_graph_prediction_matches_the_converted_flatbuffer(kwargs):
         {k: set(v.fallback) for k, v in check_all(real, names).items()}
 
 
+def test_nafnet_prediction_matches_its_trained_flatbuffer():
+    """NAFNet's own layers (LayerNorm, SimpleGate, SCA, residual scales) predicted op for op, as converted
+    once trained (random weights: initial ones/zeros let the converter fold some of them away)."""
+    from portable_deblur.nafnet import build_nafnet
+
+    model = build_nafnet(width=4, enc_blocks=[1, 1], dec_blocks=[1, 1])
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    flat = to_tflite(model, (32, 32))
+    counts = {}
+    for op in predict_ops(model, (32, 32)):
+        counts[op.name] = counts.get(op.name, 0) + 1
+    assert dict(sorted(counts.items())) == op_counts(flat)
+
+
 def _int8(model, size=16):
     @tf.function(autograph=False)
     def serve(x):

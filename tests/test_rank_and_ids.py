@@ -62,13 +62,24 @@ def _row(cid, psnr, ms, gpu_fraction, violations=()):
 
 
 def test_front_rows_uses_portability_as_constraint_and_objective():
-    from portable_deblur.report import front_rows
+    from portable_deblur.report import Objectives, front_rows
 
     rows = [_row("a", 30.0, 10.0, 0.5), _row("b", 30.0, 12.0, 1.0), _row("c", 31.0, 5.0, 1.0, ["gpu"])]
-    ok, front = front_rows(rows, "256x256_t2")
+    ok, front = front_rows(rows, Objectives("256x256_t2"))
     assert len(ok) == 3 and [r.id for r in front] == ["a"]  # c violates a required target: never on the front
-    _, front = front_rows(rows, "256x256_t2", target="gpu")
+    _, front = front_rows(rows, Objectives("256x256_t2", target="gpu"))
     assert [r.id for r in front] == ["a", "b"]
+
+
+def test_latency_budget_is_a_constraint_on_the_front():
+    from portable_deblur.report import Objectives, front_rows
+
+    rows = [_row("fast", 29.0, 5.0, 1.0), _row("slow", 31.0, 20.0, 1.0)]
+    spec = Objectives("256x256_t2", max_latency_ms=10.0)
+    assert spec.constraints(rows[1]) == {"required_targets_missed": 0.0, "latency_over_budget_ms": 10.0}
+    assert spec.constraints(rows[0])["latency_over_budget_ms"] == -5.0
+    assert [r.id for r in front_rows(rows, spec)[1]] == ["fast"]
+    assert [r.id for r in front_rows(rows, Objectives("256x256_t2"))[1]] == ["fast", "slow"]
 
 
 def test_latency_table_gives_each_thread_series_its_own_exponent():

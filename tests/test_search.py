@@ -1,8 +1,9 @@
 """A tiny end-to-end search in tmp_path: run directory contents, resume, failures, the CLI."""
-import json
 import os
 import subprocess
 import sys
+
+import dataclasses
 
 import pytest
 
@@ -14,25 +15,26 @@ from portable_deblur.search import main, prepare, run_search
 TWO = ["grid.upsampler=[transpose,bilinear]", "grid.activation=[relu]"]
 
 
-def _rows(run_dir):
-    """Latest row per candidate (results.jsonl is append-only; the interleaved re-timing appends too)."""
-    latest = {}
-    for line in (run_dir / "results.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        latest[row["id"]] = row
-    return list(latest.values())
+def _rows(study):
+    """Latest row per artifact id, as plain dicts (what results.csv is written from)."""
+    return [dataclasses.asdict(r) for r in study.rows()]
+
+
+def _states(study):
+    return {t.user_attrs.get("candidate"): t.state.name for t in study.study.get_trials()}
 
 
 @pytest.mark.slow
 def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
-    cfg, candidates, violations, store = prepare(["space=upsampling", *tiny_args, *TWO])
-    front = run_search(cfg, candidates, violations, store)
-    run = store.dir
-    for name in ("config.yaml", "results.jsonl", "results.csv", "pareto.csv", "pareto.png",
+    cfg, violations, study = prepare(["space=upsampling", *tiny_args, *TWO])
+    front = run_search(cfg, violations, study)
+    run = study.dir
+    for name in ("config.yaml", "study.db", "results.csv", "pareto.csv", "pareto.png",
                  "latency_vs_resolution.csv", "latency_vs_resolution.png"):
         assert (run / name).is_file(), name
-    rows = _rows(run)
+    rows = _rows(study)
     assert [r["status"] for r in rows] == ["ok", "ok"], rows
+    assert sorted(r["trial"] for r in rows) == [0, 1]  # the study records which trial made which files
     assert front and {r.id for r in front} <= {r["id"] for r in rows}
     for r in rows:
         assert r["params"] > 0 and r["macs"] > 0 and r["latency"]["32x32_t2"]["median_ms"] > 0
@@ -51,9 +53,10 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
 
     # Same command again: nothing is re-run and nothing is duplicated.
     monkeypatch.setattr(trial, "run_candidate", lambda *a, **k: pytest.fail("finished candidate re-run"))
-    cfg, candidates, violations, store = prepare(["space=upsampling", *tiny_args, *TWO])
-    run_search(cfg, candidates, violations, store)
-    assert sorted(r["id"] for r in _rows(run)) == sorted(r["id"] for r in rows)
+    cfg, violations, study = prepare(["space=upsampling", *tiny_args, *TWO])
+    run_search(cfg, violations, study)
+    assert sorted(r["id"] for r in _rows(study)) == sorted(r["id"] for r in rows)
+    assert study.trial_counts() == {"COMPLETE": 2}
 
     # A changed config must not silently mix into the old run.
     with pytest.raises(ConfigError, match="different config.*run.overwrite=true"):
@@ -70,9 +73,13 @@ def test_failing_candidate_is_recorded_and_search_goes_on(tiny_args, monkeypatch
         return real(model, shape, *args)
 
     monkeypatch.setattr(trial, "to_tflite", refuse_bilinear)
-    cfg, candidates, violations, store = prepare(["space=upsampling", *tiny_args, *TWO])
-    run_search(cfg, candidates, violations, store)
-    rows = {r["id"]: r for r in _rows(store.dir)}
+    cfg, violations, study = prepare(["space=upsampling", *tiny_args, *TWO])
+    run_search(cfg, violations, study)
+    rows = {r["id"]: r for r in _rows(study)}
+    assert _states(study) == {"unet__activation-relu__upsampler-bilinear": "FAIL",
+                              "unet__activation-relu__upsampler-transpose": "COMPLETE"}
+    failed = [t for t in study.study.get_trials() if t.state.name == "FAIL"][0]
+    assert "converter refused RESIZE_BILINEAR" in failed.user_attrs["error"]  # the reason, in the study
     assert rows["unet__activation-relu__upsampler-bilinear"]["status"] == "failed"
     assert "converter refused RESIZE_BILINEAR" in rows["unet__activation-relu__upsampler-bilinear"]["error"]
     assert rows["unet__activation-relu__upsampler-transpose"]["status"] == "ok"
@@ -95,9 +102,10 @@ def test_required_target_skips_candidates_before_training(tiny_args, monkeypatch
     real = trial.fit
     monkeypatch.setattr(trial, "fit", lambda model, *a, **k: calls.append(model) or real(model, *a, **k))
     args = ["space=upsampling", *tiny_args, *TWO, "portability.require=[nnapi_api28]"]
-    cfg, candidates, violations, store = prepare(args)
-    run_search(cfg, candidates, violations, store)
-    rows = {r["id"]: r for r in _rows(store.dir)}
+    cfg, violations, study = prepare(args)
+    run_search(cfg, violations, study)
+    rows = {r["id"]: r for r in _rows(study)}
+    assert set(_states(study).values()) == {"PRUNED"}
     skipped = rows["unet__activation-relu__upsampler-transpose"]
     assert skipped["status"] == "skipped" and "nnapi_api28: TRANSPOSE_CONV needs API 29" in skipped["error"]
     # bilinear's half-pixel RESIZE_BILINEAR needs API 30, so it is skipped too: nothing was trained.
@@ -109,9 +117,9 @@ def test_required_target_skips_candidates_before_training(tiny_args, monkeypatch
 def test_flagged_candidates_are_trained_but_kept_off_the_front(tiny_args):
     args = ["space=upsampling", *tiny_args, *TWO, "portability.require=[nnapi_api29]",
             "portability.on_violation=flag"]
-    cfg, candidates, violations, store = prepare(args)
-    front = run_search(cfg, candidates, violations, store)
-    rows = {r["id"]: r for r in _rows(store.dir)}
+    cfg, violations, study = prepare(args)
+    front = run_search(cfg, violations, study)
+    rows = {r["id"]: r for r in _rows(study)}
     assert rows["unet__activation-relu__upsampler-bilinear"]["violations"] == ["nnapi_api29"]
     assert rows["unet__activation-relu__upsampler-bilinear"]["status"] == "ok"
     assert [r.id for r in front] == ["unet__activation-relu__upsampler-transpose"]
@@ -123,9 +131,9 @@ def test_same_seed_same_numbers_across_runs(tiny_args, tmp_path):
     for name in ("a", "b"):
         args = ["space=upsampling", *tiny_args, "grid.upsampler=[depth_to_space]", "grid.activation=[prelu]",
                 f"run.name={name}"]
-        cfg, candidates, violations, store = prepare(args)
-        run_search(cfg, candidates, violations, store)
-        results.append([(r["psnr_keras"], r["psnr_tflite"], r["params"]) for r in _rows(store.dir)])
+        cfg, violations, study = prepare(args)
+        run_search(cfg, violations, study)
+        results.append([(r["psnr_keras"], r["psnr_tflite"], r["params"]) for r in _rows(study)])
     assert results[0] == results[1]
 
 
@@ -135,8 +143,9 @@ def test_nan_loss_stops_that_candidate_early_and_the_search_goes_on(tiny_args, m
 
     real = train.get_loss
     monkeypatch.setattr(train, "get_loss", lambda name: (lambda s, r: real(name)(s, r) * float("nan")))
-    cfg, candidates, violations, store = prepare(["space=upsampling", *tiny_args, *TWO, "train.steps=50"])
-    run_search(cfg, candidates, violations, store)
-    rows = _rows(store.dir)
+    cfg, violations, study = prepare(["space=upsampling", *tiny_args, *TWO, "train.steps=50"])
+    run_search(cfg, violations, study)
+    rows = _rows(study)
+    assert set(_states(study).values()) == {"FAIL"}
     assert all(r["status"] == "failed" for r in rows)
     assert all("training loss became nan at step 1" in r["error"] for r in rows)

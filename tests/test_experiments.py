@@ -1,0 +1,39 @@
+"""Every pinned paper-scale experiment in experiments/ runs end to end at tiny scale through overrides."""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from portable_deblur.search import prepare, run_search
+
+EXPERIMENTS = sorted(Path(__file__).resolve().parents[1].glob("experiments/*.yaml"))
+
+
+def test_there_are_pinned_experiments_and_each_starts_with_its_command():
+    names = {p.stem for p in EXPERIMENTS}
+    assert {"mediatek_table3", "mediatek_table4", "thesis_table6_1"} <= names
+    for path in EXPERIMENTS:
+        assert path.read_text().startswith(f"# python -m portable_deblur.search space=experiments/{path.name} ")
+
+
+def _tiny_overrides(path: Path, tiny_args):
+    """The experiment's own config with the scale turned down: tiny data, steps and sizes, last (smallest) grid
+    value of each searched key (width 4)."""
+    spec = yaml.safe_load(path.read_text())
+    grid = [f"grid.{k}=[{4 if k == 'width' else json.dumps(v[-1]).strip(chr(34))}]"
+            for k, v in spec.get("grid", {}).items()]
+    model = ["model.width=4"] if "width" in spec.get("model", {}) else []
+    return [f"space={path}", *tiny_args, *grid, *model, "data.source=embedded", "train.batch_size=2",
+            "train.log_every=1", "measure.threads=[2]", "optimize.representative_count=2",
+            "data.max_train_pairs=0", "data.max_val_pairs=0", "data.frame_stride=1"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_pinned_experiment_runs_at_tiny_scale(path, tiny_args):
+    cfg, violations, study = prepare(_tiny_overrides(path, tiny_args))
+    run_search(cfg, violations, study)
+    rows = study.rows()
+    assert rows and all(r.status in ("ok", "failed") for r in rows)
+    assert rows[0].status == "ok" and rows[0].fidelity_psnr > 60, rows[0].error
