@@ -54,7 +54,8 @@ class TrainConfig:
     decay_steps: int = 5000
     beta_2: float = 0.999  # NAFNet / the thesis use 0.9
     weight_decay: float = 0.0  # > 0: AdamW (the thesis: 1e-3)
-    loss: str = "l1"
+    loss: str = "l1"  # l1 | charbonnier | psnr
+    fft_weight: float = 0.0  # > 0 adds fft_weight * the FFT L1 term to the loss (the thesis used 0.01)
     seed: int = 0
     log_every: int = 50
     # XLA: ~15 % faster steps for conv/transpose/depth_to_space U-Nets on CPU, but 1.5x *slower* for bilinear
@@ -214,6 +215,8 @@ def load_config(args: Sequence[str]) -> Config:
         space_cfg = OmegaConf.load(_space_file(space))
         cli = OmegaConf.from_dotlist([a for a in args if not a.startswith("space=")])
         merged = OmegaConf.merge(schema, space_cfg, cli, {"space": Path(space).stem})
+        if merged.model.get("tlc_window") == "auto":  # TLC (NAFNetLocal): 1.5x the training crop
+            merged.model.tlc_window = int(1.5 * merged.train.crop)
         cfg: Config = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
         raise _friendly(exc) from None
@@ -283,6 +286,8 @@ def validate(cfg: Config) -> None:
     if cfg.measure.runs < 1 or not cfg.measure.threads or min(cfg.measure.threads) < 1:
         raise ConfigError(f"measure.runs and every measure.threads entry must be >= 1; "
                           f"got runs={cfg.measure.runs}, threads={list(cfg.measure.threads)}")
+    if cfg.train.fft_weight < 0:
+        raise ConfigError(f"train.fft_weight must be >= 0; got {cfg.train.fft_weight}")
     if cfg.train.schedule not in ("cosine", "exponential"):
         raise ConfigError(f"train.schedule must be one of ['cosine', 'exponential']; got {cfg.train.schedule!r}")
     if cfg.train.distribute not in ("none", "mirrored"):

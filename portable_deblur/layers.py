@@ -80,29 +80,29 @@ class ChannelScale(keras.layers.Layer):
 
 @keras.utils.register_keras_serializable(package="portable_deblur")
 class LocalAveragePool(keras.layers.Layer):
-    """TLC's local average pooling (Chu et al. 2022): the mean over a ``window`` x ``window`` neighbourhood
-    (stride 1, edges replicated to keep the size); the global mean where the window covers the input."""
+    """TLC's local average pooling (Chu et al. 2022): each pixel gets the mean over the ``window`` x
+    ``window`` neighbourhood around it, the global mean where the window covers the whole input.
+
+    One AVERAGE_POOL_2D with SAME padding, which averages only the pixels inside the image (TF and TFLite
+    alike). The reference instead replicates the nearest full window at the borders; doing that here added
+    STRIDED_SLICE / TILE / RESHAPE / CONCATENATION ops (90 for a tiny NAFNet) for a border detail, so the
+    single portable op was chosen.
+    """
 
     def __init__(self, window: int, **kwargs):
         super().__init__(**kwargs)
         self.window = int(window)
 
-    def call(self, inputs):
+    def covers(self, h, w) -> bool:
         # Sizes are static wherever it matters (training steps, evaluation, every export); an unknown size
-        # (Keras's symbolic build) takes the global mean, which is also the answer for any input up to
-        # the window -- e.g. every training crop.
+        # (Keras's symbolic build) takes the global mean, also the answer for inputs up to the window.
+        return h is None or w is None or (self.window >= h and self.window >= w)
+
+    def call(self, inputs):
         h, w = inputs.shape[1], inputs.shape[2]
-        if h is None or w is None or (self.window >= h and self.window >= w):
+        if self.covers(h, w):
             return tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
-        kh, kw = min(self.window, h), min(self.window, w)
-        pooled = tf.nn.avg_pool2d(inputs, (kh, kw), 1, "VALID")
-        (top, bottom), (left, right) = ((h - kh) // 2, (h - kh + 1) // 2), ((w - kw) // 2, (w - kw + 1) // 2)
-        rows = [tf.repeat(pooled[:, :1], top, axis=1)] if top else []
-        rows += [pooled] + ([tf.repeat(pooled[:, -1:], bottom, axis=1)] if bottom else [])
-        pooled = tf.concat(rows, axis=1) if len(rows) > 1 else pooled
-        cols = [tf.repeat(pooled[:, :, :1], left, axis=2)] if left else []
-        cols += [pooled] + ([tf.repeat(pooled[:, :, -1:], right, axis=2)] if right else [])
-        return tf.concat(cols, axis=2) if len(cols) > 1 else pooled
+        return tf.nn.avg_pool2d(inputs, (min(self.window, h), min(self.window, w)), 1, "SAME")
 
     def get_config(self):
         return {**super().get_config(), "window": self.window}

@@ -16,9 +16,33 @@ def charbonnier(sharp, restored, eps: float = 1e-3):
     return tf.reduce_mean(tf.sqrt(tf.square(sharp - restored) + eps * eps))
 
 
-LOSSES = {"l1": l1, "charbonnier": charbonnier}
+def psnr(sharp, restored, eps: float = 1e-8):
+    """NAFNet's PSNR loss: 10 * log10(per-image MSE + eps), averaged over the batch -- minus the PSNR of
+    images in [0, 1], so minimising it maximises PSNR."""
+    from portable_deblur.backend import tf
+
+    mse = tf.reduce_mean(tf.square(sharp - restored), axis=[1, 2, 3])
+    return tf.reduce_mean(10.0 * tf.math.log(mse + eps) / tf.math.log(10.0))
 
 
-def get_loss(name: str):
-    """Return the registered loss ``name``."""
-    return lookup(LOSSES, "train.loss", name)
+def fft_l1(sharp, restored):
+    """Frequency term (thesis, Sec. 5): mean absolute difference of the real and imaginary parts of the
+    2-D real FFT of each channel. Zero for identical images."""
+    from portable_deblur.backend import tf
+
+    def spectrum(x):
+        f = tf.signal.rfft2d(tf.transpose(tf.cast(x, tf.float32), [0, 3, 1, 2]))
+        return tf.stack([tf.math.real(f), tf.math.imag(f)], axis=-1)
+
+    return tf.reduce_mean(tf.abs(spectrum(sharp) - spectrum(restored)))
+
+
+LOSSES = {"l1": l1, "charbonnier": charbonnier, "psnr": psnr}
+
+
+def get_loss(name: str, fft_weight: float = 0.0):
+    """The registered loss ``name``, plus ``fft_weight`` times the FFT term when it is > 0 (thesis: 0.01)."""
+    base = lookup(LOSSES, "train.loss", name)
+    if fft_weight <= 0:
+        return base
+    return lambda sharp, restored: base(sharp, restored) + fft_weight * fft_l1(sharp, restored)

@@ -117,11 +117,20 @@ _LAYER_OPS = {
     # NAFNet's layers (layers.py), as the converter lowers them once trained (non-trivial weights):
     "ChannelLayerNorm": ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "SUB", "MUL", "ADD"),
     "SimpleGate": ("SPLIT", "MUL"), "ChannelScale": ("MUL",),
+    "BatchNormalization": ("MUL", "ADD"),  # inference form; folded away only right after a conv
 }
+# Ops the converter fuses a following RELU / RELU6 into (so a separate ReLU activation adds no op).
+_FUSES_RELU = {"ADD", "SUB", "MUL", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED"}
 
 
 def _layer_ops(layer) -> Tuple[str, ...]:
     kind = type(layer).__name__
+    if kind == "LocalAveragePool":
+        return ("MEAN",) if layer.covers(*layer.input.shape[1:3]) else ("AVERAGE_POOL_2D",)
+    if kind == "ChannelLayerNorm":  # its weight MUL folds into a following conv, else it stays
+        consumers = [n.outbound_layer for n in layer._outbound_nodes]
+        into_conv = consumers and all(type(c).__name__ in ("Conv2D", "DepthwiseConv2D") for c in consumers)
+        return _LAYER_OPS[kind] + (() if into_conv else ("MUL",))
     if kind == "UpSampling2D":
         return ("RESIZE_BILINEAR",) if layer.interpolation == "bilinear" else ("RESIZE_NEAREST_NEIGHBOR",)
     act = getattr(layer, "activation", None)
@@ -140,11 +149,17 @@ def predict_ops(model, shape: Tuple[int, int] = (256, 256)) -> List[OpRecord]:
     from portable_deblur.macs import layer_macs
 
     fixed = keras.models.clone_model(model, input_tensors=keras.Input((*shape, model.input_shape[-1])))
-    records = []
+    records, last_op = [], {}
     for layer in fixed.layers:
         out_shape = tuple(int(d or 1) for d in layer.output.shape)
         hpc = {"half_pixel_centers": True} if type(layer).__name__ == "UpSampling2D" else {}
-        for i, name in enumerate(_layer_ops(layer)):
+        ops = _layer_ops(layer)
+        inbound = [n.inbound_layers for n in layer._inbound_nodes]
+        source = inbound[0] if inbound and not isinstance(inbound[0], list) else None
+        if ops in (("RELU",), ("RELU6",)) and source is not None and last_op.get(source.name) in _FUSES_RELU:
+            ops = ()  # fused into the producing op
+        last_op[layer.name] = ops[-1] if ops else last_op.get(source.name if source is not None else "", None)
+        for i, name in enumerate(ops):
             records.append(OpRecord(len(records), name, 1, ("float32",), ("float32",), out_shape,
                                     layer_macs(layer) if i == 0 else 0, hpc))
     return records

@@ -57,34 +57,56 @@ def label(row: ResultRow) -> str:
                       for _, v in sorted(row.values.items())) or row.arch
 
 
-def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives) -> None:
-    """Scatter of every candidate, front highlighted and joined, every point labelled."""
+def optimization(row: ResultRow) -> str:
+    """The row's optimization label: ``fp32`` for the trained float model, else its variant (``int8``...)."""
+    return str(row.values.get("ptq", "fp32"))
+
+
+_MARKERS = "osD^vP*X"
+
+
+def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives,
+                ax=None) -> None:
+    """Scatter of every artifact -- colour = optimization, marker = family (arch) -- front circled and
+    joined, every point labelled. Draws on ``ax`` when given (notebooks), else saves to ``path``."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    if ax is None:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
     ax.margins(x=0.15)
     front_ids = {r.id for r in front}
+    colours = {o: f"C{i}" for i, o in enumerate(dict.fromkeys(optimization(r) for r in rows))}
+    markers = {a: _MARKERS[i % len(_MARKERS)] for i, a in enumerate(dict.fromkeys(r.arch for r in rows))}
     for r in rows:
         y, x = spec.values(r)[:2]
-        on = r.id in front_ids
-        ax.scatter([x], [y], s=60 if on else 30, c="tab:red" if on else "tab:gray", zorder=3)
+        ax.scatter([x], [y], s=36, c=colours[optimization(r)], marker=markers[r.arch], zorder=3)
+        if r.id in front_ids:
+            ax.scatter([x], [y], s=140, facecolors="none", edgecolors="black", linewidths=1.2, zorder=4)
         ax.annotate(label(r), (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    for name, colour in colours.items():
+        ax.scatter([], [], c=colour, marker="o", label=name)
+    if len(markers) > 1:
+        for arch, marker in markers.items():
+            ax.scatter([], [], c="gray", marker=marker, label=arch)
     if front:
         ax.plot([spec.values(r)[1] for r in front], [spec.values(r)[0] for r in front],
-                c="tab:red", lw=1.2, label="Pareto front")
+                c="black", lw=1.0, label="Pareto front (circled)")
     if rows:
         ax.axhline(rows[0].psnr_blurry, c="tab:blue", ls="--", lw=1, label="blurry input")
     ax.set_xlabel(f"median latency at {spec.latency} (ms; LiteRT on this host, HxW_t<threads>)")
     ax.set_ylabel(f"PSNR of the {'.tflite' if spec.psnr == 'tflite' else 'Keras model'} on validation (dB)")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+        ax.legend(loc="lower right", fontsize=7)
+    if fig is not None:
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
 
 
 def latency_table(rows: Sequence[ResultRow]) -> List[dict]:
@@ -108,14 +130,18 @@ def latency_table(rows: Sequence[ResultRow]) -> List[dict]:
     return table
 
 
-def plot_latency_vs_resolution(path: Path, table: Sequence[dict]) -> None:
-    """Latency against pixels per candidate (log-log), as the MediaTek paper's Figure 4."""
+def plot_latency_vs_resolution(path: Path, table: Sequence[dict], ax=None) -> None:
+    """Latency against pixels per candidate (log-log), as the MediaTek paper's Figure 4. Draws on ``ax``
+    when given (notebooks), else saves to ``path``."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    if ax is None:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     for (cid, threads) in dict.fromkeys((t["id"], t["threads"]) for t in table):
         points = [t for t in table if t["id"] == cid and t["threads"] == threads]
         pts = sorted((t["pixels"], t["median_ms"]) for t in points)
@@ -126,13 +152,18 @@ def plot_latency_vs_resolution(path: Path, table: Sequence[dict]) -> None:
     ax.set_ylabel("median latency (ms)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    if fig is not None:
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
 
 
-def write_report(run_dir: Path, rows: Sequence[ResultRow], spec: Objectives) -> List[ResultRow]:
-    """Write the Pareto front (CSV, PNG), latency-vs-resolution table and plot; return the front."""
+def write_report(run_dir: Path, rows: Sequence[ResultRow], spec: Objectives, val_pairs=(),
+                 title: str = "") -> List[ResultRow]:
+    """Write the Pareto front (CSV, PNG), latency-vs-resolution table and plot, visual crops of the front
+    on ``val_pairs``, and ``report.html`` tying them together; return the front."""
+    from portable_deblur.report_html import visual_crops, write_html
+
     ok, front = front_rows(rows, spec)
     write_csv(Path(run_dir) / "pareto.csv", [r.flat() for r in front])
     plot_pareto(Path(run_dir) / "pareto.png", ok, front, spec)
@@ -140,4 +171,6 @@ def write_report(run_dir: Path, rows: Sequence[ResultRow], spec: Objectives) -> 
     if table:
         write_csv(Path(run_dir) / "latency_vs_resolution.csv", table)
         plot_latency_vs_resolution(Path(run_dir) / "latency_vs_resolution.png", table)
+    crops = visual_crops(Path(run_dir), front, val_pairs) if val_pairs else []
+    write_html(Path(run_dir), rows, front, spec, table, crops, title)
     return front

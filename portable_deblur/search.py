@@ -100,7 +100,7 @@ def run_search(cfg: Config, violations: Dict[str, Dict[str, str]], study: Search
                 break
     remeasure_interleaved(cfg, study)
     study.write_results()
-    return write_report(study.dir, study.rows(), Objectives.of(cfg))
+    return write_report(study.dir, study.rows(), Objectives.of(cfg), dataset.val, title=f"{study.dir.name} ({cfg.space})")
 
 
 def remeasure_interleaved(cfg: Config, study: SearchStudy) -> None:

@@ -119,6 +119,22 @@ class SearchStudy:
         atomic_write(run_dir / "config.yaml", to_yaml(cfg))
         return cls(cfg, storage, study)
 
+    @classmethod
+    def load(cls, run_dir) -> "SearchStudy":
+        """Reopen a finished or running run read-only (reports, handoff): its config.yaml names the study."""
+        from omegaconf import OmegaConf
+
+        run_dir = Path(run_dir)
+        saved = run_dir / "config.yaml"
+        if not saved.is_file():
+            raise ConfigError(f"run directory {str(run_dir)!r} has no config.yaml; pass the directory a search "
+                              f"wrote (experiments/runs/<run name>)")
+        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(saved)))
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, root=str(run_dir.parent), name=run_dir.name))
+        url = cfg.search.storage or f"sqlite:///{run_dir.resolve() / 'study.db'}"
+        storage = _storage(url)
+        return cls(cfg, storage, optuna.load_study(study_name=run_dir.name, storage=storage))
+
     # ---- choosing candidates ----------------------------------------------------------------------
 
     def candidate(self, trial: optuna.Trial) -> Candidate:

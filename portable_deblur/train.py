@@ -65,7 +65,7 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
         raise ConfigError(f"train.crop={cfg.crop} is larger than the smallest training image ({smallest} px)")
     seed_everything(cfg.seed, cfg.jit_compile)
     rng = np.random.default_rng(cfg.seed)
-    loss_fn = get_loss(cfg.loss)
+    loss_fn = get_loss(cfg.loss, cfg.fft_weight)
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     if cfg.batch_size % replicas:

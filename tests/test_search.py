@@ -142,7 +142,7 @@ def test_nan_loss_stops_that_candidate_early_and_the_search_goes_on(tiny_args, m
     from portable_deblur import train
 
     real = train.get_loss
-    monkeypatch.setattr(train, "get_loss", lambda name: (lambda s, r: real(name)(s, r) * float("nan")))
+    monkeypatch.setattr(train, "get_loss", lambda *a: (lambda s, r: real(*a)(s, r) * float("nan")))
     cfg, violations, study = prepare(["space=upsampling", *tiny_args, *TWO, "train.steps=50"])
     run_search(cfg, violations, study)
     rows = _rows(study)

@@ -18,9 +18,24 @@ def test_losses_on_hand_made_inputs():
     assert float(l1(a, b)) == pytest.approx(0.25)
     assert float(charbonnier(a, b, eps=0.0)) == pytest.approx(0.25)
     assert float(charbonnier(a, a)) == pytest.approx(1e-3)
-    assert sorted(LOSSES) == ["charbonnier", "l1"]
-    with pytest.raises(ConfigError, match=r"train.loss must be one of \['charbonnier', 'l1'\]; got 'l2'"):
+    assert sorted(LOSSES) == ["charbonnier", "l1", "psnr"]
+    with pytest.raises(ConfigError, match=r"train.loss must be one of \['charbonnier', 'l1', 'psnr'\]; got 'l2'"):
         get_loss("l2")
+
+
+def test_psnr_and_fft_losses_on_hand_made_inputs():
+    from portable_deblur.losses import fft_l1, psnr
+
+    sharp = tf.zeros([2, 4, 4, 3])
+    off = tf.fill([2, 4, 4, 3], 0.1)  # MSE 0.01 -> PSNR 20 dB -> loss -20
+    assert float(psnr(sharp, off)) == pytest.approx(-20.0, abs=1e-4)
+    image = tf.random.stateless_uniform([1, 8, 8, 3], seed=[1, 2])
+    assert float(fft_l1(image, image)) == 0.0  # identical images: no frequency error
+    # A constant offset changes only the DC term: |0.1 * 64 pixels| in 1 of 8*5*2 real/imag entries per channel.
+    assert float(fft_l1(image, image + 0.1)) == pytest.approx(0.1 * 64 / (8 * 5 * 2), rel=1e-4)
+    combined = get_loss("charbonnier", fft_weight=0.01)
+    assert float(combined(image, image + 0.1)) == pytest.approx(
+        float(charbonnier(image, image + 0.1)) + 0.01 * float(fft_l1(image, image + 0.1)), rel=1e-6)
 
 
 def _model():

@@ -1,0 +1,92 @@
+"""NAFNet: reference parameter counts, every thesis option builds, trains, converts and matches Keras, TLC."""
+import numpy as np
+import pytest
+
+from portable_deblur.backend import tf
+from portable_deblur.export import to_tflite
+from portable_deblur.flatbuffer import op_counts
+from portable_deblur.layers import LocalAveragePool
+from portable_deblur.nafnet import build_nafnet
+from portable_deblur.portability import predict_ops
+from portable_deblur.registry import ConfigError
+from portable_deblur.runtime import predictor
+
+
+def reference_params(width, enc, middle=1, dec=(1, 1, 1, 1), channels=3):
+    """Parameters of the reference PyTorch NAFNet, layer by layer (NAFNet_arch.py): per NAFBlock of c channels
+    conv1 c->2c, depthwise 3x3 on 2c, SCA 1x1 c->c, conv3 c->c, conv4 c->2c, conv5 c->c (all with bias),
+    two LayerNorms (weight, bias) and beta, gamma: 7c^2 + 33c."""
+    block = lambda c: 7 * c * c + 33 * c  # noqa: E731
+    total = channels * width * 9 + width + width * 9 * channels + channels  # intro, ending
+    c = width
+    for n in enc:
+        total += n * block(c) + 4 * c * 2 * c + 2 * c  # blocks, 2x2 stride-2 down conv with bias
+        c *= 2
+    total += middle * block(c)
+    for n in dec:
+        total += c * 2 * c  # 1x1 up conv, no bias (then PixelShuffle / DepthToSpace)
+        c //= 2
+        total += n * block(c)
+    return total
+
+
+@pytest.mark.parametrize("name, width, enc", [("NAFNet-32-36", 32, [1, 1, 1, 28]), ("NAFNet-16-18", 16, [1, 1, 1, 10]),
+                                              ("NAFNet-16-9", 16, [1, 1, 1, 1]), ("NAFNet-8-9", 8, [1, 1, 1, 1])])
+def test_parameter_counts_equal_the_reference(name, width, enc):
+    model = build_nafnet(width=width, enc_blocks=enc)
+    assert model.count_params() == reference_params(width, enc)
+    if name == "NAFNet-32-36":
+        assert model.count_params() == 17_111_907  # the published NAFNet-GoPro-width32: 17.11 M
+
+
+OPTIONS = [dict(), dict(gate="gelu"), dict(gate="relu"), dict(separable="high"), dict(separable="low"),
+           dict(separable="all"), dict(attention="gate"),
+           dict(attention="gate", attention_activation="gelu", attention_norm="layer", attention_upsample="transpose"),
+           dict(attention="gate", attention_norm="batch"), dict(tlc_window=8)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kwargs", OPTIONS, ids=lambda k: "-".join(f"{a}={b}" for a, b in k.items()) or "default")
+def test_each_option_trains_converts_matches_keras_and_is_predicted(kwargs, tiny_cfg, tiny_dataset):
+    import dataclasses
+
+    from portable_deblur.train import fit
+
+    model = build_nafnet(width=4, enc_blocks=[1, 1], dec_blocks=[1, 1], **kwargs)
+    fit(model, tiny_dataset.train, dataclasses.replace(tiny_cfg.train, steps=1))
+    rng = np.random.default_rng(0)  # non-trivial weights everywhere (zero-initialised scales hide ops)
+    model.set_weights([np.abs(rng.normal(size=w.shape)).astype("float32") * 0.1 + 0.5 for w in model.get_weights()])
+    flat = to_tflite(model, (32, 32))
+    x = rng.random((1, 32, 32, 3), np.float32)
+    keras_out = model(x, training=False).numpy()
+    tflite_out = predictor(flat)(x)
+    peak = np.abs(keras_out).max()
+    assert 20 * np.log10(peak / max(np.sqrt(np.mean((keras_out - tflite_out) ** 2)), 1e-12)) > 60
+    counts = {}
+    for op in predict_ops(model, (32, 32)):
+        counts[op.name] = counts.get(op.name, 0) + 1
+    assert dict(sorted(counts.items())) == op_counts(flat)
+
+
+def test_tlc_equals_global_pooling_when_the_window_covers_the_input():
+    x = tf.random.stateless_uniform([1, 16, 24, 3], seed=[3, 4])
+    global_mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True).numpy()
+    np.testing.assert_allclose(LocalAveragePool(24)(x).numpy(), global_mean, rtol=1e-6)
+    local = LocalAveragePool(5)(x).numpy()
+    assert local.shape == (1, 16, 24, 3)
+    np.testing.assert_allclose(local[0, 8, 12], x.numpy()[0, 6:11, 10:15].mean(axis=(0, 1)), rtol=1e-5)
+    np.testing.assert_allclose(local[0, 0, 0], x.numpy()[0, :3, :3].mean(axis=(0, 1)), rtol=1e-5)  # in-image only
+    # A whole NAFNet built with a window >= the input equals the global-pooling one with the same weights.
+    a, b = build_nafnet(width=4, enc_blocks=[1, 1]), build_nafnet(width=4, enc_blocks=[1, 1], tlc_window=32)
+    b.set_weights(a.get_weights())
+    img = np.random.default_rng(1).random((1, 32, 32, 3), np.float32)
+    np.testing.assert_allclose(a(img).numpy(), b(img).numpy(), atol=1e-6)
+
+
+def test_bad_options_name_the_value_and_the_choices():
+    with pytest.raises(ConfigError, match=r"separable must be one of \['all', 'high', 'low', 'none'\]; got 'mid'"):
+        build_nafnet(width=4, separable="mid")
+    with pytest.raises(ConfigError, match=r"gate must be one of \['gelu', 'relu', 'simplegate'\]; got 'swish'"):
+        build_nafnet(width=4, gate="swish")
+    with pytest.raises(ConfigError, match=r"attention_norm must be one of \['batch', 'layer', 'none'\]; got 'group'"):
+        build_nafnet(width=4, attention="gate", attention_norm="group")

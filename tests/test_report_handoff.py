@@ -1,0 +1,162 @@
+"""report.html (checked in headless Chromium), the report notebook (executed with nbclient), and the handoff
+bundles app teams receive (verified with the standalone LiteRT runtime)."""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import TINY
+from portable_deblur import files, handoff
+from portable_deblur.results import ResultRow
+
+REPO = Path(__file__).resolve().parents[1]
+BASE = "unet__activation-relu__upsampler-depth_to_space"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One tiny search: two U-Nets, one with an int8 variant (so optimizations differ on the front)."""
+    from portable_deblur.search import prepare, run_search
+
+    root = tmp_path_factory.mktemp("runs")
+    args = ["space=upsampling", *TINY, f"run.root={root}", "grid.upsampler=[depth_to_space,bilinear]",
+            "grid.activation=[relu]", "optimize.ptq=[int8]", "optimize.representative_count=2", "run.name=tiny"]
+    cfg, violations, study = prepare(args)
+    run_search(cfg, violations, study)
+    return study.dir
+
+
+def test_report_page_holds_every_section_and_its_images(tiny_run):
+    page = (tiny_run / "report.html").read_text()
+    for section in ("Pareto front", "What each choice costs", "All results", "Latency against resolution",
+                    "Portability", "Visual crops"):
+        assert f"<h2>{section}" in page, section
+    for src in ("pareto.png", "latency_vs_resolution.png"):
+        assert f"src='{src}'" in page and (tiny_run / src).is_file()
+    crops = sorted((tiny_run / "crops").glob("*.png"))
+    assert {p.stem.split("_", 1)[1] for p in crops} >= {"blurry", "sharp"}
+    for crop in crops:
+        assert f"crops/{crop.name}" in page
+    assert BASE in page and f"{BASE}__ptq-int8" in page
+
+
+def test_choice_effects_average_over_the_other_choices():
+    from portable_deblur.report import Objectives
+    from portable_deblur.report_html import choice_effects
+
+    def row(up, act, db, ms, ptq=None):
+        values = {"upsampler": up, "activation": act, **({"ptq": ptq} if ptq else {})}
+        return ResultRow(id=f"{up}-{act}-{ptq}", arch="unet", values=values, status="ok", psnr_tflite=db,
+                         latency={"1x1_t1": {"median_ms": ms}})
+
+    rows = [row("a", "relu", 30, 10), row("a", "prelu", 32, 14), row("b", "relu", 29, 8), row("b", "prelu", 31, 12),
+            row("a", "relu", 29.5, 5, "int8")]
+    effects = {(e["choice"], e["value"]): e for e in choice_effects(rows, Objectives("1x1_t1"))}
+    assert effects[("activation", "prelu")]["mean_psnr_db"] == pytest.approx(31.5)
+    assert effects[("activation", "prelu")]["delta_ms"] == pytest.approx(13 - 9.8)
+    assert effects[("optimization", "int8")]["mean_latency_ms"] == 5
+    assert effects[("upsampler", "b")]["artifacts"] == 2
+
+
+def _chromium():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("PORTABLE_DEBLUR_REQUIRE_CHROMIUM"):
+            pytest.fail("PORTABLE_DEBLUR_REQUIRE_CHROMIUM is set but no chromium is on PATH")
+        pytest.skip("Chromium is not installed (CI installs Debian's chromium; apt-get install chromium)")
+    return path
+
+
+def test_report_renders_in_headless_chromium_without_errors(tiny_run, tmp_path):
+    flags = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2400"]
+    url = (tiny_run / "report.html").as_uri()
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'data-ready="yes"' in dom.stdout  # the page's script ran to its end: no JavaScript error
+    assert "Uncaught" not in dom.stderr
+    shot = tmp_path / "report.png"
+    result = subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and shot.is_file(), result.stderr[-2000:]
+    from skimage.io import imread
+
+    pixels = imread(shot)
+    assert pixels.shape[:2] == (2400, 1280) and pixels.std() > 10  # rendered content, not a blank page
+
+
+def test_report_notebook_executes_against_a_run(tiny_run):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(REPO / "experiments" / "pareto_report.ipynb", as_version=4)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1
+    params[0].source = f"run = {str(tiny_run)!r}"
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO / "experiments")}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    text = "".join(o.get("text", "") for o in outputs) + "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "on the front" in text and BASE in text
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3  # Pareto, latency plots, crops
+    assert "front under the constraints" in text
+
+
+def test_handoff_bundles_verify_with_litert_and_tampering_is_caught(tiny_run, tmp_path, capsys):
+    from portable_deblur.metadata import read
+
+    out = tmp_path / "bundles"
+    assert handoff.main([f"run={tiny_run}", f"candidate={BASE}__ptq-int8", f"out={out}", "version=2.1.0"]) == 0
+    assert handoff.main([f"run={tiny_run}", "pareto=true", f"out={out}"]) == 0
+    int8 = out / f"{BASE}__ptq-int8"
+    manifest = json.loads((int8 / "manifest.json").read_text())
+    assert set(manifest["sha256"]) == {"model.tflite", "golden_input.npy", "golden_output.npy", "README.md"}
+    assert manifest["version"] == "2.1.0" and manifest["quantization"] == "int8"
+    assert manifest["input"]["shape"] == [1, 32, 32, 3] and manifest["input"]["range"] == [0.0, 1.0]
+    assert manifest["pad_to_multiple_of"] == 8 and manifest["candidate"]["arguments"]["upsampler"] == "depth_to_space"
+    assert any(op["op"] == "CONV_2D" and op["input_dtypes"] == "int8" for op in manifest["op_inventory"])
+    assert "gpu" in manifest["delegate_fallback"] and "32x32_t2" in manifest["latency"]
+    assert manifest["libraries"]["ai-edge-litert"] != "not installed" and manifest["params"] > 0
+    meta = read((int8 / "model.tflite").read_bytes())
+    assert meta["name"] == f"{BASE}__ptq-int8" and meta["version"] == "2.1.0"
+    assert meta["inputs"][0]["std"] == [255.0] and meta["inputs"][0]["height"] == 32
+    assert "pad height and width up to a multiple of 8" in (int8 / "README.md").read_text()
+    golden = np.load(int8 / "golden_input.npy")
+    assert golden.shape == (1, 32, 32, 3) and golden.std() > 0.01  # a real image, not a constant
+
+    handoff.verify_bundle(int8)  # passes untouched
+    data = bytearray((int8 / "model.tflite").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (int8 / "model.tflite").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="SHA-256 mismatch for .*model.tflite"):
+        handoff.verify_bundle(int8)
+    assert handoff.main([f"verify={int8}"]) == 2
+    assert "SHA-256 mismatch" in capsys.readouterr().err
+
+
+def test_handoff_errors_name_the_bad_value(tiny_run, capsys):
+    assert handoff.main([f"run={tiny_run}", "candidate=unet__nope"]) == 2
+    err = capsys.readouterr().err
+    assert "candidate must be the id of a finished artifact" in err and BASE in err
+    assert handoff.main([f"run={tiny_run}"]) == 2
+    assert "candidate=<id>" in capsys.readouterr().err
+    assert handoff.main(["rnu=x"]) == 2
+    assert "key one of ['run'" in capsys.readouterr().err
+
+
+def test_interrupted_handoff_leaves_no_truncated_file(tiny_run, tmp_path, monkeypatch):
+    real = os.replace
+
+    def interrupted(src, dst):
+        if str(dst).endswith("model.tflite"):
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        handoff.handoff(str(tiny_run), candidate=BASE, out=str(tmp_path / "b"))
+    folder = tmp_path / "b" / BASE
+    assert not (folder / "model.tflite").exists() and not list(folder.glob(".*tmp"))
