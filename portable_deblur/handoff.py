@@ -129,7 +129,7 @@ def build_bundle(study, row, out: Path, version: str, author: str) -> Path:
     model_path = atomic_write(folder / "model.tflite", tflite)
 
     x = golden_input(study, (h, w))
-    interpreter = load_interpreter(model_path)  # the bundled file itself, metadata and all
+    interpreter = load_interpreter(model_path, threads=1)  # the bundled file itself; 1 thread, as verify_bundle
     interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))
     interpreter.invoke()
     y = interpreter.get_tensor(outp["index"])
@@ -153,7 +153,7 @@ def build_bundle(study, row, out: Path, version: str, author: str) -> Path:
         "source": {"run": str(study.dir.resolve()), "artifact": row.artifacts["primary"], "trial": row.trial,
                    "worker": row.worker},
         "libraries": _versions(),
-        "golden": {"atol": GOLDEN_ATOL if np.dtype(outp["dtype"]).kind == "f" else 0},
+        "golden": {"atol": GOLDEN_ATOL if np.dtype(outp["dtype"]).kind == "f" else 0, "threads": 1},
         "sha256": {name: sha256(folder / name) for name in files},
     }
     atomic_write(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
@@ -204,7 +204,7 @@ def verify_bundle(folder: Path) -> None:
             raise ValueError(f"{path} listed in manifest.json is missing")
         if sha256(path) != digest:
             raise ValueError(f"SHA-256 mismatch for {path}: the file was changed after the handoff")
-    interpreter = Interpreter(model_path=str(folder / "model.tflite"))
+    interpreter = Interpreter(model_path=str(folder / "model.tflite"), num_threads=1)
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     x = np.load(folder / "golden_input.npy")

@@ -83,8 +83,8 @@ class LocalAveragePool(keras.layers.Layer):
     """TLC's local average pooling (Chu et al. 2022): each pixel gets the mean over the ``window`` x
     ``window`` neighbourhood around it, the global mean where the window covers the whole input.
 
-    One AVERAGE_POOL_2D with SAME padding, which averages only the pixels inside the image (TF and TFLite
-    alike). The reference instead replicates the nearest full window at the borders; doing that here added
+    Two AVERAGE_POOL_2D (window x 1, then 1 x window) with SAME padding, which average only the pixels
+    inside the image (TF and TFLite alike). The reference instead replicates the nearest full window at the borders; doing that here added
     STRIDED_SLICE / TILE / RESHAPE / CONCATENATION ops (90 for a tiny NAFNet) for a border detail, so the
     single portable op was chosen.
     """
@@ -102,7 +102,10 @@ class LocalAveragePool(keras.layers.Layer):
         h, w = inputs.shape[1], inputs.shape[2]
         if self.covers(h, w):
             return tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
-        return tf.nn.avg_pool2d(inputs, (min(self.window, h), min(self.window, w)), 1, "SAME")
+        # A box filter is separable, and so is the in-image count: a window x 1 then a 1 x window pass gives
+        # the same mean at 2*window instead of window**2 additions per pixel (96-px windows: 48x less work).
+        rows = tf.nn.avg_pool2d(inputs, (min(self.window, h), 1), 1, "SAME")
+        return tf.nn.avg_pool2d(rows, (1, min(self.window, w)), 1, "SAME")
 
     def get_config(self):
         return {**super().get_config(), "window": self.window}

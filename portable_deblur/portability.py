@@ -126,7 +126,7 @@ _FUSES_RELU = {"ADD", "SUB", "MUL", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_C
 def _layer_ops(layer) -> Tuple[str, ...]:
     kind = type(layer).__name__
     if kind == "LocalAveragePool":
-        return ("MEAN",) if layer.covers(*layer.input.shape[1:3]) else ("AVERAGE_POOL_2D",)
+        return ("MEAN",) if layer.covers(*layer.input.shape[1:3]) else ("AVERAGE_POOL_2D", "AVERAGE_POOL_2D")
     if kind == "ChannelLayerNorm":  # its weight MUL folds into a following conv, else it stays
         consumers = [n.outbound_layer for n in layer._outbound_nodes]
         into_conv = consumers and all(type(c).__name__ in ("Conv2D", "DepthwiseConv2D") for c in consumers)

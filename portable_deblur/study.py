@@ -71,9 +71,11 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
     for attempt in range(5):  # workers starting together may race to create the schema
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-        except Exception:
+        except Exception as exc:
             if attempt == 4:
-                raise
+                shown = url.split("@")[-1] if "@" in url else url  # never print a password
+                raise ConfigError(f"cannot open the study storage ...@{shown}: "
+                                  f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
             time.sleep(0.5 + attempt)
 
 

@@ -184,3 +184,9 @@ def test_nsga2_trains_n_distinct_candidates_and_the_front_is_the_studys(tiny_arg
     evaluated = {t.user_attrs["candidate"] for t in study.study.get_trials() if "rows" in t.user_attrs}
     assert len(evaluated) == 3 and len(study.rows()) == 3
     assert {r.id for r in front} == {t.user_attrs["candidate"] for t in study.study.best_trials}
+
+
+def test_unreachable_storage_is_a_clear_error_without_the_password(tiny_args):
+    with pytest.raises(ConfigError, match=r"cannot open the study storage \.\.\.@127\.0\.0\.1:1/nodb") as err:
+        _study(tiny_args, "search.storage=postgresql://user:secret@127.0.0.1:1/nodb")
+    assert "secret" not in str(err.value)
