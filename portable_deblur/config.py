@@ -121,6 +121,10 @@ class OptimizeConfig:
 
     ptq: List[str] = field(default_factory=list)
     representative_count: int = 32
+    # > 0: an 8-bit QAT variant (<id>__qat-int8): fake-quant twin, ranges from calibration crops, this many
+    # fine-tuning steps at qat_learning_rate, converted to full int8 (portable_deblur/qat.py).
+    qat_steps: int = 0
+    qat_learning_rate: float = 1e-4
 
 
 SAMPLERS = ("grid", "nsga2", "tpe")
@@ -279,6 +283,9 @@ def validate(cfg: Config) -> None:
         if mode not in QUANTIZATIONS or mode == "fp32":
             valid = sorted(set(QUANTIZATIONS) - {"fp32"})
             raise ConfigError(f"optimize.ptq entries must be among {valid}; got {mode!r}")
+    if cfg.optimize.qat_steps < 0 or cfg.optimize.qat_learning_rate <= 0:
+        raise ConfigError(f"optimize.qat_steps must be >= 0 and optimize.qat_learning_rate > 0; got "
+                          f"{cfg.optimize.qat_steps}, {cfg.optimize.qat_learning_rate}")
     if cfg.optimize.representative_count < 1:
         raise ConfigError(f"optimize.representative_count must be >= 1; got {cfg.optimize.representative_count}")
     if cfg.measure.interleaved_rounds < 0:

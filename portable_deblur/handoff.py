@@ -110,13 +110,15 @@ def build_bundle(study, row, out: Path, version: str, author: str) -> Path:
     if not source.is_file():
         raise ConfigError(f"artifact {str(source)!r} of {row.id!r} is not on this machine (worker {row.worker}); "
                           f"run the handoff where that worker wrote it")
-    values = {k: v for k, v in row.values.items() if k != "ptq"}
+    values = {k: v for k, v in row.values.items() if k not in ("ptq", "qat")}
     candidate = candidate_at(row.arch, study.cfg.model, values)
     interpreter = load_interpreter(source)
     inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     h, w, c = (int(d) for d in inp["shape"][1:])
     multiple = size_multiple(candidate)
-    quantized = row.values.get("ptq", "fp32")
+    from portable_deblur.report import optimization
+
+    quantized = optimization(row)
     info = ModelInfo(
         name=row.id, version=version, author=author, license="",
         description=(f"Image deblurring ({row.arch}, {quantized}). Input: one blurry RGB frame, float32 "

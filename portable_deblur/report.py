@@ -58,7 +58,10 @@ def label(row: ResultRow) -> str:
 
 
 def optimization(row: ResultRow) -> str:
-    """The row's optimization label: ``fp32`` for the trained float model, else its variant (``int8``...)."""
+    """The row's optimization label: ``fp32`` for the trained float model, else its variant (``int8``,
+    ``qat-int8``...)."""
+    if "qat" in row.values:
+        return f"qat-{row.values['qat']}"
     return str(row.values.get("ptq", "fp32"))
 
 

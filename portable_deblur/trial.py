@@ -72,17 +72,44 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, run_dir: 
             rows.append(artifact_row(t, mode, cfg, dataset, run_dir, violations, {}))
         except Exception as exc:  # e.g. the converter refuses an op in this mode
             rows.append(failed_row(candidate, exc, mode))
+    if cfg.optimize.qat_steps > 0:
+        try:
+            rows.append(qat_row(t, cfg, dataset, run_dir, violations))
+        except Exception as exc:
+            rows.append(failed_row(candidate, exc, "int8", kind="qat"))
     return rows
 
 
-def row_id(candidate: Candidate, mode: str) -> str:
-    """``<candidate id>`` for the fp32 artifact, ``<candidate id>__ptq-<mode>`` for a quantized one."""
-    return candidate.id if mode == "fp32" else f"{candidate.id}__ptq-{mode}"
+def qat_row(t: Trained, cfg: Config, dataset: Dataset, run_dir: Path, violations: Sequence[str]) -> ResultRow:
+    """8-bit QAT of the trained model: fake-quant twin, ranges from calibration crops, ``optimize.qat_steps``
+    of fine-tuning at ``optimize.qat_learning_rate``, then a full-int8 file judged like every artifact
+    (its fidelity is against the fake-quant Keras model it came from)."""
+    from portable_deblur.qat import init_ranges, quantize_aware, to_int8
+
+    start = time.perf_counter()
+    qat = quantize_aware(t.model)
+    crop = (cfg.train.crop, cfg.train.crop)
+    init_ranges(qat, t.model, [x[0] for x in representative_inputs(
+        dataset.train, crop, cfg.optimize.representative_count, cfg.data.seed)()])
+    fit(qat, dataset.train, dataclasses.replace(cfg.train, steps=cfg.optimize.qat_steps,
+                                                learning_rate=cfg.optimize.qat_learning_rate),
+        desc=f"{t.candidate.id} QAT")
+    return artifact_row(t, "int8", cfg, dataset, run_dir, violations, {"qat": time.perf_counter() - start},
+                        kind="qat", model=qat, convert_with=lambda shape: to_int8(qat, shape))
+
+
+def row_id(candidate: Candidate, mode: str, kind: str = "ptq") -> str:
+    """``<candidate id>`` for the fp32 artifact, ``<candidate id>__ptq-<mode>`` for a post-training
+    quantized one, ``<candidate id>__qat-int8`` for the quantization-aware trained one."""
+    return candidate.id if mode == "fp32" else f"{candidate.id}__{kind}-{mode}"
 
 
 def artifact_row(t: Trained, mode: str, cfg: Config, dataset: Dataset, run_dir: Path,
-                 violations: Sequence[str], seconds: dict) -> ResultRow:
-    """Convert ``t.model`` with quantization ``mode``; PSNR of the file itself, fidelity, portability, latency."""
+                 violations: Sequence[str], seconds: dict, kind: str = "ptq", model=None,
+                 convert_with=None) -> ResultRow:
+    """Convert ``t.model`` (or ``model`` with ``convert_with``) with quantization ``mode``; PSNR of the file
+    itself, fidelity against its Keras source, portability, latency."""
+    source = t.model if model is None else model
     clock = time.perf_counter()
 
     def lap(stage: str) -> None:
@@ -92,28 +119,31 @@ def artifact_row(t: Trained, mode: str, cfg: Config, dataset: Dataset, run_dir: 
         clock = now
 
     def convert(shape):
+        if convert_with is not None:
+            return convert_with(shape)
         if mode not in NEEDS_DATA:
             return to_tflite(t.model, shape, mode)
         rep = representative_inputs(dataset.train, shape, cfg.optimize.representative_count, cfg.data.seed)
         return to_tflite(t.model, shape, mode, rep)
 
-    eval_path = atomic_write(t.out / artifact_name(mode, t.canvas), convert(t.canvas))
+    label = mode if kind == "ptq" else f"{kind}_{mode}"
+    eval_path = atomic_write(t.out / artifact_name(label, t.canvas), convert(t.canvas))
     lap("export")
-    keras_predict = lambda x: t.model(x, training=False).numpy()  # noqa: E731
+    keras_predict = lambda x: source(x, training=False).numpy()  # noqa: E731
     tflite_predict = predictor(eval_path, cfg.measure.threads[0])
     tflite_q = quality(tflite_predict, dataset.val, t.canvas)
     fid = fidelity(keras_predict, tflite_predict, dataset.val, t.canvas)
-    log_scalars(t.out / "tensorboard", t.steps, **{f"val/psnr_tflite_{mode}": tflite_q.psnr})
+    log_scalars(t.out / "tensorboard", t.steps, **{f"val/psnr_tflite_{label}": tflite_q.psnr})
     lap("evaluate")
 
     artifacts, latency = {"eval": str(eval_path.relative_to(run_dir))}, {}
     for shape in cfg.measure.shapes:
         export_shape = padded(shape, t.multiple)
-        path = t.out / artifact_name(mode, export_shape)
+        path = t.out / artifact_name(label, export_shape)
         if export_shape != t.canvas and not path.is_file():  # at the canvas size the evaluated file is it
             atomic_write(path, convert(export_shape))
         artifacts.setdefault("primary", str(path.relative_to(run_dir)))
-        artifacts[f"{mode}_{shape[0]}x{shape[1]}"] = str(path.relative_to(run_dir))
+        artifacts[f"{label}_{shape[0]}x{shape[1]}"] = str(path.relative_to(run_dir))
         lap("export")
         for threads in cfg.measure.threads:
             lat = dataclasses.asdict(measure(path, cfg.measure, threads))
@@ -127,9 +157,9 @@ def artifact_row(t: Trained, mode: str, cfg: Config, dataset: Dataset, run_dir: 
     reports = check_all(ops, cfg.portability.targets)
     xnn = xnnpack_delegation(primary)
     lap("portability")
-    values = dict(t.candidate.values, **({} if mode == "fp32" else {"ptq": mode}))
+    values = dict(t.candidate.values, **({} if mode == "fp32" else {kind: mode}))
     return ResultRow(
-        id=row_id(t.candidate, mode), arch=t.candidate.arch, values=values, status="ok",
+        id=row_id(t.candidate, mode, kind), arch=t.candidate.arch, values=values, status="ok",
         params=t.params, macs=t.macs,
         psnr_blurry=t.blurry_psnr, ssim_blurry=t.blurry_ssim, psnr_keras=t.keras_psnr, ssim_keras=t.keras_ssim,
         psnr_tflite=tflite_q.psnr, ssim_tflite=tflite_q.ssim, fidelity_psnr=fid.psnr, fidelity_l2=fid.l2,
@@ -138,11 +168,11 @@ def artifact_row(t: Trained, mode: str, cfg: Config, dataset: Dataset, run_dir: 
         violations=list(violations), artifacts=artifacts, seconds=seconds)
 
 
-def failed_row(candidate: Candidate, error: BaseException, mode: str = "fp32") -> ResultRow:
+def failed_row(candidate: Candidate, error: BaseException, mode: str = "fp32", kind: str = "ptq") -> ResultRow:
     """The row recorded for a candidate (or one of its variants) whose pipeline raised: the search goes on."""
-    values = dict(candidate.values, **({} if mode == "fp32" else {"ptq": mode}))
+    values = dict(candidate.values, **({} if mode == "fp32" else {kind: mode}))
     message = " ".join(str(error).split())  # converter errors span many lines
-    return ResultRow(id=row_id(candidate, mode), arch=candidate.arch, values=values, status="failed",
+    return ResultRow(id=row_id(candidate, mode, kind), arch=candidate.arch, values=values, status="failed",
                      error=f"{type(error).__name__}: {message}"[:2000])
 
 
