@@ -74,22 +74,26 @@ def to_tflite(model: keras.Model, shape: Tuple[int, int], quantization: str = "f
     configure = get_quantization(quantization)
     if quantization in NEEDS_DATA and representative is None:
         raise ValueError(f"quantization {quantization!r} needs a representative dataset")
+    converter = converter_for(model, shape)
+    configure(converter, representative)
+    return converter.convert()
+
+
+def converter_for(model: keras.Model, shape: Tuple[int, int]) -> "tf.lite.TFLiteConverter":
+    """A converter for ``model`` at the fixed input ``[1, height, width, channels]`` named ``blurry``."""
     height, width = shape
-    channels = model.input_shape[-1]
 
     @tf.function(autograph=False)
     def serve(blurry):
         return model(blurry, training=False)
 
-    concrete = serve.get_concrete_function(tf.TensorSpec([1, height, width, channels], tf.float32, name="blurry"))
+    spec = tf.TensorSpec([1, height, width, model.input_shape[-1]], tf.float32, name="blurry")
     # The converter saves its trackable as a SavedModel first. Handing it the Keras model makes it trace
     # every layer for serialization (16 s for a tiny NAFNet); a module holding just the variables gives the
     # identical flatbuffer in 3 s.
     holder = tf.Module()
     holder.weights = list(model.variables)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
-    configure(converter, representative)
-    return converter.convert()
+    return tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function(spec)], holder)
 
 
 def representative_inputs(pairs, shape: Tuple[int, int], count: int, seed: int = 0) -> Callable[[], Iterable]:

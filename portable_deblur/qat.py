@@ -137,16 +137,8 @@ def init_ranges(qat: keras.Model, float_model: keras.Model, inputs: Iterable[np.
 
 def to_int8(qat: keras.Model, shape) -> bytes:
     """Convert a QAT model to a full-int8 ``.tflite`` (float input/output, int8 inside) at ``shape``."""
-    height, width = shape
-    channels = qat.input_shape[-1]
+    from portable_deblur.export import converter_for
 
-    @tf.function(autograph=False)
-    def serve(blurry):
-        return qat(blurry, training=False)
-
-    concrete = serve.get_concrete_function(tf.TensorSpec([1, height, width, channels], tf.float32, name="blurry"))
-    holder = tf.Module()
-    holder.weights = list(qat.variables)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter = converter_for(qat, shape)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]  # the fake-quant ranges become int8 parameters
     return converter.convert()
