@@ -28,6 +28,7 @@ import numpy as np
 
 from portable_deblur.files import atomic_write
 from portable_deblur.registry import ConfigError
+from portable_deblur.results import searched
 
 KEYS = ("run", "candidate", "pareto", "out", "version", "author", "verify")
 LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "numpy", "portable_deblur")
@@ -110,7 +111,7 @@ def build_bundle(study, row, out: Path, version: str, author: str) -> Path:
     if not source.is_file():
         raise ConfigError(f"artifact {str(source)!r} of {row.id!r} is not on this machine (worker {row.worker}); "
                           f"run the handoff where that worker wrote it")
-    values = {k: v for k, v in row.values.items() if k not in ("ptq", "qat")}
+    values = searched(row.values)
     candidate = candidate_at(row.arch, study.cfg.model, values)
     interpreter = load_interpreter(source)
     inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]

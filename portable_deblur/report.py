@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from portable_deblur.rank import pareto_front
+from portable_deblur import results
 from portable_deblur.results import ResultRow, write_csv
 
 
@@ -58,11 +59,8 @@ def label(row: ResultRow) -> str:
 
 
 def optimization(row: ResultRow) -> str:
-    """The row's optimization label: ``fp32`` for the trained float model, else its variant (``int8``,
-    ``qat-int8``...)."""
-    if "qat" in row.values:
-        return f"qat-{row.values['qat']}"
-    return str(row.values.get("ptq", "fp32"))
+    """The row's optimization label (``results.optimization``)."""
+    return results.optimization(row.values)
 
 
 _MARKERS = "osD^vP*X"

@@ -12,7 +12,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from portable_deblur.report import Objectives, optimization
-from portable_deblur.results import ResultRow
+from portable_deblur.results import OPTIMIZATION_KEYS, ResultRow
 
 CROP = 48  # px of each validation patch, shown enlarged
 
@@ -25,7 +25,7 @@ def choice_effects(rows: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
         return []
     overall_db = mean(spec.values(r)[0] for r in ok)
     overall_ms = mean(spec.values(r)[1] for r in ok)
-    keys = sorted({k for r in ok for k in r.values if k not in ("ptq", "qat")}) + ["optimization"]
+    keys = sorted({k for r in ok for k in r.values if k not in OPTIMIZATION_KEYS}) + ["optimization"]
     out = []
     for key in keys:
         value_of = (lambda r: optimization(r)) if key == "optimization" else (lambda r, k=key: _text(r.values.get(k)))

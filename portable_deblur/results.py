@@ -11,6 +11,31 @@ from typing import Any, Dict, List, Optional
 from portable_deblur.files import atomic_write
 
 
+# Keys a row's ``values`` gains when it is an optimized variant of a candidate (absent: the trained float
+# model), in the order they are applied: pruning or sparsity first, then quantization.
+OPTIMIZATION_KEYS = ("prune", "sparsity", "ptq", "qat")
+
+
+def optimization(values: Dict[str, Any]) -> str:
+    """Label of the optimizations in a row's ``values``: ``fp32`` for the trained float model, else e.g.
+    ``int8``, ``qat-int8``, ``pruned-30%``, ``pruned-30%+int8``, ``sparse-2:4+fp16``."""
+    parts = []
+    if "prune" in values:
+        parts.append(f"pruned-{round(100 * float(values['prune']))}%")
+    if "sparsity" in values:
+        parts.append(f"sparse-{values['sparsity']}")
+    if "ptq" in values:
+        parts.append(str(values["ptq"]))
+    if "qat" in values:
+        parts.append(f"qat-{values['qat']}")
+    return "+".join(parts) or "fp32"
+
+
+def searched(values: Dict[str, Any]) -> Dict[str, Any]:
+    """A row's candidate values without its optimization keys (what rebuilds the candidate)."""
+    return {k: v for k, v in values.items() if k not in OPTIMIZATION_KEYS}
+
+
 @dataclass(frozen=True)
 class ResultRow:
     """One candidate's outcome: what it is, how good, how fast, where its files are, or why it failed."""

@@ -15,7 +15,7 @@ from portable_deblur.config import Config, load_config
 from portable_deblur.registry import ConfigError
 from portable_deblur.report import Objectives
 from portable_deblur.results import ResultRow
-from portable_deblur.study import Outcome, SearchStudy
+from portable_deblur.study import TRAIN, Outcome, SearchStudy
 
 
 def check_candidates(cfg: Config, candidates: Sequence[Candidate]) -> Dict[str, Dict[str, str]]:
@@ -61,21 +61,54 @@ def prepare(args: Sequence[str]):
 
 
 def evaluate(cfg: Config, study: SearchStudy, dataset, violations: Dict[str, Dict[str, str]],
-             candidate: Candidate) -> Outcome:
-    """Train and judge one candidate: its rows, and its objective values if it completed."""
+             candidate: Candidate, phase: str = TRAIN) -> Outcome:
+    """Train and judge one candidate (``phase=train``), or make the optimized variants of one trained
+    earlier (``phase=optimize``, ``optimize.apply_to=pareto``): its rows, and the objective values of the
+    first good row if there is one."""
     from optuna.trial import TrialState
 
-    from portable_deblur.trial import failed_row, run_candidate, skipped_row
+    from portable_deblur.trial import failed_row, optimize_saved, run_candidate, skipped_row
 
     reasons = violations[candidate.id] if candidate.id in violations else violations_of(cfg, candidate)
-    if reasons and cfg.portability.on_violation == "skip":
+    if reasons and cfg.portability.on_violation == "skip" and phase == TRAIN:
         return Outcome(TrialState.PRUNED, [skipped_row(candidate, reasons)])
     try:
-        rows = run_candidate(candidate, cfg, dataset, study.dir, sorted(reasons))
+        if phase == TRAIN:
+            rows = run_candidate(candidate, cfg, dataset, study.dir, sorted(reasons))
+        else:
+            rows = optimize_saved(candidate, cfg, dataset, study.dir, sorted(reasons))
     except Exception as exc:  # recorded FAIL with its reason; the search goes on
         return Outcome(TrialState.FAIL, [failed_row(candidate, exc)])
     spec = Objectives.of(cfg)
-    return Outcome(TrialState.COMPLETE, rows, spec.values(rows[0])[:2], spec.constraints(rows[0]))
+    good = [r for r in rows if r.status == "ok"]
+    if not good:
+        return Outcome(TrialState.FAIL, rows)
+    return Outcome(TrialState.COMPLETE, rows, spec.values(good[0])[:2], spec.constraints(good[0]))
+
+
+def float_front(cfg: Config, study: SearchStudy) -> List[str]:
+    """Candidate ids on the Pareto front of the trained float models (per-trial timings, which every
+    worker sees alike, not the final interleaved re-timing)."""
+    from portable_deblur.report import front_rows
+    from portable_deblur.results import OPTIMIZATION_KEYS
+
+    floats = [r for r in study.rows(retimed=False) if not any(k in r.values for k in OPTIMIZATION_KEYS)]
+    return [r.id for r in front_rows(floats, Objectives.of(cfg))[1]]
+
+
+def _drain(cfg: Config, study: SearchStudy, work, bar) -> None:
+    """Run trials until none is left to ask for and no other worker's trial is running."""
+    while True:
+        study.recover()
+        if study.needs_trial():
+            study.run_trial(work)
+            study.write_results()
+            bar.n = study.evaluated()
+            bar.refresh()
+        elif study.others_running():  # other workers' trials; a dead one is recovered after its grace
+            time.sleep(min(5.0, cfg.search.heartbeat_s))
+        else:
+            return
 
 
 def run_search(cfg: Config, violations: Dict[str, Dict[str, str]], study: SearchStudy) -> List[ResultRow]:
@@ -86,18 +119,14 @@ def run_search(cfg: Config, violations: Dict[str, Dict[str, str]], study: Search
 
     dataset = load_dataset(cfg.data)
     total = study.size if cfg.search.sampler == "grid" else cfg.search.n_trials
+    work = lambda c, phase: evaluate(cfg, study, dataset, violations, c, phase)  # noqa: E731
     with tqdm(total=total, initial=study.evaluated(), desc="trials", disable=None) as bar:
-        while True:
-            study.recover()
-            if study.needs_trial():
-                study.run_trial(lambda c: evaluate(cfg, study, dataset, violations, c))
-                study.write_results()
-                bar.n = study.evaluated()
-                bar.refresh()
-            elif study.others_running():  # other workers' trials; a dead one is recovered after its grace
-                time.sleep(min(5.0, cfg.search.heartbeat_s))
-            else:
-                break
+        _drain(cfg, study, work, bar)
+        if cfg.optimize.apply_to == "pareto" and cfg.optimize.variants:
+            front = float_front(cfg, study)
+            study.enqueue_optimizations(front)
+            bar.total = total + len(front)
+            _drain(cfg, study, work, bar)
     remeasure_interleaved(cfg, study)
     study.write_results()
     return write_report(study.dir, study.rows(), Objectives.of(cfg), dataset.val, title=f"{study.dir.name} ({cfg.space})")

@@ -14,6 +14,10 @@ Exactly-once, without locks of our own:
   RUNNING -> FAIL transition re-enqueues that trial's parameters, so it is re-run once. For grids this waits
   until all *n* points have their trial, so a retry never takes a trial number GridSampler maps to a point.
 - A trial that raises (NaN loss, a refused op, out of memory) is FAIL with its reason and is not retried.
+- ``optimize.apply_to=pareto``: once every candidate is trained, each candidate on the float Pareto front
+  gets one enqueued *optimize* trial (user attribute ``phase``) that makes its optimized variants. Workers
+  may enqueue the same one twice; of the trials for one candidate only the lowest-numbered that is not
+  failed runs (trial numbers never change, so every worker agrees), the others are pruned as duplicates.
 """
 import dataclasses
 import itertools
@@ -36,6 +40,7 @@ from portable_deblur.registry import ConfigError
 from portable_deblur.results import ResultRow, write_csv
 
 DIRECTIONS = ("maximize", "minimize")  # PSNR, latency
+TRAIN, OPTIMIZE = "train", "optimize"  # trial phases
 GRACE_HEARTBEATS = 3
 
 
@@ -167,7 +172,8 @@ class SearchStudy:
                 won = False  # another worker got there first and enqueued the retry
             params = self._params_of(t)
             if won and params is not None:
-                self.study.enqueue_trial(params, user_attrs={"retry_of": t.number})
+                phase = {k: t.user_attrs[k] for k in ("phase", "candidate") if k in t.user_attrs}
+                self.study.enqueue_trial(params, user_attrs={"retry_of": t.number, **phase})
                 recovered.append(t.number)
         return recovered
 
@@ -202,10 +208,11 @@ class SearchStudy:
 
     # ---- one trial ----------------------------------------------------------------------------------
 
-    def run_trial(self, evaluate: Callable[[Candidate], Outcome]) -> Optional[Candidate]:
-        """Ask for a trial, evaluate its candidate, tell the outcome; returns the candidate (None if the
-        trial was surplus)."""
+    def run_trial(self, evaluate: Callable[[Candidate, str], Outcome]) -> Optional[Candidate]:
+        """Ask for a trial, evaluate its candidate in its phase (``train`` or ``optimize``), tell the
+        outcome; returns the candidate (None if the trial was surplus)."""
         trial = self.study.ask()
+        phase = self.storage.get_trial_user_attrs(trial._trial_id).get("phase", TRAIN)
         beat = _Heartbeat(self.storage, trial._trial_id, self.cfg.search.heartbeat_s,
                           {"worker": self.worker, "run_dir": str(self.dir.resolve()), "interrupted": False})
         try:
@@ -217,14 +224,19 @@ class SearchStudy:
                 return None
             candidate = self.candidate(trial)
             trial.set_user_attr("candidate", candidate.id)
-            earlier = self._completed(candidate.id, before=trial.number)
+            if phase == OPTIMIZE and self._optimized_by_other(candidate.id, trial.number):
+                beat.stop()
+                trial.set_user_attr("status", "duplicate")
+                self.study.tell(trial, state=TrialState.PRUNED)
+                return candidate
+            earlier = self._completed(candidate.id, before=trial.number) if phase == TRAIN else None
             if earlier is not None:  # a sampler proposed a candidate already trained: reuse, don't retrain
                 beat.stop()
                 trial.set_user_attr("status", "duplicate")
                 trial.set_user_attr("duplicate_of", earlier.number)
                 self.study.tell(trial, earlier.values)
                 return candidate
-            outcome = evaluate(candidate)
+            outcome = evaluate(candidate, phase)
             beat.stop()
             rows = [dataclasses.replace(r, trial=trial.number, worker=self.worker) for r in outcome.rows]
             trial.set_user_attr("rows", [dataclasses.asdict(r) for r in rows])
@@ -244,24 +256,47 @@ class SearchStudy:
 
     def _completed(self, candidate_id: str, before: int) -> Optional[optuna.trial.FrozenTrial]:
         for t in self._trials((TrialState.COMPLETE,)):
-            if t.number < before and t.user_attrs.get("candidate") == candidate_id:
+            if t.number < before and t.user_attrs.get("candidate") == candidate_id \
+                    and t.user_attrs.get("phase", TRAIN) == TRAIN:
                 return t
         return None
 
+    def _optimized_by_other(self, candidate_id: str, number: int) -> bool:
+        """Whether a lower-numbered optimize trial of ``candidate_id`` is waiting, running or complete."""
+        alive = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+        return any(t.number < number and t.user_attrs.get("phase") == OPTIMIZE
+                   and t.user_attrs.get("candidate") == candidate_id for t in self._trials(alive))
+
+    def enqueue_optimizations(self, candidate_ids: Sequence[str]) -> List[str]:
+        """One optimize trial for each of ``candidate_ids`` (trained in this study) that has none yet (a
+        failed one is not retried: its rows say why; a killed one was re-enqueued by ``recover``); returns
+        the ids enqueued."""
+        trials = self._trials()
+        done = {t.user_attrs.get("candidate") for t in trials if t.user_attrs.get("phase") == OPTIMIZE}
+        out = []
+        for cid in candidate_ids:
+            if cid in done:
+                continue
+            trained = next(t for t in trials if t.user_attrs.get("candidate") == cid
+                           and t.user_attrs.get("phase", TRAIN) == TRAIN and t.state == TrialState.COMPLETE)
+            self.study.enqueue_trial(self._params_of(trained), user_attrs={"phase": OPTIMIZE, "candidate": cid})
+            out.append(cid)
+        return out
+
     # ---- results ------------------------------------------------------------------------------------
 
-    def rows(self) -> List[ResultRow]:
+    def rows(self, retimed: bool = True) -> List[ResultRow]:
         """Latest row per id over every finished trial (in trial order), with the final interleaved
-        re-timing (study attribute ``interleaved``) applied."""
+        re-timing (study attribute ``interleaved``) applied unless ``retimed=False``."""
         latest: Dict[str, ResultRow] = {}
         for t in sorted(self._trials(), key=lambda t: t.number):
             if t.state.is_finished():
                 for data in t.user_attrs.get("rows", []):
                     latest[data["id"]] = ResultRow(**data)
-        retimed = self.study.user_attrs.get("interleaved", {})
+        stats = self.study.user_attrs.get("interleaved", {}) if retimed else {}
         out = []
         for row in latest.values():
-            extra = retimed.get(row.id)
+            extra = stats.get(row.id)
             if extra and extra["key"] in row.latency:
                 row = dataclasses.replace(row, latency={**row.latency,
                                                         extra["key"]: {**row.latency[extra["key"]], **extra["stats"]}})

@@ -4,9 +4,9 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from portable_deblur.candidate import Candidate
+from portable_deblur.candidate import Candidate, make_id
 from portable_deblur.config import Config
 from portable_deblur.data import Dataset
 from portable_deblur.evaluate import blurry_quality, canvas_shape, fidelity, quality
@@ -29,7 +29,8 @@ def padded(shape: Tuple[int, int], multiple: int) -> Tuple[int, int]:
 
 @dataclass(frozen=True)
 class Trained:
-    """A trained candidate and what every artifact row made from it shares."""
+    """A trained float model (the candidate's, or a pruned/sparse variant of it) and what every artifact
+    row made from it shares."""
 
     candidate: Candidate
     model: object
@@ -43,12 +44,17 @@ class Trained:
     macs: int
     steps: int
     out: Path
+    variant: Dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. {"prune": 0.3}
+
+    def values(self, **optimization: str) -> Dict[str, Any]:
+        return {**self.candidate.values, **self.variant, **optimization}
 
 
 def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, run_dir: Path,
                   violations: Sequence[str] = ()) -> List[ResultRow]:
-    """Train one candidate, then evaluate, export, judge and measure its fp32 artifact and every
-    ``optimize.ptq`` variant; one row each (a failing variant marks only its own row failed)."""
+    """Train one candidate, then evaluate, export, judge and measure its fp32 artifact and (unless
+    ``optimize.apply_to=pareto``) every optimized variant; one row each (a failing variant marks only its
+    own row failed)."""
     out = Path(run_dir) / candidate.id
     shutil.rmtree(out, ignore_errors=True)  # leftovers of an interrupted attempt are never reused
     start = time.perf_counter()
@@ -60,24 +66,104 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, run_dir: 
                   strategy=strategy)
     model.save(out / "model.keras")
     train_s = time.perf_counter() - start
+    t = judged(candidate, model, cfg, dataset, out, trained.steps)
+    rows = [artifact_row(t, "fp32", cfg, dataset, run_dir, violations, {"train": train_s})]
+    if cfg.optimize.apply_to == "all":
+        rows += optimized_rows(t, cfg, dataset, run_dir, violations)
+    return rows
+
+
+def judged(candidate: Candidate, model, cfg: Config, dataset: Dataset, out: Path, steps: int,
+           variant: Optional[Dict[str, Any]] = None) -> Trained:
+    """A trained float model with its Keras quality, size and MACs (the row fields its artifacts share)."""
     multiple = size_multiple(candidate)
     canvas = canvas_shape(dataset.val, multiple)
     keras_q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas)
-    log_scalars(out / "tensorboard", trained.steps, **{"val/psnr_keras": keras_q.psnr})
-    t = Trained(candidate, model, canvas, multiple, keras_q.psnr, keras_q.ssim, *blurry_quality(dataset.val),
-                count_params(model), count_macs(model, cfg.measure.shapes[0]), trained.steps, out)
-    rows = [artifact_row(t, "fp32", cfg, dataset, run_dir, violations, {"train": train_s})]
-    for mode in cfg.optimize.ptq:
+    suffix = "" if not variant else "_" + variant_id(variant).replace("-", "_")
+    log_scalars(out / "tensorboard", steps, **{f"val/psnr_keras{suffix}": keras_q.psnr})
+    return Trained(candidate, model, canvas, multiple, keras_q.psnr, keras_q.ssim, *blurry_quality(dataset.val),
+                   count_params(model), count_macs(model, cfg.measure.shapes[0]), steps, out, dict(variant or {}))
+
+
+def optimize_saved(candidate: Candidate, cfg: Config, dataset: Dataset, run_dir: Path,
+                   violations: Sequence[str] = ()) -> List[ResultRow]:
+    """``optimize.apply_to=pareto``: the optimized variants of a candidate trained earlier in this run, from
+    its saved ``model.keras`` (the float row is already in the study)."""
+    from portable_deblur.backend import keras
+    from portable_deblur.layers import CUSTOM_OBJECTS
+
+    out = Path(run_dir) / candidate.id
+    saved = out / "model.keras"
+    if not saved.is_file():
+        raise FileNotFoundError(f"{saved} is not on this machine: with optimize.apply_to=pareto and several "
+                                f"machines, give the workers a shared run.root")
+    model = keras.models.load_model(saved, custom_objects=CUSTOM_OBJECTS, compile=False)
+    t = judged(candidate, model, cfg, dataset, out, cfg.train.steps)
+    return optimized_rows(t, cfg, dataset, run_dir, violations)
+
+
+def optimized_rows(t: Trained, cfg: Config, dataset: Dataset, run_dir: Path,
+                   violations: Sequence[str]) -> List[ResultRow]:
+    """Every optimized variant of the trained model ``t``: its pruned and sparse float models (each a row),
+    then every float model's PTQ and QAT variants."""
+    rows, floats = [], [t]
+    for variant, make in [*[({"prune": p}, pruned) for p in cfg.optimize.prune],
+                          *[({"sparsity": s}, sparse) for s in cfg.optimize.sparsity]]:
+        start = time.perf_counter()
         try:
-            rows.append(artifact_row(t, mode, cfg, dataset, run_dir, violations, {}))
-        except Exception as exc:  # e.g. the converter refuses an op in this mode
-            rows.append(failed_row(candidate, exc, mode))
-    if cfg.optimize.qat_steps > 0:
-        try:
-            rows.append(qat_row(t, cfg, dataset, run_dir, violations))
+            v = make(t, variant, cfg, dataset)
+            rows.append(artifact_row(v, "fp32", cfg, dataset, run_dir, violations,
+                                     {"optimize": time.perf_counter() - start}))
+            floats.append(v)
         except Exception as exc:
-            rows.append(failed_row(candidate, exc, "int8", kind="qat"))
+            rows.append(failed_row(t.candidate, exc, values=t.values(**variant), variant=variant))
+    for f in floats:
+        for mode in cfg.optimize.ptq:
+            try:
+                rows.append(artifact_row(f, mode, cfg, dataset, run_dir, violations, {}))
+            except Exception as exc:  # e.g. the converter refuses an op in this mode
+                rows.append(failed_row(f.candidate, exc, mode, values=f.values(ptq=mode), variant=f.variant))
+        if cfg.optimize.qat_steps > 0:
+            try:
+                rows.append(qat_row(f, cfg, dataset, run_dir, violations))
+            except Exception as exc:
+                rows.append(failed_row(f.candidate, exc, "int8", kind="qat", values=f.values(qat="int8"),
+                                       variant=f.variant))
     return rows
+
+
+def _fine_tune(model, cfg: Config, dataset: Dataset, desc: str):
+    return fit(model, dataset.train, dataclasses.replace(cfg.train, steps=cfg.optimize.prune_steps,
+                                                         learning_rate=cfg.optimize.prune_learning_rate),
+               desc=desc)
+
+
+def pruned(t: Trained, variant: Dict[str, Any], cfg: Config, dataset: Dataset) -> Trained:
+    """Channel-prune ``t``'s model to ``variant["prune"]`` of its MACs (``prune.py``) and fine-tune it."""
+    from portable_deblur.prune import prune
+
+    result = prune(t.model, float(variant["prune"]), cfg.measure.shapes[0], cfg.optimize.prune_multiple)
+    name = variant_id(variant)
+    if cfg.optimize.prune_steps:
+        _fine_tune(result.model, cfg, dataset, f"{t.candidate.id} {name}")
+    out = t.out / name
+    out.mkdir(parents=True, exist_ok=True)
+    result.model.save(out / "model.keras")
+    return judged(t.candidate, result.model, cfg, dataset, out, t.steps, variant)
+
+
+def sparse(t: Trained, variant: Dict[str, Any], cfg: Config, dataset: Dataset) -> Trained:
+    """TF-MOT m:n sparsity on ``t``'s model (``sparsity.py``), kept while fine-tuning."""
+    from portable_deblur import sparsity
+
+    wrapped, wrappers = sparsity.wrap(t.model, variant["sparsity"])
+    name = variant_id(variant)
+    _fine_tune(wrapped, cfg, dataset, f"{t.candidate.id} {name}")
+    model = sparsity.strip(t.model, wrapped, wrappers)
+    out = t.out / name
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.keras")
+    return judged(t.candidate, model, cfg, dataset, out, t.steps, variant)
 
 
 def qat_row(t: Trained, cfg: Config, dataset: Dataset, run_dir: Path, violations: Sequence[str]) -> ResultRow:
@@ -98,10 +184,17 @@ def qat_row(t: Trained, cfg: Config, dataset: Dataset, run_dir: Path, violations
                         kind="qat", model=qat, convert_with=lambda shape: to_int8(qat, shape))
 
 
-def row_id(candidate: Candidate, mode: str, kind: str = "ptq") -> str:
+def variant_id(values: Dict[str, Any]) -> str:
+    """``prune-0.3``, ``sparsity-2-4``: the id part (and folder) of a float variant."""
+    return make_id("", values).lstrip("_")
+
+
+def row_id(candidate: Candidate, mode: str, kind: str = "ptq", variant: Optional[Dict[str, Any]] = None) -> str:
     """``<candidate id>`` for the fp32 artifact, ``<candidate id>__ptq-<mode>`` for a post-training
-    quantized one, ``<candidate id>__qat-int8`` for the quantization-aware trained one."""
-    return candidate.id if mode == "fp32" else f"{candidate.id}__{kind}-{mode}"
+    quantized one, ``<candidate id>__qat-int8`` for the quantization-aware trained one; a pruned or sparse
+    model's rows insert its variant (``<candidate id>__prune-0.3__ptq-int8``)."""
+    base = candidate.id + (f"__{variant_id(variant)}" if variant else "")
+    return base if mode == "fp32" else f"{base}__{kind}-{mode}"
 
 
 def artifact_row(t: Trained, mode: str, cfg: Config, dataset: Dataset, run_dir: Path,
@@ -157,9 +250,9 @@ def artifact_row(t: Trained, mode: str, cfg: Config, dataset: Dataset, run_dir: 
     reports = check_all(ops, cfg.portability.targets)
     xnn = xnnpack_delegation(primary)
     lap("portability")
-    values = dict(t.candidate.values, **({} if mode == "fp32" else {kind: mode}))
+    values = t.values(**({} if mode == "fp32" else {kind: mode}))
     return ResultRow(
-        id=row_id(t.candidate, mode, kind), arch=t.candidate.arch, values=values, status="ok",
+        id=row_id(t.candidate, mode, kind, t.variant), arch=t.candidate.arch, values=values, status="ok",
         params=t.params, macs=t.macs,
         psnr_blurry=t.blurry_psnr, ssim_blurry=t.blurry_ssim, psnr_keras=t.keras_psnr, ssim_keras=t.keras_ssim,
         psnr_tflite=tflite_q.psnr, ssim_tflite=tflite_q.ssim, fidelity_psnr=fid.psnr, fidelity_l2=fid.l2,
@@ -168,11 +261,13 @@ def artifact_row(t: Trained, mode: str, cfg: Config, dataset: Dataset, run_dir: 
         violations=list(violations), artifacts=artifacts, seconds=seconds)
 
 
-def failed_row(candidate: Candidate, error: BaseException, mode: str = "fp32", kind: str = "ptq") -> ResultRow:
+def failed_row(candidate: Candidate, error: BaseException, mode: str = "fp32", kind: str = "ptq",
+               values: Optional[Dict[str, Any]] = None, variant: Optional[Dict[str, Any]] = None) -> ResultRow:
     """The row recorded for a candidate (or one of its variants) whose pipeline raised: the search goes on."""
-    values = dict(candidate.values, **({} if mode == "fp32" else {kind: mode}))
+    if values is None:
+        values = dict(candidate.values, **({} if mode == "fp32" else {kind: mode}))
     message = " ".join(str(error).split())  # converter errors span many lines
-    return ResultRow(id=row_id(candidate, mode, kind), arch=candidate.arch, values=values, status="failed",
+    return ResultRow(id=row_id(candidate, mode, kind, variant), arch=candidate.arch, values=values, status="failed",
                      error=f"{type(error).__name__}: {message}"[:2000])
 
 

@@ -36,3 +36,38 @@ def test_ptq_variants_are_rows_and_a_refused_16x8_op_fails_only_its_row(tiny_arg
     assert abs(fp16["psnr_tflite"] - rows[base]["psnr_tflite"]) < 0.05
     assert (study.dir / base / "int8_32x32.tflite").is_file()
     assert front
+
+
+@pytest.mark.slow
+def test_pruning_and_combos_optimize_only_the_float_pareto_set(tiny_args):
+    from portable_deblur.report import front_rows, optimization
+    from portable_deblur.search import Objectives, float_front
+
+    args = ["space=upsampling", *tiny_args, "model.width=8", "grid.upsampler=[transpose,bilinear]",
+            "grid.activation=[relu]", "optimize.prune=[0.3]", "optimize.prune_steps=2",
+            "optimize.prune_multiple=2", "optimize.ptq=[int8]",
+            "optimize.representative_count=2", "optimize.apply_to=pareto"]
+    cfg, violations, study = prepare(args)
+    run_search(cfg, violations, study)
+    rows = {r.id: r for r in study.rows()}
+    floats = [r for r in rows.values() if optimization(r) == "fp32"]
+    assert len(floats) == 2
+    front = float_front(cfg, study)
+    assert front == [r.id for r in front_rows(floats, Objectives.of(cfg))[1]]
+    for base in floats:
+        variants = {rid for rid in rows if rid.startswith(base.id + "__")}
+        if base.id not in front:
+            assert variants == set()  # not on the float front: not optimized
+            continue
+        assert variants == {f"{base.id}__prune-0.3", f"{base.id}__ptq-int8", f"{base.id}__prune-0.3__ptq-int8"}
+        assert all(rows[v].status == "ok" for v in variants)
+        pruned = rows[f"{base.id}__prune-0.3"]
+        assert abs(1 - pruned.macs / base.macs - 0.3) <= 0.02 and pruned.params < base.params
+        assert optimization(rows[f"{base.id}__prune-0.3__ptq-int8"]) == "pruned-30%+int8"
+        assert (study.dir / pruned.artifacts["primary"]).is_file()
+    optimize_trials = [t for t in study.study.get_trials() if t.user_attrs.get("phase") == "optimize"]
+    assert sorted(t.user_attrs["candidate"] for t in optimize_trials) == sorted(front)
+    # Resuming a finished run does no work and enqueues nothing again.
+    cfg, violations, study = prepare(args)
+    run_search(cfg, violations, study)
+    assert len(study.study.get_trials()) == 2 + len(front)

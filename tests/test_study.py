@@ -22,9 +22,11 @@ POSTGRES = os.environ.get("PORTABLE_DEBLUR_TEST_POSTGRES")
 
 
 def _fake_outcome(calls):
-    def evaluate(candidate):
-        calls.append(candidate.id)
-        row = ResultRow(id=candidate.id, arch=candidate.arch, values=candidate.values, status="ok")
+    def evaluate(candidate, phase="train"):
+        calls.append(candidate.id if phase == "train" else f"{phase}:{candidate.id}")
+        values = candidate.values if phase == "train" else {**candidate.values, "ptq": "fp16"}
+        row = ResultRow(id=candidate.id + ("" if phase == "train" else "__ptq-fp16"), arch=candidate.arch,
+                        values=values, status="ok")
         return Outcome(TrialState.COMPLETE, [row], (30.0, 1.0), {"required_targets_missed": 0.0})
     return evaluate
 
@@ -50,7 +52,7 @@ def test_an_interrupted_trial_is_retried_once_whoever_notices(tiny_args):
     worker_a, worker_b = _study(tiny_args), _study(tiny_args)  # two processes sharing the study
     worker_a.run_trial(_fake_outcome(calls))
     with pytest.raises(KeyboardInterrupt):
-        worker_a.run_trial(lambda c: (_ for _ in ()).throw(KeyboardInterrupt()))
+        worker_a.run_trial(lambda c, phase: (_ for _ in ()).throw(KeyboardInterrupt()))
     interrupted = worker_a.study.get_trials(states=(TrialState.RUNNING,))
     assert len(interrupted) == 1 and interrupted[0].user_attrs["interrupted"] is True
     assert worker_b.recover() == [interrupted[0].number]
@@ -76,6 +78,24 @@ def test_silent_trial_is_taken_as_killed_after_its_grace_period(tiny_args):
     while study.needs_trial():
         study.run_trial(_fake_outcome(calls))
     assert calls == [cid]  # re-run once, by whoever noticed
+
+
+def test_pareto_optimizations_run_once_per_front_candidate_whoever_enqueues(tiny_args):
+    calls = []
+    worker_a, worker_b = _study(tiny_args), _study(tiny_args)
+    while worker_a.needs_trial():
+        worker_a.run_trial(_fake_outcome(calls))
+    ids = sorted(calls)
+    # Both workers finish training at once and both enqueue the front's optimize trials.
+    assert worker_a.enqueue_optimizations(ids) == ids
+    assert worker_b.enqueue_optimizations(ids) == []  # it sees them already
+    worker_b.study.enqueue_trial(worker_b.study.get_trials()[0].params,
+                                 user_attrs={"phase": "optimize", "candidate": ids[0]})  # a racing enqueue
+    while worker_b.needs_trial():
+        worker_b.run_trial(_fake_outcome(calls))
+    assert sorted(calls) == sorted(ids + [f"optimize:{i}" for i in ids])  # each optimized exactly once
+    assert [t.user_attrs["status"] for t in worker_b.study.get_trials(states=(TrialState.PRUNED,))] == ["duplicate"]
+    assert sorted(r.id for r in worker_b.rows()) == sorted(ids + [f"{i}__ptq-fp16" for i in ids])
 
 
 def test_changed_config_is_refused_for_the_same_study(tiny_args):
