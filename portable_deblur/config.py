@@ -140,6 +140,9 @@ class OptimizeConfig:
     # kernels work in 8-wide tiles here, and odd widths measured far smaller speed-ups for the same MACs.
     prune_multiple: int = 8
     sparsity: List[str] = field(default_factory=list)  # TF-MOT m:n patterns, e.g. ["2:4"]
+    # Which pruned/sparse models also get the ptq/qat variants (combos): null = every one, else their ids,
+    # e.g. ["prune-0.05"] (MediaTek Table 4 combines only its -5 % model), [] = none.
+    combine: Optional[List[str]] = None
     apply_to: str = "all"  # all | pareto
 
     @property
@@ -344,6 +347,14 @@ def _validate_optimize(o: OptimizeConfig) -> None:
     if (o.prune or o.sparsity) and (o.prune_steps < 0 or o.prune_learning_rate <= 0):
         raise ConfigError(f"optimize.prune_steps must be >= 0 and optimize.prune_learning_rate > 0; got "
                           f"{o.prune_steps}, {o.prune_learning_rate}")
+    if o.combine is not None:
+        from portable_deblur.candidate import make_id
+
+        ids = [make_id("", {"prune": p}).lstrip("_") for p in o.prune] + \
+            [make_id("", {"sparsity": p}).lstrip("_") for p in o.sparsity]
+        for name in o.combine:
+            if name not in ids:
+                raise ConfigError(f"optimize.combine entries must be among the configured variants {ids}; got {name!r}")
     if o.apply_to not in APPLY_TO:
         raise ConfigError(f"optimize.apply_to must be one of {list(APPLY_TO)}; got {o.apply_to!r}")
 

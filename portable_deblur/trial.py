@@ -105,7 +105,7 @@ def optimize_saved(candidate: Candidate, cfg: Config, dataset: Dataset, run_dir:
 def optimized_rows(t: Trained, cfg: Config, dataset: Dataset, run_dir: Path,
                    violations: Sequence[str]) -> List[ResultRow]:
     """Every optimized variant of the trained model ``t``: its pruned and sparse float models (each a row),
-    then every float model's PTQ and QAT variants."""
+    then the PTQ and QAT variants of ``t`` and of the float variants ``optimize.combine`` names (all)."""
     rows, floats = [], [t]
     for variant, make in [*[({"prune": p}, pruned) for p in cfg.optimize.prune],
                           *[({"sparsity": s}, sparse) for s in cfg.optimize.sparsity]]:
@@ -117,7 +117,8 @@ def optimized_rows(t: Trained, cfg: Config, dataset: Dataset, run_dir: Path,
             floats.append(v)
         except Exception as exc:
             rows.append(failed_row(t.candidate, exc, values=t.values(**variant), variant=variant))
-    for f in floats:
+    combine = cfg.optimize.combine
+    for f in [t] + [f for f in floats[1:] if combine is None or variant_id(f.variant) in combine]:
         for mode in cfg.optimize.ptq:
             try:
                 rows.append(artifact_row(f, mode, cfg, dataset, run_dir, violations, {}))

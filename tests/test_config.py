@@ -47,6 +47,10 @@ def test_overrides_are_typed_and_applied():
     (["portability.require=[tpu]"], r"portability target must be one of \['gpu', 'hexagon', 'nnapi_api27'.*got 'tpu'"),
     (["portability.objective=gpu", "portability.targets=[xnnpack]"], r"objective 'gpu' must also be in portability.targets"),
     (["portability.on_violation=ignore"], r"on_violation must be one of \['flag', 'skip'\]"),
+    (["optimize.prune=[30]"], r"optimize.prune entries must be MAC-reduction fractions in \(0, 1\).*got 30"),
+    (["optimize.sparsity=[half]"], r"optimize.sparsity entries must be 'm:n' patterns.*got 'half'"),
+    (["optimize.apply_to=front"], r"optimize.apply_to must be one of \['all', 'pareto'\]; got 'front'"),
+    (["optimize.prune_multiple=0"], r"optimize.prune_multiple must be >= 1.*got 0"),
 ])
 def test_bad_config_names_value_and_choices(args, expected):
     with pytest.raises(ConfigError, match=expected):

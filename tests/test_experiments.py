@@ -24,8 +24,16 @@ def _tiny_overrides(path: Path, tiny_args):
     grid = [f"grid.{k}=[{4 if k == 'width' else json.dumps(v[-1]).strip(chr(34))}]"
             for k, v in spec.get("grid", {}).items()]
     model = ["model.width=4"] if "width" in spec.get("model", {}) else []
+    prune = spec.get("optimize", {}).get("prune")
+    if prune:  # the first target only (the one the experiments combine with quantization)
+        model += [f"optimize.prune=[{prune[0]}]", "optimize.prune_multiple=1"]
+    if spec.get("optimize", {}).get("ptq"):  # every mode is validated at load; one is converted here
+        model += [f"optimize.ptq=[{spec['optimize']['ptq'][0]}]"]
+    if spec.get("optimize", {}).get("qat_steps"):
+        model += ["optimize.qat_steps=1"]
     return [f"space={path}", *tiny_args, *grid, *model, "data.source=embedded", "train.batch_size=2",
             "train.log_every=1", "measure.threads=[2]", "optimize.representative_count=2",
+            "optimize.prune_steps=1",
             "data.max_train_pairs=0", "data.max_val_pairs=0", "data.frame_stride=1"]
 
 
