@@ -86,6 +86,7 @@ class MeasureConfig:
     threads: List[int] = field(default_factory=lambda: [2])
     warmup: int = 3
     runs: int = 20
+    max_seconds: float = 5.0  # a slow artifact (16x8: ~1 s a run here) stops timing after this (>= 3 runs)
     interleaved_rounds: int = 3  # final round-robin re-timing of every candidate's primary artifact
     backend: str = "local"
     adb_binary: str = "/data/local/tmp/benchmark_model"
@@ -318,6 +319,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"optimize.representative_count must be >= 1; got {cfg.optimize.representative_count}")
     if cfg.measure.interleaved_rounds < 0:
         raise ConfigError(f"measure.interleaved_rounds must be >= 0; got {cfg.measure.interleaved_rounds}")
+    if cfg.measure.max_seconds <= 0:
+        raise ConfigError(f"measure.max_seconds must be > 0; got {cfg.measure.max_seconds}")
     if cfg.measure.runs < 1 or not cfg.measure.threads or min(cfg.measure.threads) < 1:
         raise ConfigError(f"measure.runs and every measure.threads entry must be >= 1; "
                           f"got runs={cfg.measure.runs}, threads={list(cfg.measure.threads)}")

@@ -54,8 +54,11 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB; other OSes differ
 
 
-def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: int) -> Latency:
-    """Warm up, then time ``runs`` invocations on a fixed random input (in this process)."""
+def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: int,
+                     max_seconds: float = float("inf")) -> Latency:
+    """Warm up, then time ``runs`` invocations on a fixed random input (in this process). A slow model
+    (16x8 on reference kernels: ~1 s a run) stops after ``max_seconds`` of timed runs (at least 3) and
+    a quarter of that of warm-up (at least 1); ``Latency.runs`` says how many were timed."""
     from portable_deblur.runtime import load_interpreter
 
     before = _peak_rss_mb()
@@ -68,23 +71,29 @@ def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: in
         info = np.iinfo(inp["dtype"])
         x = rng.integers(info.min, info.max, inp["shape"], dtype=inp["dtype"], endpoint=True)
     interpreter.set_tensor(inp["index"], x)
-    for _ in range(warmup):
+    start = time.perf_counter()
+    for i in range(warmup):
         interpreter.invoke()
+        if time.perf_counter() - start > max_seconds / 4:
+            break
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         interpreter.invoke()
         times.append((time.perf_counter() - start) * 1000.0)
+        if sum(times) > 1000.0 * max_seconds and len(times) >= 3:
+            break
     t = np.array(times)
     peak = _peak_rss_mb()
     return Latency(float(np.median(t)), float(np.percentile(t, 90)), float(t.mean()), float(t.min()),
-                   float(t.std() / t.mean()), runs, threads, peak, peak - before)
+                   float(t.std() / t.mean()), len(times), threads, peak, peak - before)
 
 
-def measure_local(path: Union[str, Path], threads: int = 2, warmup: int = 3, runs: int = 20) -> Latency:
+def measure_local(path: Union[str, Path], threads: int = 2, warmup: int = 3, runs: int = 20,
+                  max_seconds: float = 5.0) -> Latency:
     """Time ``path`` in a fresh Python subprocess; raises RuntimeError with its stderr if it fails."""
-    cmd = [sys.executable, "-m", "portable_deblur.measure", str(path),
-           "--threads", str(threads), "--warmup", str(warmup), "--runs", str(runs)]
+    cmd = [sys.executable, "-m", "portable_deblur.measure", str(path), "--threads", str(threads),
+           "--warmup", str(warmup), "--runs", str(runs), "--max-seconds", str(max_seconds)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"measuring {path} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
@@ -101,7 +110,7 @@ def adb_commands(local: Path, cfg, threads: int) -> List[List[str]]:
     adb = ["adb"] + (["-s", cfg.adb_serial] if cfg.adb_serial else [])
     remote = f"/data/local/tmp/{local.name}"
     bench = [cfg.adb_binary, f"--graph={remote}", f"--num_threads={threads}", f"--warmup_runs={cfg.warmup}",
-             f"--num_runs={cfg.runs}", *ADB_DELEGATES[cfg.adb_delegate]]
+             f"--num_runs={cfg.runs}", f"--max_secs={cfg.max_seconds:g}", *ADB_DELEGATES[cfg.adb_delegate]]
     return [adb + ["push", str(local), remote], adb + ["shell", " ".join(bench)]]
 
 
@@ -143,7 +152,7 @@ def measure_adb(path: Union[str, Path], cfg, threads: int) -> Latency:
     return parse_benchmark_output(output, threads, cfg.runs)
 
 
-BACKENDS = {"local": lambda path, cfg, threads: measure_local(path, threads, cfg.warmup, cfg.runs),
+BACKENDS = {"local": lambda path, cfg, threads: measure_local(path, threads, cfg.warmup, cfg.runs, cfg.max_seconds),
             "adb": measure_adb}
 
 
@@ -178,8 +187,9 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--max-seconds", type=float, default=float("inf"))
     args = parser.parse_args(argv)
-    print(json.dumps(asdict(time_interpreter(args.path, args.threads, args.warmup, args.runs))))
+    print(json.dumps(asdict(time_interpreter(args.path, args.threads, args.warmup, args.runs, args.max_seconds))))
 
 
 if __name__ == "__main__":

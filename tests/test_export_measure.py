@@ -27,6 +27,14 @@ def test_measure_runs_in_a_subprocess(tmp_path):
     assert lat.peak_rss_mb > 10 and 0 <= lat.model_rss_mb < lat.peak_rss_mb
 
 
+def test_a_slow_artifact_stops_timing_at_the_time_budget(tmp_path):
+    from portable_deblur.measure import time_interpreter
+
+    path = atomic_write(tmp_path / "m.tflite", to_tflite(build_unet(width=4, enc_blocks=[1], dec_blocks=[1]), (32, 32)))
+    assert time_interpreter(path, 1, warmup=5, runs=50, max_seconds=1e-6).runs == 3  # at least 3 timed runs
+    assert time_interpreter(path, 1, warmup=1, runs=4).runs == 4
+
+
 def test_measure_failure_names_the_file(tmp_path):
     bad = tmp_path / "broken.tflite"
     bad.write_bytes(b"garbage")

@@ -60,7 +60,7 @@ def test_adb_command_construction():
     assert push == ["adb", "-s", "R58M123", "push", "/runs/x/fp32_256x256.tflite", "/data/local/tmp/fp32_256x256.tflite"]
     assert run[:4] == ["adb", "-s", "R58M123", "shell"]
     assert run[4] == ("/data/local/tmp/benchmark_model --graph=/data/local/tmp/fp32_256x256.tflite --num_threads=4 "
-                      "--warmup_runs=5 --num_runs=50 --use_gpu=true")
+                      "--warmup_runs=5 --num_runs=50 --max_secs=5 --use_gpu=true")
 
 
 def test_adb_without_binary_is_a_clear_error(monkeypatch):
