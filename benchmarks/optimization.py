@@ -10,6 +10,7 @@ ratios compare like with like), and checks:
 - fp32 .tflite vs Keras >= 60 dB; QAT int8 .tflite vs its fake-quant Keras model >= 45 dB.
 
     python benchmarks/optimization.py [extra key=value overrides]
+    python benchmarks/optimization.py --report experiments/runs/<run name>   # figures of an earlier run
 """
 import subprocess
 import sys
@@ -17,23 +18,28 @@ import time
 from pathlib import Path
 
 from portable_deblur.candidate import make_id
+from portable_deblur.measure import measure_interleaved
 from portable_deblur.report import Objectives, optimization
 from portable_deblur.results import searched
 from portable_deblur.study import SearchStudy
 
+PAIR_ROUNDS = 15
 DROP_TARGETS = {"fp16": 0.02, "int16x8": 0.05, "int16x8_float_fallback": 0.05, "qat-int8": 0.3}
 
 
-def main() -> int:
-    run_name = f"bench_optimization_{time.strftime('%Y%m%d_%H%M%S')}"
-    cmd = [sys.executable, "-m", "portable_deblur.search", "space=optimization", f"run.name={run_name}",
-           *sys.argv[1:]]
-    start = time.perf_counter()
-    if subprocess.run(cmd).returncode != 0:
-        print("search failed")
-        return 1
-    wall = time.perf_counter() - start
-    study = SearchStudy.load(Path(study_root(sys.argv[1:])) / run_name)
+def main(argv) -> int:
+    if argv[:1] == ["--report"]:  # the figures of an earlier run, without running it again
+        run_dir, wall = Path(argv[1]), float("nan")
+    else:
+        run_name = f"bench_optimization_{time.strftime('%Y%m%d_%H%M%S')}"
+        cmd = [sys.executable, "-m", "portable_deblur.search", "space=optimization", f"run.name={run_name}", *argv]
+        start = time.perf_counter()
+        if subprocess.run(cmd).returncode != 0:
+            print("search failed")
+            return 1
+        wall = time.perf_counter() - start
+        run_dir = Path(study_root(argv)) / run_name
+    study = SearchStudy.load(run_dir)
     spec = Objectives.of(study.cfg)
     rows = study.rows()
     checks = []
@@ -68,10 +74,18 @@ def main() -> int:
                 checks.append((f"{cid} QAT int8 vs fake-quant Keras {r.fidelity_psnr:.1f} dB >= 45",
                                r.fidelity_psnr >= 45))
             if r.values.get("prune") == 0.3 and label == "pruned-30%" and base is not None:
+                # The pair again, alone and with more rounds: 3 rounds over ~40 artifacts leave the ratio
+                # at the mercy of this machine's noise (spreads of 0.3-0.7 between windows).
+                pair = [study.dir / base.artifacts["primary"], study.dir / r.artifacts["primary"]]
+                threads = int(spec.latency.rsplit("_t", 1)[1])
+                stats = measure_interleaved(pair, study.cfg.measure, threads, PAIR_ROUNDS)
+                rel = stats[1]["interleaved_median_ms"] / stats[0]["interleaved_median_ms"]
                 reduction = 1 - r.macs / base.macs
                 db = base.psnr_tflite - r.psnr_tflite
-                checks.append((f"{cid} pruned -{reduction:.1%} MACs: latency {100 * (1 - rel):.0f} % down (>= 20), "
-                               f"PSNR drop {db:.3f} dB (<= 0.4)", rel <= 0.8 and db <= 0.4))
+                checks.append((f"{cid} pruned -{reduction:.1%} MACs: latency {100 * (1 - rel):.1f} % down (>= 20; "
+                               f"{PAIR_ROUNDS} interleaved rounds, spreads {stats[0]['interleaved_spread']:.2f}/"
+                               f"{stats[1]['interleaved_spread']:.2f}), PSNR drop {db:.3f} dB (<= 0.4)",
+                               rel <= 0.8 and db <= 0.4))
     print("\nchecks:")
     for text, ok in checks:
         print(f"  [{'ok' if ok else 'MISSED'}] {text}")
@@ -83,4 +97,4 @@ def study_root(args) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
