@@ -51,18 +51,18 @@ def main(argv) -> int:
                   for r in family if "ptq" not in r.values and "qat" not in r.values}
         base = floats.get(())
         print(f"\n{cid}")
-        print(f"  {'variant':28} {'PSNR':>7} {'drop':>6} {'fid dB':>7} {'MMAC':>7} {'ms':>8} {'x fp32':>7}  status")
+        print(f"  {'variant':28} {'PSNR':>7} {'drop':>6} {'fid dB':>7} {'MMAC':>7} {'KiB':>6} {'ms':>8} {'x fp32':>7}  status")
         for r in family:
             source = floats.get(tuple(sorted((k, v) for k, v in r.values.items() if k in ("prune", "sparsity"))))
             label = optimization(r)
             if r.status != "ok" or source is None or source.status != "ok":
-                print(f"  {label:28} {'':>46}  {r.status}: {r.error[:90]}")
+                print(f"  {label:28} {'':>53}  {r.status}: {r.error[:90]}")
                 continue
             ms = spec.values(r)[1]
             drop = source.psnr_tflite - r.psnr_tflite
             rel = ms / spec.values(base)[1] if base is not None and base.status == "ok" else float("nan")
             print(f"  {label:28} {r.psnr_tflite:7.3f} {drop:6.3f} {r.fidelity_psnr:7.1f} {r.macs / 1e6:7.1f} "
-                  f"{ms:8.2f} {rel:7.2f}  ok")
+                  f"{r.size_kb:6.0f} {ms:8.2f} {rel:7.2f}  ok")
             quant = label.split("+")[-1]
             if quant in DROP_TARGETS and "prune" not in r.values and "sparsity" not in r.values:
                 checks.append((f"{cid} {label} drop {drop:.3f} dB <= {DROP_TARGETS[quant]}", drop <= DROP_TARGETS[quant]))

@@ -81,16 +81,23 @@ def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow
         fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
     ax.margins(x=0.15)
     front_ids = {r.id for r in front}
-    colours = {o: f"C{i}" for i, o in enumerate(dict.fromkeys(optimization(r) for r in rows))}
+    names = list(dict.fromkeys(optimization(r) for r in rows))
+    palette = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
+    colours = {o: palette(i % palette.N) for i, o in enumerate(names)}
     markers = {a: _MARKERS[i % len(_MARKERS)] for i, a in enumerate(dict.fromkeys(r.arch for r in rows))}
+    crowded = len(rows) > 12  # then only the front is labelled (every row is in the tables)
     for r in rows:
         y, x = spec.values(r)[:2]
-        ax.scatter([x], [y], s=36, c=colours[optimization(r)], marker=markers[r.arch], zorder=3)
+        ax.scatter([x], [y], s=36, color=colours[optimization(r)], marker=markers[r.arch], zorder=3)
         if r.id in front_ids:
             ax.scatter([x], [y], s=140, facecolors="none", edgecolors="black", linewidths=1.2, zorder=4)
-        ax.annotate(label(r), (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        if r.id in front_ids or not crowded:
+            ax.annotate(label(r), (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    latencies = [spec.values(r)[1] for r in rows]
+    if latencies and min(latencies) > 0 and max(latencies) / min(latencies) > 20:
+        ax.set_xscale("log")  # e.g. 16x8 on reference kernels, ~50x slower than fp32
     for name, colour in colours.items():
-        ax.scatter([], [], c=colour, marker="o", label=name)
+        ax.scatter([], [], color=colour, marker="o", label=name)
     if len(markers) > 1:
         for arch, marker in markers.items():
             ax.scatter([], [], c="gray", marker=marker, label=arch)
@@ -103,7 +110,7 @@ def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow
     ax.set_ylabel(f"PSNR of the {'.tflite' if spec.psnr == 'tflite' else 'Keras model'} on validation (dB)")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower right", fontsize=7)
+        ax.legend(loc="lower right", fontsize=7, ncol=2 if len(colours) > 8 else 1)
     if fig is not None:
         fig.tight_layout()
         fig.savefig(path)

@@ -154,8 +154,8 @@ def results_rows(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Ob
                     "ssim_tflite": r.ssim_tflite, "psnr_keras": r.psnr_keras, "gain_db": r.psnr_gain,
                     f"ms@{spec.latency}": lat.get("interleaved_median_ms", lat.get("median_ms", float("nan"))),
                     "p90_ms": lat.get("p90_ms", float("nan")), "params": r.params, "gmac": r.macs / 1e9,
-                    "fidelity_db": r.fidelity_psnr, "xnnpack": (f"{r.xnnpack['delegated_nodes']}/{r.xnnpack['nodes']}"
-                                                               if r.xnnpack else ""),
+                    "size_kb": r.size_kb, "fidelity_db": r.fidelity_psnr, "fidelity_l2": r.fidelity_l2,
+                    "xnnpack": f"{r.xnnpack['delegated_nodes']}/{r.xnnpack['nodes']}" if r.xnnpack else "",
                     "error": r.error[:200]})
     return out
 
@@ -190,8 +190,9 @@ def write_html(run_dir: Path, rows: Sequence[ResultRow], front: Sequence[ResultR
              f"measured with LiteRT on the search machine.</p>",
              "<h2>Pareto front</h2><img class='plot' src='pareto.png' alt='Pareto plot'>",
              "<h2>Front</h2>" + html_table([r for r in results if r["front"]], ["artifact", "optimization", "psnr_tflite",
-                                        "gain_db", ms, "params", "gmac"],
-                                       fmt={"psnr_tflite": ".2f", "gain_db": "+.2f", ms: ".1f", "gmac": ".2f"})]
+                                        "gain_db", ms, "params", "gmac", "size_kb"],
+                                       fmt={"psnr_tflite": ".2f", "gain_db": "+.2f", ms: ".1f", "gmac": ".2f",
+                                            "size_kb": ".0f"})]
     effects = choice_effects(rows, spec)
     if effects:
         parts.append("<h2>What each choice costs</h2><p>Mean over the artifacts with that value, and its "
@@ -202,7 +203,8 @@ def write_html(run_dir: Path, rows: Sequence[ResultRow], front: Sequence[ResultR
     parts.append("<h2>All results</h2><p>Click a column to sort.</p>")
     parts.append(html_table(results, list(results[0]) if results else [],
                         fmt={"psnr_tflite": ".2f", "ssim_tflite": ".4f", "psnr_keras": ".2f", "gain_db": "+.2f",
-                             ms: ".1f", "p90_ms": ".1f", "gmac": ".2f", "fidelity_db": ".1f"}))
+                             ms: ".1f", "p90_ms": ".1f", "gmac": ".2f", "size_kb": ".0f", "fidelity_db": ".1f",
+                             "fidelity_l2": ".2e"}))
     if latency:
         parts.append("<h2>Latency against resolution</h2><img class='plot' src='latency_vs_resolution.png' "
                      "alt='latency vs resolution'>")

@@ -47,6 +47,7 @@ class ResultRow:
     error: str = ""
     params: int = 0
     macs: int = 0
+    size_kb: float = float("nan")  # the primary .tflite file
     psnr_blurry: float = float("nan")
     ssim_blurry: float = float("nan")
     psnr_keras: float = float("nan")

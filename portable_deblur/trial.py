@@ -254,7 +254,7 @@ def artifact_row(t: Trained, mode: str, cfg: Config, dataset: Dataset, run_dir: 
     values = t.values(**({} if mode == "fp32" else {kind: mode}))
     return ResultRow(
         id=row_id(t.candidate, mode, kind, t.variant), arch=t.candidate.arch, values=values, status="ok",
-        params=t.params, macs=t.macs,
+        params=t.params, macs=t.macs, size_kb=primary.stat().st_size / 1024,
         psnr_blurry=t.blurry_psnr, ssim_blurry=t.blurry_ssim, psnr_keras=t.keras_psnr, ssim_keras=t.keras_ssim,
         psnr_tflite=tflite_q.psnr, ssim_tflite=tflite_q.ssim, fidelity_psnr=fid.psnr, fidelity_l2=fid.l2,
         latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),

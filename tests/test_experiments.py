@@ -29,8 +29,8 @@ def _tiny_overrides(path: Path, tiny_args):
         model += [f"optimize.prune=[{prune[0]}]", "optimize.prune_multiple=1"]
     if spec.get("optimize", {}).get("ptq"):  # every mode is validated at load; one is converted here
         model += [f"optimize.ptq=[{spec['optimize']['ptq'][0]}]"]
-    if spec.get("optimize", {}).get("qat_steps"):
-        model += ["optimize.qat_steps=1"]
+    if spec.get("optimize", {}).get("qat_steps"):  # validated at load; QAT itself is tests/test_qat.py's
+        model += ["optimize.qat_steps=0"]
     return [f"space={path}", *tiny_args, *grid, *model, "data.source=embedded", "train.batch_size=2",
             "train.log_every=1", "measure.threads=[2]", "optimize.representative_count=2",
             "optimize.prune_steps=1",
