@@ -40,6 +40,11 @@ def make_id(arch: str, values: Dict[str, Any]) -> str:
     return "__".join([arch] + [f"{k}-{_token(values[k])}" for k in sorted(values)])
 
 
+def variant_id(values: Dict[str, Any]) -> str:
+    """``prune-0.3``, ``sparsity-2-4``: the id part (and folder) of an optimized float variant."""
+    return make_id("", values).lstrip("_")
+
+
 def _plain(value: Any) -> Any:
     return tuple(_plain(v) for v in value) if isinstance(value, (list, tuple)) else value
 

@@ -351,10 +351,9 @@ def _validate_optimize(o: OptimizeConfig) -> None:
         raise ConfigError(f"optimize.prune_steps must be >= 0 and optimize.prune_learning_rate > 0; got "
                           f"{o.prune_steps}, {o.prune_learning_rate}")
     if o.combine is not None:
-        from portable_deblur.candidate import make_id
+        from portable_deblur.candidate import variant_id
 
-        ids = [make_id("", {"prune": p}).lstrip("_") for p in o.prune] + \
-            [make_id("", {"sparsity": p}).lstrip("_") for p in o.sparsity]
+        ids = [variant_id({"prune": p}) for p in o.prune] + [variant_id({"sparsity": p}) for p in o.sparsity]
         for name in o.combine:
             if name not in ids:
                 raise ConfigError(f"optimize.combine entries must be among the configured variants {ids}; got {name!r}")

@@ -72,16 +72,17 @@ def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: in
         x = rng.integers(info.min, info.max, inp["shape"], dtype=inp["dtype"], endpoint=True)
     interpreter.set_tensor(inp["index"], x)
     start = time.perf_counter()
-    for i in range(warmup):
+    for _ in range(warmup):
         interpreter.invoke()
         if time.perf_counter() - start > max_seconds / 4:
             break
-    times = []
+    times, budget_ms = [], 1000.0 * max_seconds
     for _ in range(runs):
         start = time.perf_counter()
         interpreter.invoke()
         times.append((time.perf_counter() - start) * 1000.0)
-        if sum(times) > 1000.0 * max_seconds and len(times) >= 3:
+        budget_ms -= times[-1]
+        if budget_ms < 0 and len(times) >= 3:
             break
     t = np.array(times)
     peak = _peak_rss_mb()

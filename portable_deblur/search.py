@@ -90,9 +90,9 @@ def float_front(cfg: Config, study: SearchStudy) -> List[str]:
     """Candidate ids on the Pareto front of the trained float models (per-trial timings, which every
     worker sees alike, not the final interleaved re-timing)."""
     from portable_deblur.report import front_rows
-    from portable_deblur.results import OPTIMIZATION_KEYS
+    from portable_deblur.results import optimization
 
-    floats = [r for r in study.rows(retimed=False) if not any(k in r.values for k in OPTIMIZATION_KEYS)]
+    floats = [r for r in study.rows(retimed=False) if optimization(r.values) == "fp32"]
     return [r.id for r in front_rows(floats, Objectives.of(cfg))[1]]
 
 

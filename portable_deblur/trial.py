@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from portable_deblur.candidate import Candidate, make_id
+from portable_deblur.candidate import Candidate, variant_id
 from portable_deblur.config import Config
 from portable_deblur.data import Dataset
 from portable_deblur.evaluate import blurry_quality, canvas_shape, fidelity, quality
@@ -116,27 +116,26 @@ def optimized_rows(t: Trained, cfg: Config, dataset: Dataset, run_dir: Path,
                                      {"optimize": time.perf_counter() - start}))
             floats.append(v)
         except Exception as exc:
-            rows.append(failed_row(t.candidate, exc, values=t.values(**variant), variant=variant))
+            rows.append(failed_row(t.candidate, exc, variant=variant))
     combine = cfg.optimize.combine
     for f in [t] + [f for f in floats[1:] if combine is None or variant_id(f.variant) in combine]:
         for mode in cfg.optimize.ptq:
             try:
                 rows.append(artifact_row(f, mode, cfg, dataset, run_dir, violations, {}))
             except Exception as exc:  # e.g. the converter refuses an op in this mode
-                rows.append(failed_row(f.candidate, exc, mode, values=f.values(ptq=mode), variant=f.variant))
+                rows.append(failed_row(f.candidate, exc, mode, variant=f.variant))
         if cfg.optimize.qat_steps > 0:
             try:
                 rows.append(qat_row(f, cfg, dataset, run_dir, violations))
             except Exception as exc:
-                rows.append(failed_row(f.candidate, exc, "int8", kind="qat", values=f.values(qat="int8"),
-                                       variant=f.variant))
+                rows.append(failed_row(f.candidate, exc, "int8", kind="qat", variant=f.variant))
     return rows
 
 
-def _fine_tune(model, cfg: Config, dataset: Dataset, desc: str):
-    return fit(model, dataset.train, dataclasses.replace(cfg.train, steps=cfg.optimize.prune_steps,
-                                                         learning_rate=cfg.optimize.prune_learning_rate),
-               desc=desc)
+def _fine_tune(model, cfg: Config, dataset: Dataset, desc: str) -> None:
+    if cfg.optimize.prune_steps:
+        fit(model, dataset.train, dataclasses.replace(cfg.train, steps=cfg.optimize.prune_steps,
+                                                      learning_rate=cfg.optimize.prune_learning_rate), desc=desc)
 
 
 def pruned(t: Trained, variant: Dict[str, Any], cfg: Config, dataset: Dataset) -> Trained:
@@ -145,8 +144,7 @@ def pruned(t: Trained, variant: Dict[str, Any], cfg: Config, dataset: Dataset) -
 
     result = prune(t.model, float(variant["prune"]), cfg.measure.shapes[0], cfg.optimize.prune_multiple)
     name = variant_id(variant)
-    if cfg.optimize.prune_steps:
-        _fine_tune(result.model, cfg, dataset, f"{t.candidate.id} {name}")
+    _fine_tune(result.model, cfg, dataset, f"{t.candidate.id} {name}")
     out = t.out / name
     out.mkdir(parents=True, exist_ok=True)
     result.model.save(out / "model.keras")
@@ -183,11 +181,6 @@ def qat_row(t: Trained, cfg: Config, dataset: Dataset, run_dir: Path, violations
         desc=f"{t.candidate.id} QAT")
     return artifact_row(t, "int8", cfg, dataset, run_dir, violations, {"qat": time.perf_counter() - start},
                         kind="qat", model=qat, convert_with=lambda shape: to_int8(qat, shape))
-
-
-def variant_id(values: Dict[str, Any]) -> str:
-    """``prune-0.3``, ``sparsity-2-4``: the id part (and folder) of a float variant."""
-    return make_id("", values).lstrip("_")
 
 
 def row_id(candidate: Candidate, mode: str, kind: str = "ptq", variant: Optional[Dict[str, Any]] = None) -> str:
@@ -263,10 +256,9 @@ def artifact_row(t: Trained, mode: str, cfg: Config, dataset: Dataset, run_dir: 
 
 
 def failed_row(candidate: Candidate, error: BaseException, mode: str = "fp32", kind: str = "ptq",
-               values: Optional[Dict[str, Any]] = None, variant: Optional[Dict[str, Any]] = None) -> ResultRow:
+               variant: Optional[Dict[str, Any]] = None) -> ResultRow:
     """The row recorded for a candidate (or one of its variants) whose pipeline raised: the search goes on."""
-    if values is None:
-        values = dict(candidate.values, **({} if mode == "fp32" else {kind: mode}))
+    values = {**candidate.values, **(variant or {}), **({} if mode == "fp32" else {kind: mode})}
     message = " ".join(str(error).split())  # converter errors span many lines
     return ResultRow(id=row_id(candidate, mode, kind, variant), arch=candidate.arch, values=values, status="failed",
                      error=f"{type(error).__name__}: {message}"[:2000])
