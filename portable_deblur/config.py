@@ -23,14 +23,20 @@ class DataConfig:
     source: str = "embedded"
     root: Optional[str] = None
     train_images: List[str] = field(default_factory=lambda: [
-        "astronaut", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "retina",
+        "astronaut", "coffee", "hubble_deep_field", "immunohistochemistry", "retina",
         "brick", "camera", "coins", "grass", "gravel", "moon", "page"])
-    val_images: List[str] = field(default_factory=lambda: ["chelsea", "stereo_motorcycle"])
-    max_side: int = 384
-    blurs_per_image: int = 8
-    val_blurs_per_image: int = 2
-    # Trajectory arc length in pixels at max_side; 1.5-6 px at 384 px is roughly 5-20 px on a 1280-wide frame.
-    blur_length: List[float] = field(default_factory=lambda: [1.5, 6.0])
+    val_images: List[str] = field(default_factory=lambda: ["chelsea", "rocket", "stereo_motorcycle"])
+    # Photos are used at native resolution, centre-cropped (never shrunk) to at most max_side pixels.
+    max_side: int = 768
+    blurs_per_image: int = 4
+    val_blurs_per_image: int = 4
+    # Path length in native pixels that a pixel travels during the exposure, averaged over the frame (drawn
+    # log-uniformly): about the 5-35 px of hand-held 720p frames. Rotation and zoom add up to these fractions
+    # of the translation at the frame corners, so the blur varies across the frame (blur.py).
+    blur_length: List[float] = field(default_factory=lambda: [5.0, 35.0])
+    rotation: float = 0.5
+    zoom: float = 0.1
+    blur_space: str = "srgb"  # srgb: GoPro's standard `blur` set; linear: its `blur_gamma` set (blur.py)
     noise_sigma: float = 0.01
     seed: int = 0
     train_split: Optional[str] = None
@@ -47,6 +53,7 @@ class TrainConfig:
     steps: int = 800
     batch_size: int = 8
     crop: int = 64
+    crops_per_pair: int = 1  # crops cut from one decoded pair per batch (4+ keeps GPUs fed from PNG folders)
     learning_rate: float = 1e-3
     schedule: str = "cosine"  # cosine: down to learning_rate * final_lr_ratio; exponential: the MediaTek paper's
     final_lr_ratio: float = 0.01
@@ -63,6 +70,11 @@ class TrainConfig:
     jit_compile: bool = False
     # "mirrored": build and train under tf.distribute.MirroredStrategy (every local GPU; one CPU otherwise).
     distribute: str = "none"
+    # Keras mixed precision (float32 variables, 16-bit compute, loss scaling for fp16); the trained weights are
+    # copied into a float32 model before evaluation and export, so the .tflite files do not change.
+    precision: str = "float32"
+    # Warm start: a run directory, a candidate folder or a .keras file with the same architecture.
+    init: Optional[str] = None
 
 
 # Named resolution sets, [height, width]; "paper" is the MediaTek paper's Figure 4 (360p .. 1080p).
@@ -156,6 +168,8 @@ APPLY_TO = ("all", "pareto")
 
 
 SAMPLERS = ("grid", "nsga2", "tpe")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+BLUR_SPACES = ("linear", "srgb")
 PSNR_OBJECTIVES = ("tflite", "keras")
 
 
@@ -275,6 +289,11 @@ def validate(cfg: Config) -> None:
             raise ConfigError("data.train_images and data.val_images must both be non-empty")
     if cfg.data.source != "embedded" and not cfg.data.root:
         raise ConfigError(f"data.root must be set for data.source={cfg.data.source!r} (the dataset folder)")
+    if cfg.data.blur_space not in BLUR_SPACES:
+        raise ConfigError(f"data.blur_space must be one of {sorted(BLUR_SPACES)}; got {cfg.data.blur_space!r}")
+    if cfg.data.rotation < 0 or cfg.data.zoom < 0 or cfg.data.max_side < 8:
+        raise ConfigError(f"data.rotation and data.zoom must be >= 0 and data.max_side >= 8; got "
+                          f"{cfg.data.rotation}, {cfg.data.zoom}, {cfg.data.max_side}")
     lo_hi = cfg.data.blur_length
     if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1]:
         raise ConfigError(f"data.blur_length must be [min, max] pixels with 0 < min <= max; got {list(lo_hi)}")
@@ -328,6 +347,13 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.fft_weight must be >= 0; got {cfg.train.fft_weight}")
     if cfg.train.schedule not in ("cosine", "exponential"):
         raise ConfigError(f"train.schedule must be one of ['cosine', 'exponential']; got {cfg.train.schedule!r}")
+    if cfg.train.precision not in PRECISIONS:
+        raise ConfigError(f"train.precision must be one of {sorted(PRECISIONS)}; got {cfg.train.precision!r}")
+    if cfg.train.crops_per_pair < 1:
+        raise ConfigError(f"train.crops_per_pair must be >= 1; got {cfg.train.crops_per_pair}")
+    if cfg.train.init is not None and not Path(cfg.train.init).expanduser().exists():
+        raise ConfigError(f"train.init must be a run directory, a candidate folder or a .keras file; "
+                          f"{cfg.train.init!r} does not exist")
     if cfg.train.distribute not in ("none", "mirrored"):
         raise ConfigError(f"train.distribute must be one of ['mirrored', 'none']; got {cfg.train.distribute!r}")
     _validate_search(cfg)

@@ -1,12 +1,14 @@
-"""Blurry/sharp training and validation pairs: the embedded photo set, or a GoPro / REDS folder.
+"""Blurry/sharp training and validation pairs: the embedded photo set, or a GoPro / REDS / paired folder.
 
-Sources are a registry keyed by ``data.source``. Every source returns a :class:`Dataset` of uint8 pairs,
-split into train and validation by *source* (photo or sequence) so no scene appears in both.
+Sources are a registry keyed by ``data.source``. Every source returns a :class:`Dataset` split into train and
+validation by *source* (photo or sequence) so no scene appears in both. Embedded pairs are rendered in memory
+(``blur.py``); folder pairs are listed and checked up front and decoded only when read, so memory does not
+grow with the dataset (``pipeline.py`` streams the training crops).
 """
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Tuple
+from typing import Any, Callable, List, Tuple
 
 import numpy as np
 
@@ -15,19 +17,42 @@ from portable_deblur.registry import ConfigError, lookup
 
 @dataclass(frozen=True)
 class Pair:
-    """One blurry/sharp image pair (uint8, HxWx3) and where it came from."""
+    """One blurry/sharp image pair held in memory (uint8, HxWx3) and where it came from."""
 
     name: str
     blurry: np.ndarray
     sharp: np.ndarray
 
+    @property
+    def shape(self) -> Tuple[int, int]:
+        return tuple(self.sharp.shape[:2])
+
+
+@dataclass(frozen=True)
+class FilePair:
+    """One blurry/sharp pair on disk: listed (and its size read from the headers) up front, decoded each time
+    ``blurry`` / ``sharp`` is read, so a dataset of any size costs only its file list in memory."""
+
+    name: str
+    blurry_path: Path
+    sharp_path: Path
+    shape: Tuple[int, int]
+
+    @property
+    def blurry(self) -> np.ndarray:
+        return read_image(self.blurry_path, self.shape)
+
+    @property
+    def sharp(self) -> np.ndarray:
+        return read_image(self.sharp_path, self.shape)
+
 
 @dataclass(frozen=True)
 class Dataset:
-    """Training and validation pairs; no source photo/sequence is in both."""
+    """Training and validation pairs (``Pair`` or ``FilePair``); no source photo/sequence is in both."""
 
-    train: Tuple[Pair, ...]
-    val: Tuple[Pair, ...]
+    train: Tuple[Any, ...]
+    val: Tuple[Any, ...]
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -49,26 +74,27 @@ EMBEDDED_PHOTOS = {
 
 
 def _photo(name: str, max_side: int) -> np.ndarray:
+    """The photo at its native resolution, centre-cropped (never rescaled) to at most ``max_side`` pixels:
+    shrinking would shrink the blur a network learns, as the 384-px downscale of earlier versions did."""
     import skimage.data
-    from skimage.transform import rescale
 
     image = lookup(EMBEDDED_PHOTOS, "embedded photo", name)(skimage.data)[..., :3]
-    scale = max_side / max(image.shape[:2])
-    if scale < 1:  # anti-aliased downscale keeps the photo sharp at working resolution
-        image = rescale(image, scale, channel_axis=-1, anti_aliasing=True, preserve_range=True)
-    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+    h, w = image.shape[:2]
+    y, x = max(0, (h - max_side) // 2), max(0, (w - max_side) // 2)
+    return np.ascontiguousarray(image[y:y + max_side, x:x + max_side], dtype=np.uint8)
 
 
 def _blurred_pairs(name: str, cfg, count: int) -> List[Pair]:
-    from portable_deblur.blur import blur_image, shake_kernel
+    from portable_deblur.blur import blur_image, shake_path
 
     sharp = _photo(name, cfg.max_side)
     rng = np.random.default_rng([cfg.seed, zlib.crc32(name.encode())])  # per photo: order-independent
-    lo, hi = cfg.blur_length
+    lo, hi = np.log(cfg.blur_length)
     pairs = []
     for i in range(count):
-        kernel = shake_kernel(rng, rng.uniform(lo, hi))
-        pairs.append(Pair(f"{name}_{i}", blur_image(sharp, kernel, rng, cfg.noise_sigma), sharp))
+        # Log-uniform lengths: hand shake is mostly small with a long tail of large motions.
+        path = shake_path(rng, float(np.exp(rng.uniform(lo, hi))), sharp.shape[:2], cfg.rotation, cfg.zoom)
+        pairs.append(Pair(f"{name}_{i}", blur_image(sharp, path, rng, cfg.noise_sigma, cfg.blur_space), sharp))
     return pairs
 
 
@@ -79,38 +105,61 @@ def load_embedded(cfg) -> Dataset:
     return Dataset(tuple(train), tuple(val))
 
 
-def _read(path: Path) -> np.ndarray:
+class UnreadableImage(IOError):
+    """An image file that cannot be decoded (met while training or evaluating): fails that trial, named."""
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def read_image(path: Path, shape: Tuple[int, int]) -> np.ndarray:
+    """Decode an RGB image; a file that fails (or changed size since it was listed) raises, naming it."""
     import imageio.v3 as iio
 
     try:
         image = iio.imread(path)
     except Exception as exc:  # imageio raises several types; the user needs the file name either way
-        raise ConfigError(f"cannot read image {path}: {exc}") from None
-    if image.ndim != 3 or image.shape[2] < 3:
-        raise ConfigError(f"image {path} must be RGB; got shape {image.shape}")
-    return image[..., :3].astype(np.uint8)
+        raise UnreadableImage(f"cannot read image {path}: {type(exc).__name__}: {exc}") from None
+    if image.ndim != 3 or image.shape[2] < 3 or tuple(image.shape[:2]) != tuple(shape):
+        raise UnreadableImage(f"image {path} has shape {image.shape}; expected {tuple(shape)} x RGB")
+    return np.ascontiguousarray(image[..., :3], dtype=np.uint8)
 
 
-def _check_sharp_twins(pairs: List[Tuple[str, Path, Path]]) -> None:
+def _header(path: Path) -> Tuple[int, int]:
+    """(height, width) from the file's header alone; an unreadable or non-RGB file is a ConfigError."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            mode = image.mode
+    except Exception as exc:
+        raise ConfigError(f"cannot read image {path}: {type(exc).__name__}: {exc}") from None
+    if mode not in ("RGB", "RGBA", "P"):
+        raise ConfigError(f"image {path} must be RGB; got mode {mode!r}")
+    return height, width
+
+
+def _check_sharp_twins(pairs: List[Tuple[str, Path, Path]], sharp_root: Path) -> None:
     """Every sharp image must have a blurry twin too (an unpaired sharp file means a broken copy)."""
-    blurry_for = {s: b for _, b, s in pairs}
-    for folder in sorted({s.parent for _, _, s in pairs}):
-        for sharp in sorted(folder.glob("*.png")):
-            if sharp not in blurry_for:
-                raise ConfigError(f"sharp image {sharp} has no blurry twin")
+    expected = {s for _, _, s in pairs}
+    folders = {s.parent for s in expected}  # other folders (GoPro's blur/, blur_gamma/) are not sharp twins
+    for sharp in sorted(p for p in sharp_root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+        if sharp.parent in folders and sharp not in expected:
+            raise ConfigError(f"sharp image {sharp} has no blurry twin")
 
 
-def _load_folder_pairs(pairs: List[Tuple[str, Path, Path]], limit: int, stride: int) -> Tuple[Pair, ...]:
-    _check_sharp_twins(pairs)
+def _list_folder_pairs(pairs: List[Tuple[str, Path, Path]], limit: int, stride: int) -> Tuple[FilePair, ...]:
+    """Pair up and check the files (partner present, headers readable, sizes equal); read no pixels."""
     pairs = pairs[::stride][: limit or None]
     out = []
     for name, blurry_path, sharp_path in pairs:
         if not sharp_path.is_file():
             raise ConfigError(f"blurry image {blurry_path} has no sharp twin; expected {sharp_path}")
-        blurry, sharp = _read(blurry_path), _read(sharp_path)
-        if blurry.shape != sharp.shape:
-            raise ConfigError(f"size mismatch: {blurry_path} is {blurry.shape} but {sharp_path} is {sharp.shape}")
-        out.append(Pair(name, blurry, sharp))
+        blurry, sharp = _header(blurry_path), _header(sharp_path)
+        if blurry != sharp:
+            raise ConfigError(f"size mismatch: {blurry_path} is {blurry} but {sharp_path} is {sharp}")
+        out.append(FilePair(name, blurry_path, sharp_path, sharp))
     return tuple(out)
 
 
@@ -126,7 +175,9 @@ def _gopro_pairs(root: Path, split: str) -> List[Tuple[str, Path, Path]]:
     blurs = sorted(base.glob("*/blur/*.png"))
     if not blurs:
         raise ConfigError(f"no GoPro pairs under {base}; expected {base}/<sequence>/blur/*.png")
-    return [(f"{b.parent.parent.name}_{b.stem}", b, b.parent.parent / "sharp" / b.name) for b in blurs]
+    pairs = [(f"{b.parent.parent.name}_{b.stem}", b, b.parent.parent / "sharp" / b.name) for b in blurs]
+    _check_sharp_twins(pairs, base)
+    return pairs
 
 
 def _reds_pairs(root: Path, split: str) -> List[Tuple[str, Path, Path]]:
@@ -135,7 +186,24 @@ def _reds_pairs(root: Path, split: str) -> List[Tuple[str, Path, Path]]:
     blurs = sorted(base.glob("*/*.png"))
     if not blurs:
         raise ConfigError(f"no REDS pairs under {base}; expected {base}/<sequence>/*.png")
-    return [(f"{b.parent.name}_{b.stem}", b, root / f"{split}_sharp" / b.parent.name / b.name) for b in blurs]
+    pairs = [(f"{b.parent.name}_{b.stem}", b, root / f"{split}_sharp" / b.parent.name / b.name) for b in blurs]
+    _check_sharp_twins(pairs, root / f"{split}_sharp")
+    return pairs
+
+
+def _paired_pairs(root: Path, split: str) -> List[Tuple[str, Path, Path]]:
+    """Any paired layout: ``<root>/<split>/blurry/**`` and ``<root>/<split>/sharp/**`` with the same relative
+    file names (PNG or JPEG), e.g. a phone's own frames."""
+    base = _split_dir(root, split)
+    blurry_root, sharp_root = base / "blurry", base / "sharp"
+    blurs = sorted(p for p in blurry_root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not blurs:
+        raise ConfigError(f"no paired images under {blurry_root}; expected {blurry_root}/**/*.png (or .jpg) with "
+                          f"the same relative names under {sharp_root}")
+    pairs = [("_".join(b.relative_to(blurry_root).with_suffix("").parts), b, sharp_root / b.relative_to(blurry_root))
+             for b in blurs]
+    _check_sharp_twins(pairs, sharp_root)
+    return pairs
 
 
 def _folder_loader(list_pairs: Callable, default_splits: Tuple[str, str]) -> Callable[..., Dataset]:
@@ -144,8 +212,8 @@ def _folder_loader(list_pairs: Callable, default_splits: Tuple[str, str]) -> Cal
             raise ConfigError(f"data.root must be set for data.source={cfg.source!r}")
         root = Path(cfg.root).expanduser()
         train_split, val_split = cfg.train_split or default_splits[0], cfg.val_split or default_splits[1]
-        train = _load_folder_pairs(list_pairs(root, train_split), cfg.max_train_pairs, cfg.frame_stride)
-        val = _load_folder_pairs(list_pairs(root, val_split), cfg.max_val_pairs, cfg.frame_stride)
+        train = _list_folder_pairs(list_pairs(root, train_split), cfg.max_train_pairs, cfg.frame_stride)
+        val = _list_folder_pairs(list_pairs(root, val_split), cfg.max_val_pairs, cfg.frame_stride)
         return Dataset(train, val)
 
     return load
@@ -155,26 +223,11 @@ SOURCES = {
     "embedded": load_embedded,
     "gopro": _folder_loader(_gopro_pairs, ("train", "test")),
     "reds": _folder_loader(_reds_pairs, ("train", "val")),
+    "paired": _folder_loader(_paired_pairs, ("train", "val")),
 }
 
 
 def load_dataset(cfg) -> Dataset:
-    """Load the pairs described by a ``DataConfig``."""
+    """The pairs described by a ``DataConfig``: embedded pairs in memory, folder pairs listed and checked
+    (pixels are decoded only when a batch or a validation image needs them)."""
     return lookup(SOURCES, "data.source", cfg.source)(cfg)
-
-
-def sample_batch(rng: np.random.Generator, pairs, batch_size: int, crop: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Random aligned crops with flips and 90-degree rotations, as float32 in [0, 1]."""
-    blurry = np.empty((batch_size, crop, crop, 3), np.float32)
-    sharp = np.empty_like(blurry)
-    for i in range(batch_size):
-        pair = pairs[rng.integers(len(pairs))]
-        h, w = pair.sharp.shape[:2]
-        y, x = rng.integers(h - crop + 1), rng.integers(w - crop + 1)
-        b, s = pair.blurry[y:y + crop, x:x + crop], pair.sharp[y:y + crop, x:x + crop]
-        k, flip = rng.integers(4), rng.integers(2)
-        b, s = np.rot90(b, k), np.rot90(s, k)
-        if flip:
-            b, s = b[:, ::-1], s[:, ::-1]
-        blurry[i], sharp[i] = b / 255.0, s / 255.0
-    return blurry, sharp

@@ -14,17 +14,17 @@ Predict = Callable[[np.ndarray], np.ndarray]  # float32 [1, H, W, 3] -> same sha
 
 @dataclass(frozen=True)
 class Quality:
-    """Mean PSNR/SSIM over the validation set, and the restored images (uint8) they were computed on."""
+    """Mean PSNR/SSIM over the validation set, and each image's PSNR (for the spread)."""
 
     psnr: float
     ssim: float
-    outputs: Tuple[np.ndarray, ...]
+    per_image: Tuple[float, ...] = ()
 
 
 def canvas_shape(pairs, multiple: int) -> Tuple[int, int]:
     """Smallest (H, W), multiples of ``multiple``, that holds every validation image."""
-    h = max(p.blurry.shape[0] for p in pairs)
-    w = max(p.blurry.shape[1] for p in pairs)
+    h = max(p.shape[0] for p in pairs)
+    w = max(p.shape[1] for p in pairs)
     return -(-h // multiple) * multiple, -(-w // multiple) * multiple
 
 
@@ -47,14 +47,14 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def quality(predict: Predict, pairs: Sequence, canvas: Tuple[int, int]) -> Quality:
-    """Mean PSNR/SSIM of ``predict`` over ``pairs`` (each restored at full size on ``canvas``)."""
-    outputs = tuple(to_uint8(restore(predict, p.blurry, canvas)) for p in pairs)
-    scores = np.array([image_quality(p.sharp, out) for p, out in zip(pairs, outputs)])
-    return Quality(float(scores[:, 0].mean()), float(scores[:, 1].mean()), outputs)
+    """Mean PSNR/SSIM of ``predict`` over ``pairs``, each restored at full size on ``canvas`` one at a time
+    (a folder dataset's frames are decoded as they are needed, never held together)."""
+    scores = np.array([image_quality(p.sharp, to_uint8(restore(predict, p.blurry, canvas))) for p in pairs])
+    return Quality(float(scores[:, 0].mean()), float(scores[:, 1].mean()), tuple(scores[:, 0]))
 
 
 def blurry_quality(pairs: Sequence) -> Tuple[float, float]:
-    """The identity baseline: PSNR/SSIM of the blurry inputs themselves."""
+    """The identity baseline: PSNR/SSIM of the blurry inputs themselves (mean over ``pairs``)."""
     scores = np.array([image_quality(p.sharp, p.blurry) for p in pairs])
     return float(scores[:, 0].mean()), float(scores[:, 1].mean())
 

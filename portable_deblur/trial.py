@@ -19,7 +19,8 @@ from portable_deblur.model import build_model, size_multiple
 from portable_deblur.portability import check_all, xnnpack_delegation
 from portable_deblur.results import ResultRow, latency_key
 from portable_deblur.runtime import predictor
-from portable_deblur.train import fit, log_scalars, seed_everything, strategy_for
+from portable_deblur.train import (as_float32, fit, init_file, log_scalars, precision_policy, seed_everything,
+                                   strategy_for, warm_start)
 
 
 def padded(shape: Tuple[int, int], multiple: int) -> Tuple[int, int]:
@@ -60,13 +61,16 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, run_dir: 
     start = time.perf_counter()
     seed_everything(cfg.train.seed, cfg.train.jit_compile)  # before building: initial weights are seeded too
     strategy = strategy_for(cfg.train)
-    with strategy.scope():
+    with precision_policy(cfg.train.precision), strategy.scope():
         model = build_model(candidate)
-    trained = fit(model, dataset.train, cfg.train, log_dir=out / "tensorboard", desc=candidate.id,
-                  strategy=strategy)
+    if cfg.train.init:
+        warm_start(model, init_file(cfg.train.init, candidate.id))
+    fit(model, dataset.train, cfg.train, log_dir=out / "tensorboard", desc=candidate.id, strategy=strategy,
+        checkpoint=out / "checkpoint")  # weights + optimizer state + step: training can be continued
+    model = as_float32(model)
     model.save(out / "model.keras")
     train_s = time.perf_counter() - start
-    t = judged(candidate, model, cfg, dataset, out, trained.steps)
+    t = judged(candidate, model, cfg, dataset, out, cfg.train.steps)
     rows = [artifact_row(t, "fp32", cfg, dataset, run_dir, violations, {"train": train_s})]
     if cfg.optimize.apply_to == "all":
         rows += optimized_rows(t, cfg, dataset, run_dir, violations)

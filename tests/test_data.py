@@ -1,52 +1,109 @@
-"""Data stage: synthetic shake blur, the embedded split, augmentation, GoPro/REDS folder layouts."""
+"""Data stage: the sub-frame shake renderer, the embedded split, streamed crops, GoPro/REDS/paired folders."""
 import numpy as np
 import pytest
 import imageio.v3 as iio
 
-from portable_deblur.blur import blur_image, linear_to_srgb, shake_kernel, srgb_to_linear
+from portable_deblur.blur import ShakePath, blur_image, linear_to_srgb, mean_arc, shake_path, srgb_to_linear
 from portable_deblur.config import load_config
-from portable_deblur.data import Pair, load_dataset, sample_batch
+from portable_deblur.data import Pair, load_dataset
+from portable_deblur.pipeline import crop_batch
 from portable_deblur.registry import ConfigError
 
 
-def test_shake_kernel_is_normalised_deterministic_and_scales_with_length():
-    k1 = shake_kernel(np.random.default_rng(3), 10.0)
-    k2 = shake_kernel(np.random.default_rng(3), 10.0)
-    assert np.allclose(k1.sum(), 1.0) and (k1 >= 0).all() and np.array_equal(k1, k2)
-    assert k1.shape[0] % 2 == 1
-    assert shake_kernel(np.random.default_rng(3), 20.0).shape[0] > k1.shape[0]
+def _dots(size=96, step=24):
+    image = np.zeros((size, size, 3), np.uint8)
+    image[step // 2::step, step // 2::step] = 255
+    return image
 
 
-def test_blur_is_in_linear_light_and_lowers_psnr():
-    assert np.allclose(linear_to_srgb(srgb_to_linear(np.linspace(0, 1, 11))), np.linspace(0, 1, 11))
+def _window(image, y, x, r=10):
+    return image[y - r:y + r + 1, x - r:x + r + 1].astype(np.float64)
+
+
+def test_zero_length_path_returns_the_input():
     rng = np.random.default_rng(0)
-    sharp = np.zeros((40, 40, 3), np.uint8)
-    sharp[:, 20:] = 255
-    blurry = blur_image(sharp, shake_kernel(rng, 8.0), rng, noise_sigma=0.0)
-    # A black/white edge averaged in linear light is brighter than the sRGB mid-value 128 at the edge.
-    assert blurry.dtype == np.uint8 and blurry.shape == sharp.shape
-    assert blurry[:, 19:21].mean() > 128
+    sharp = np.random.default_rng(1).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    path = shake_path(rng, 0.0, sharp.shape[:2])
+    assert len(path.angle) >= 7 and np.allclose(path.shift, 0) and np.allclose(path.scale, 1)
+    for space in ("srgb", "linear"):
+        assert np.array_equal(blur_image(sharp, path, rng, noise_sigma=0.0, space=space), sharp)
 
 
-def test_embedded_dataset_is_deterministic_and_split_by_photo(tiny_cfg):
+def test_path_is_deterministic_has_its_length_and_an_identity_middle():
+    a = shake_path(np.random.default_rng(3), 20.0, (300, 400))
+    b = shake_path(np.random.default_rng(3), 20.0, (300, 400))
+    assert np.array_equal(a.shift, b.shift) and np.array_equal(a.angle, b.angle)
+    assert mean_arc(a, (300, 400)) == pytest.approx(20.0, rel=0.02)
+    mid = len(a.angle) // 2
+    assert np.allclose(a.shift[mid], 0) and a.angle[mid] == 0 and a.scale[mid] == 1
+    assert len(shake_path(np.random.default_rng(3), 30.0, (300, 400)).angle) > len(a.angle)  # <= 2 px steps
+
+
+def test_blur_varies_across_the_frame_only_with_rotation_or_zoom():
+    sharp = _dots()
+    centre, corner = (48 - 12, 48 - 12), (12, 12)  # dots at 12 + 24k
+    for rotation, zoom, varies in ((0.0, 0.0, False), (3.0, 0.0, True), (0.0, 3.0, True)):
+        path = shake_path(np.random.default_rng(5), 8.0, sharp.shape[:2], rotation=rotation, zoom=zoom)
+        if rotation or zoom:  # make sure this draw really rotates / zooms
+            assert np.ptp(path.angle) > 0.01 or np.ptp(path.scale) > 0.01
+        blurry = blur_image(sharp, path, np.random.default_rng(0), noise_sigma=0.0)
+        a, b = _window(blurry, *centre), _window(blurry, *corner)
+        assert a.sum() > 0 and b.sum() > 0
+        differs = np.abs(a - b).sum() / a.sum()
+        assert (differs > 0.3) == varies, (rotation, zoom, differs)
+
+
+def test_srgb_averaging_keeps_brightness_and_linear_averaging_brightens_edges():
+    sharp = np.zeros((64, 64, 3), np.uint8)
+    sharp[:, 32:] = 255
+    path = ShakePath(np.stack([np.linspace(-4, 4, 9), np.zeros(9)], 1), np.zeros(9), np.ones(9))
+    srgb = blur_image(sharp, path, np.random.default_rng(0), noise_sigma=0.0, space="srgb")
+    linear = blur_image(sharp, path, np.random.default_rng(0), noise_sigma=0.0, space="linear")
+    edge = slice(28, 37)
+    # GoPro's standard set: the sRGB values are averaged, so a black/white edge passes through mid-grey 128
+    # and the image keeps its mean; averaging light makes the edge brighter (its blur_gamma set).
+    assert abs(srgb.astype(float).mean() - sharp.astype(float).mean()) < 0.5
+    assert abs(float(srgb[:, 32].mean()) - 128) < 20
+    assert linear[:, edge].astype(float).mean() > srgb[:, edge].astype(float).mean() + 20
+    assert np.allclose(linear_to_srgb(srgb_to_linear(np.linspace(0, 1, 11))), np.linspace(0, 1, 11))
+
+
+def test_embedded_dataset_is_deterministic_split_by_photo_and_native_resolution(tiny_cfg):
     a, b = load_dataset(tiny_cfg.data), load_dataset(tiny_cfg.data)
     assert len(a.train) == 4 and len(a.val) == 1
     assert all(np.array_equal(x.blurry, y.blurry) for x, y in zip(a.train, b.train))
     train_photos = {p.name.rsplit("_", 1)[0] for p in a.train}
     val_photos = {p.name.rsplit("_", 1)[0] for p in a.val}
     assert train_photos == {"astronaut", "coffee"} and val_photos == {"chelsea"}
+    import skimage.data
+
+    full = skimage.data.astronaut()  # a native-pixel centre crop, not a downscale
+    assert np.array_equal(a.train[0].sharp, full[224:288, 224:288])
     other = load_dataset(load_config(["data.seed=1", "data.max_side=64"]).data)
     assert not np.array_equal(other.train[0].blurry, a.train[0].blurry)
 
 
-def test_sample_batch_keeps_pairs_aligned_under_flips_and_rotations():
+def test_crop_batch_keeps_pairs_aligned_under_flips_and_rotations():
     rng = np.random.default_rng(0)
     sharp = rng.integers(0, 255, (50, 60, 3), dtype=np.uint8)
     blurry = 255 - sharp  # any deterministic per-pixel map: alignment means it still holds after augmentation
-    b, s = sample_batch(rng, [Pair("x", blurry, sharp)], 16, 32)
+    pairs = [Pair("x", blurry, sharp), Pair("y", blurry[::-1], sharp[::-1])]
+    b, s = crop_batch(pairs, 0, 16, 32, crops_per_pair=4)
     assert b.shape == s.shape == (16, 32, 32, 3) and b.dtype == np.float32
     assert np.allclose(b, 1.0 - s)
     assert len({tuple(x[0, 0]) for x in s}) > 1  # crops differ
+    again, _ = crop_batch(pairs, 0, 16, 32, crops_per_pair=4)
+    other, _ = crop_batch(pairs, 1, 16, 32, crops_per_pair=4)
+    assert np.array_equal(b, again) and not np.array_equal(b, other)  # a pure function of the batch index
+
+
+def test_every_pair_is_read_once_per_epoch():
+    from portable_deblur.pipeline import _pair_indices
+
+    seen = _pair_indices(7, seed=0, first=0, count=21)
+    assert all(sorted(seen[e * 7:(e + 1) * 7]) == list(range(7)) for e in range(3))
+    assert not np.array_equal(seen[:7], seen[7:14])  # reshuffled each epoch
+    assert np.array_equal(_pair_indices(7, 0, 5, 9), seen[5:14])
 
 
 def _png(path, shape=(16, 24, 3), value=0):
@@ -100,3 +157,70 @@ def test_folder_errors_name_the_file(tmp_path):
         load_dataset(_folder_cfg("gopro", tmp_path))
     with pytest.raises(ConfigError, match="data.root must be set"):
         load_dataset(load_config(["data.source=reds"]).data)
+
+
+def _paired_tree(root, n=3, shape=(40, 48, 3)):
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for i in range(n):
+            image = rng.integers(0, 256, shape, dtype=np.uint8)
+            for side in ("blurry", "sharp"):
+                path = root / split / side / "clip" / f"{i:03d}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                iio.imwrite(path, image)
+    return root
+
+
+def test_paired_layout_lists_without_decoding(tmp_path):
+    ds = load_dataset(_folder_cfg("paired", _paired_tree(tmp_path)))
+    assert [p.name for p in ds.train] == ["clip_000", "clip_001", "clip_002"] and len(ds.val) == 3
+    assert ds.train[0].shape == (40, 48) and ds.train[0].blurry.shape == (40, 48, 3)
+    assert np.array_equal(ds.train[1].blurry, ds.train[1].sharp)
+
+
+def test_paired_errors_name_the_file(tmp_path):
+    root = _paired_tree(tmp_path)
+    (root / "train" / "sharp" / "clip" / "001.png").unlink()
+    with pytest.raises(ConfigError, match="blurry/clip/001.png has no sharp twin; expected .*sharp/clip/001.png"):
+        load_dataset(_folder_cfg("paired", root))
+    _png(root / "train" / "sharp" / "clip" / "001.png", shape=(8, 8, 3))
+    with pytest.raises(ConfigError, match=r"size mismatch: .*blurry/clip/001.png is \(40, 48\) but"):
+        load_dataset(_folder_cfg("paired", root))
+    (root / "train" / "sharp" / "clip" / "001.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(ConfigError, match="cannot read image .*sharp/clip/001.png"):
+        load_dataset(_folder_cfg("paired", root))
+    with pytest.raises(ConfigError, match="no paired images under .*empty/train/blurry"):
+        (tmp_path / "empty").mkdir()
+        load_dataset(_folder_cfg("paired", tmp_path / "empty"))
+
+
+def test_the_pipeline_streams_instead_of_materialising_the_dataset(tmp_path, monkeypatch):
+    """Memory is bounded by the prefetch queue: taking 3 batches from 200 pairs decodes only what those
+    batches (plus a small read-ahead) need, not the dataset."""
+    import portable_deblur.data as data
+    from portable_deblur.pipeline import batches
+
+    ds = load_dataset(_folder_cfg("paired", _paired_tree(tmp_path, n=200, shape=(36, 36, 3))))
+    reads = []
+    real = data.read_image
+    monkeypatch.setattr(data, "read_image", lambda path, shape: reads.append(path) or real(path, shape))
+    stream = batches(ds.train, batch_size=4, crop=32, crops_per_pair=2, start=0, count=10_000)
+    taken = [b for b, _ in stream.take(3)]
+    assert len(taken) == 3 and taken[0].shape == (4, 32, 32, 3)
+    assert 12 <= len(reads) <= 2 * 2 * 40  # 2 files x 2 pairs per batch; read-ahead stays small
+    assert len(set(reads)) < 200
+
+
+def test_a_file_that_breaks_during_training_fails_with_its_name(tmp_path, tiny_cfg):
+    import dataclasses
+
+    from portable_deblur.data import UnreadableImage
+    from portable_deblur.train import fit
+    from portable_deblur.unet import build_unet
+
+    ds = load_dataset(_folder_cfg("paired", _paired_tree(tmp_path, n=2)))
+    broken = ds.train[1].blurry_path
+    broken.write_bytes(broken.read_bytes()[:60])  # the header still reads; the pixels do not
+    model = build_unet(width=4, enc_blocks=[1], dec_blocks=[1], middle_blocks=1)
+    with pytest.raises(UnreadableImage, match=f"cannot read image {broken}"):
+        fit(model, ds.train, dataclasses.replace(tiny_cfg.train, steps=4, batch_size=2))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from portable_deblur.backend import tf
-from portable_deblur.data import sample_batch
+from portable_deblur.pipeline import crop_batch
 from portable_deblur.losses import LOSSES, charbonnier, get_loss, l1
 from portable_deblur.registry import ConfigError
 from portable_deblur.train import fit, seed_everything
@@ -55,7 +55,7 @@ def test_same_seed_same_weights(tiny_cfg, tiny_dataset):
 def test_training_lowers_the_loss_below_the_identity(tiny_cfg, tiny_dataset):
     cfg = dataclasses.replace(tiny_cfg.train, steps=80, batch_size=4)
     model = _model()
-    blurry, sharp = sample_batch(np.random.default_rng(123), tiny_dataset.train, 16, 32)
+    blurry, sharp = crop_batch(tiny_dataset.train, 123, 16, 32)
     before = float(l1(sharp, model(blurry)))  # zero-initialised residual: the identity
     result = fit(model, tiny_dataset.train, cfg)
     after = float(l1(sharp, model(blurry)))
@@ -85,3 +85,66 @@ def test_mirrored_strategy_path_trains_like_the_default_one(tiny_cfg, tiny_datas
         weights.append(model.get_weights())
     assert isinstance(strategy, tf.distribute.MirroredStrategy) and strategy.num_replicas_in_sync == 1
     assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(*weights))
+
+
+def test_training_in_pieces_from_a_checkpoint_equals_training_at_once(tiny_cfg, tiny_dataset, tmp_path):
+    """Weights, optimizer state and step resume from ``checkpoint``; the batches are a function of the step."""
+    cfg = dataclasses.replace(tiny_cfg.train, steps=6)
+    seed_everything(cfg.seed, cfg.jit_compile)
+    straight = _model()
+    fit(straight, tiny_dataset.train, cfg)
+    seed_everything(cfg.seed, cfg.jit_compile)
+    first = _model()
+    assert fit(first, tiny_dataset.train, cfg, checkpoint=tmp_path, stop_at=3).steps == 3
+    second = _model()  # a fresh process would build it anew; the checkpoint brings everything back
+    assert fit(second, tiny_dataset.train, cfg, checkpoint=tmp_path).steps == 6
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(straight.get_weights(), second.get_weights()))
+
+
+def test_warm_start_loads_the_saved_weights_and_names_a_mismatch(tiny_dataset, tmp_path):
+    from portable_deblur.train import init_file, warm_start
+
+    source = _model()
+    source.set_weights([w + 0.5 for w in source.get_weights()])
+    (tmp_path / "cand").mkdir()
+    source.save(tmp_path / "cand" / "model.keras")
+    assert init_file(str(tmp_path), "cand") == tmp_path / "cand" / "model.keras"
+    assert init_file(str(tmp_path / "cand"), "other") == tmp_path / "cand" / "model.keras"
+    target = _model()
+    warm_start(target, tmp_path / "cand" / "model.keras")
+    assert all(np.array_equal(a, b) for a, b in zip(source.get_weights(), target.get_weights()))
+    wider = build_unet(width=8, enc_blocks=[1, 1], dec_blocks=[1, 1], middle_blocks=1, activation="prelu")
+    with pytest.raises(ConfigError, match=r"layer 'enc0_blk0_conv\w*' has weights \[\(3, 3, \d+, 8\)"):
+        warm_start(wider, tmp_path / "cand" / "model.keras")
+    with pytest.raises(ConfigError, match="holds no model.keras for candidate 'x'"):
+        init_file(str(tmp_path / "missing"), "x")
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_trains_and_exports_the_same_float32_file(tiny_cfg, tiny_dataset, precision, tmp_path):
+    """16-bit compute while training; evaluation and export get a float32 twin with the same weights, so
+    the .tflite is the one a float32 model with those weights gives."""
+    from portable_deblur.export import to_tflite
+    from portable_deblur.flatbuffer import op_counts
+    from portable_deblur.runtime import predictor
+    from portable_deblur.train import as_float32, precision_policy
+
+    cfg = dataclasses.replace(tiny_cfg.train, steps=3, precision=precision)
+    with precision_policy(precision):
+        model = _model()
+    assert model.layers[1].compute_dtype != "float32"
+    result = fit(model, tiny_dataset.train, cfg)
+    assert np.isfinite(result.final_loss)
+    export = as_float32(model)
+    assert {layer.compute_dtype for layer in export.layers} == {"float32"}
+    reference = _model()
+    reference.set_weights(model.get_weights())
+    x = crop_batch(tiny_dataset.train, 0, 1, 32)[0]
+    assert np.allclose(export(x).numpy(), reference(x).numpy(), atol=1e-6)
+    ours, theirs = to_tflite(export, (32, 32)), to_tflite(reference, (32, 32))
+    folder = tmp_path
+    (folder / "a.tflite").write_bytes(ours)
+    (folder / "b.tflite").write_bytes(theirs)
+    assert op_counts(folder / "a.tflite") == op_counts(folder / "b.tflite")
+    assert "CAST" not in op_counts(folder / "a.tflite") and "DEQUANTIZE" not in op_counts(folder / "a.tflite")
+    assert np.allclose(predictor(folder / "a.tflite")(x), reference(x).numpy(), atol=1e-5)
