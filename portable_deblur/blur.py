@@ -12,7 +12,7 @@ and made real frames worse in this project's measurements (../shared/REFERENCES.
 The middle sub-frame is the identity, so the sharp photo is the sharp frame (GoPro uses the middle frame).
 """
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -93,32 +93,39 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055)
 
 
-def render_subframes(image: np.ndarray, path: ShakePath) -> np.ndarray:
-    """The mean of ``image`` (HxWx3, uint8 or float) resampled along ``path`` (bilinear, reflected at the
-    borders), as float32. A uint8 image gives uint8 sub-frames, as the camera's 8-bit frames GoPro averaged."""
+def render_subframes(image: np.ndarray, path: ShakePath, window: Optional[Tuple[int, int, int, int]] = None
+                     ) -> np.ndarray:
+    """The mean of ``image`` (HxWx3) resampled along ``path`` (bilinear, reflected at the borders), as
+    float32. Sub-frames stay float: the op's uint8 output truncates, which darkened every blurry image by
+    half a level on average (and networks learned to darken). ``window=(y, x, h, w)`` renders only that part of the frame (the path still moves the whole frame, so
+    the window gets the blur of its place in it), at the cost of its own pixels."""
     from portable_deblur.backend import tf
 
-    size = image.shape[:2]
-    transforms = inverse_homographies(path, size)
-    source = tf.constant(image[None])
-    total = tf.zeros(image.shape, tf.float32)
+    y0, x0, h, w = window or (0, 0, *image.shape[:2])
+    transforms = inverse_homographies(path, image.shape[:2])
+    transforms[:, 2] += transforms[:, 0] * x0 + transforms[:, 1] * y0  # window pixel -> frame pixel
+    transforms[:, 5] += transforms[:, 3] * x0 + transforms[:, 4] * y0
+    size = (h, w)
+    source = tf.constant(image[None], tf.float32)
+    total = tf.zeros((h, w, image.shape[2]), tf.float32)
     for start in range(0, len(transforms), 8):  # chunks bound memory for large photos
         chunk = transforms[start:start + 8]
         frames = tf.raw_ops.ImageProjectiveTransformV3(
             images=tf.repeat(source, len(chunk), axis=0), transforms=tf.constant(chunk),
             output_shape=tf.constant(size, tf.int32), fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
-        total += tf.reduce_sum(tf.cast(frames, tf.float32), 0)
+        total += tf.reduce_sum(frames, 0)
     return total.numpy() / len(transforms)
 
 
 def blur_image(sharp: np.ndarray, path: ShakePath, rng: np.random.Generator, noise_sigma: float,
-               space: str = "srgb") -> np.ndarray:
-    """Blur a uint8 HxWx3 image along ``path``, averaging in ``space``; add noise; return uint8."""
+               space: str = "srgb", window: Optional[Tuple[int, int, int, int]] = None) -> np.ndarray:
+    """Blur a uint8 HxWx3 image (or its ``window``) along ``path``, averaging in ``space``; add noise;
+    return uint8."""
     if space == "linear":
         linear = srgb_to_linear(sharp.astype(np.float32) / 255.0).astype(np.float32)
-        srgb = linear_to_srgb(render_subframes(linear, path))
+        srgb = linear_to_srgb(render_subframes(linear, path, window))
     else:
-        srgb = render_subframes(sharp, path) / 255.0
+        srgb = render_subframes(sharp, path, window) / 255.0
     # Sensor noise: signal-dependent (shot) plus read noise, std up to noise_sigma at mid grey.
     sigma = rng.uniform(0, noise_sigma)
     noise = rng.standard_normal(srgb.shape, dtype=np.float32)

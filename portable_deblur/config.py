@@ -28,7 +28,10 @@ class DataConfig:
     val_images: List[str] = field(default_factory=lambda: ["chelsea", "rocket", "stereo_motorcycle"])
     # Photos are used at native resolution, centre-cropped (never shrunk) to at most max_side pixels.
     max_side: int = 768
-    blurs_per_image: int = 4
+    # Training pairs are windows of train_tile pixels at random places of each frame (0: whole frames), each
+    # with its own shake path: more distinct blurs for the same rendering time. Validation uses whole frames.
+    train_tile: int = 256
+    blurs_per_image: int = 16
     val_blurs_per_image: int = 4
     # Path length in native pixels that a pixel travels during the exposure, averaged over the frame (drawn
     # log-uniformly): about the 5-35 px of hand-held 720p frames. Rotation and zoom add up to these fractions
@@ -57,6 +60,9 @@ class TrainConfig:
     learning_rate: float = 1e-3
     schedule: str = "cosine"  # cosine: down to learning_rate * final_lr_ratio; exponential: the MediaTek paper's
     final_lr_ratio: float = 0.01
+    # cosine only: a linear warm-up from 0 over these steps keeps the first Adam steps from knocking a network
+    # that starts as the identity far off it (short laptop schedules never recover from that).
+    warmup_steps: int = 0
     decay_rate: float = 0.98  # exponential: multiply by decay_rate every decay_steps
     decay_steps: int = 5000
     beta_2: float = 0.999  # NAFNet / the thesis use 0.9
@@ -203,6 +209,14 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    """What the console shows: ``warning`` hides TensorFlow's start-up lines and INFO logs; ``debug`` (or
+    ``-v``) shows everything. Not part of a run's identity: changing it never blocks a resume."""
+
+    level: str = "warning"
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole search: the fixed builder arguments (``model``), the searched ones (``grid``) and stages."""
 
@@ -217,6 +231,7 @@ class Config:
     optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -347,6 +362,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.fft_weight must be >= 0; got {cfg.train.fft_weight}")
     if cfg.train.schedule not in ("cosine", "exponential"):
         raise ConfigError(f"train.schedule must be one of ['cosine', 'exponential']; got {cfg.train.schedule!r}")
+    from portable_deblur.console import LEVELS
+
+    if cfg.log.level not in LEVELS:
+        raise ConfigError(f"log.level must be one of {list(LEVELS)}; got {cfg.log.level!r}")
+    if cfg.train.warmup_steps < 0:
+        raise ConfigError(f"train.warmup_steps must be >= 0; got {cfg.train.warmup_steps}")
     if cfg.train.precision not in PRECISIONS:
         raise ConfigError(f"train.precision must be one of {sorted(PRECISIONS)}; got {cfg.train.precision!r}")
     if cfg.train.crops_per_pair < 1:

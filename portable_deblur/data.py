@@ -84,24 +84,30 @@ def _photo(name: str, max_side: int) -> np.ndarray:
     return np.ascontiguousarray(image[y:y + max_side, x:x + max_side], dtype=np.uint8)
 
 
-def _blurred_pairs(name: str, cfg, count: int) -> List[Pair]:
+def _blurred_pairs(name: str, cfg, count: int, tile: int) -> List[Pair]:
+    """``count`` blurred views of one photo, each with its own shake path: windows of ``tile`` pixels at
+    random places of the frame (0: the whole frame), each blurred as that place of the frame is."""
     from portable_deblur.blur import blur_image, shake_path
 
-    sharp = _photo(name, cfg.max_side)
+    photo = _photo(name, cfg.max_side)
     rng = np.random.default_rng([cfg.seed, zlib.crc32(name.encode())])  # per photo: order-independent
     lo, hi = np.log(cfg.blur_length)
+    frame = photo.shape[:2]
+    h, w = (min(tile, frame[0]), min(tile, frame[1])) if tile else frame
     pairs = []
     for i in range(count):
         # Log-uniform lengths: hand shake is mostly small with a long tail of large motions.
-        path = shake_path(rng, float(np.exp(rng.uniform(lo, hi))), sharp.shape[:2], cfg.rotation, cfg.zoom)
-        pairs.append(Pair(f"{name}_{i}", blur_image(sharp, path, rng, cfg.noise_sigma, cfg.blur_space), sharp))
+        path = shake_path(rng, float(np.exp(rng.uniform(lo, hi))), frame, cfg.rotation, cfg.zoom)
+        y, x = rng.integers(frame[0] - h + 1), rng.integers(frame[1] - w + 1)
+        blurry = blur_image(photo, path, rng, cfg.noise_sigma, cfg.blur_space, window=(y, x, h, w))
+        pairs.append(Pair(f"{name}_{i}", blurry, np.ascontiguousarray(photo[y:y + h, x:x + w])))
     return pairs
 
 
 def load_embedded(cfg) -> Dataset:
     """scikit-image photographs blurred with synthetic camera shake (deterministic for ``cfg.seed``)."""
-    train = [p for n in cfg.train_images for p in _blurred_pairs(n, cfg, cfg.blurs_per_image)]
-    val = [p for n in cfg.val_images for p in _blurred_pairs(n, cfg, cfg.val_blurs_per_image)]
+    train = [p for n in cfg.train_images for p in _blurred_pairs(n, cfg, cfg.blurs_per_image, cfg.train_tile)]
+    val = [p for n in cfg.val_images for p in _blurred_pairs(n, cfg, cfg.val_blurs_per_image, 0)]
     return Dataset(tuple(train), tuple(val))
 
 

@@ -156,6 +156,8 @@ def build_bundle(study, row, out: Path, version: str, author: str) -> Path:
         "source": {"run": str(study.dir.resolve()), "artifact": row.artifacts["primary"], "trial": row.trial,
                    "worker": row.worker},
         "libraries": _versions(),
+        # The machine the numbers above were measured on (same seed, same numbers holds there).
+        "environment": study.study.user_attrs.get(f"environment.{row.worker}"),
         "golden": {"atol": GOLDEN_ATOL if np.dtype(outp["dtype"]).kind == "f" else 0, "threads": 1},
         "sha256": {name: sha256(folder / name) for name in files},
     }
@@ -194,7 +196,7 @@ on the CPU (`delegate_fallback`) -- a rejected op wrecks latency on that delegat
 def verify_bundle(folder: Path) -> None:
     """Raise ValueError unless every file matches its SHA-256 and the golden input reproduces the golden
     output through the bundled ``.tflite`` with the standalone LiteRT runtime."""
-    from ai_edge_litert.interpreter import Interpreter  # LiteRT only: what an app team has
+    from portable_deblur.runtime import load_interpreter  # LiteRT only: what an app team has
 
     folder = Path(folder)
     manifest_path = folder / "manifest.json"
@@ -207,8 +209,7 @@ def verify_bundle(folder: Path) -> None:
             raise ValueError(f"{path} listed in manifest.json is missing")
         if sha256(path) != digest:
             raise ValueError(f"SHA-256 mismatch for {path}: the file was changed after the handoff")
-    interpreter = Interpreter(model_path=str(folder / "model.tflite"), num_threads=1)
-    interpreter.allocate_tensors()
+    interpreter = load_interpreter(folder / "model.tflite", threads=1)
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     x = np.load(folder / "golden_input.npy")
     interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))

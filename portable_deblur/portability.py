@@ -193,11 +193,9 @@ def xnnpack_delegation(model: Union[bytes, str, Path], threads: int = 1) -> Dict
 
     Read from the live interpreter after the default XNNPACK delegate is applied (not predicted).
     """
-    from ai_edge_litert.interpreter import Interpreter
+    from portable_deblur.runtime import load_interpreter
 
-    data = Path(model).read_bytes() if isinstance(model, (str, Path)) else bytes(model)
-    interpreter = Interpreter(model_content=data, num_threads=threads)
-    interpreter.allocate_tensors()
+    interpreter = load_interpreter(model, threads)
     details = interpreter._get_ops_details()  # private but stable: the only view of the node list
     original = [d for d in details if d["op_name"] != "DELEGATE"]
     taken = _delegated_nodes(details)

@@ -9,14 +9,18 @@ from typing import Callable, Union
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from portable_deblur.console import quiet_stderr
+
 
 def load_interpreter(model: Union[bytes, str, Path], threads: int = 2) -> Interpreter:
-    """An allocated interpreter for a flatbuffer given as bytes or a path."""
-    if isinstance(model, (bytes, bytearray)):
-        interpreter = Interpreter(model_content=bytes(model), num_threads=threads)
-    else:
-        interpreter = Interpreter(model_path=str(model), num_threads=threads)
-    interpreter.allocate_tensors()
+    """An allocated interpreter for a flatbuffer given as bytes or a path (LiteRT's "Created TensorFlow Lite
+    XNNPACK delegate" line, printed for every interpreter, is filtered like TensorFlow's start-up noise)."""
+    with quiet_stderr():
+        if isinstance(model, (bytes, bytearray)):
+            interpreter = Interpreter(model_content=bytes(model), num_threads=threads)
+        else:
+            interpreter = Interpreter(model_path=str(model), num_threads=threads)
+        interpreter.allocate_tensors()
     return interpreter
 
 

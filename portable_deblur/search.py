@@ -42,12 +42,15 @@ def violations_of(cfg: Config, candidate: Candidate) -> Dict[str, str]:
 
 
 def prepare(args: Sequence[str]):
-    """Everything that can fail on user input, done before any work: config, candidates, the study.
+    """Everything that can fail on user input, done before any work and before anything is written:
+    config, candidates, the dataset's file list; then the study.
 
     Grid spaces build every candidate up front; sampled spaces (too large to build all) check every
     candidate's arguments up front and build each one when its trial starts.
     """
     from portable_deblur.model import check_arguments
+
+    from portable_deblur.data import load_dataset
 
     cfg = load_config(args)
     check_grid(cfg.grid)
@@ -57,7 +60,8 @@ def prepare(args: Sequence[str]):
         for c in expand(cfg.arch, cfg.model, cfg.grid):
             check_arguments(c.arch, c.kwargs)
         violations = {}
-    return cfg, violations, SearchStudy.open(cfg)
+    dataset = load_dataset(cfg.data)  # lists and checks every file (or renders the embedded set) ...
+    return cfg, violations, dataset, SearchStudy.open(cfg)  # ... before anything is written
 
 
 def evaluate(cfg: Config, study: SearchStudy, dataset, violations: Dict[str, Dict[str, str]],
@@ -96,6 +100,32 @@ def float_front(cfg: Config, study: SearchStudy) -> List[str]:
     return [r.id for r in front_rows(floats, Objectives.of(cfg))[1]]
 
 
+class TrialLog:
+    """One line per finished trial where no progress bar shows (stdout is no terminal: CI, nohup, batch
+    jobs): id, PSNR and gain, latency, elapsed and estimated time left."""
+
+    def __init__(self, cfg: Config, total: int, done: int, enabled: bool):
+        self.spec, self.total, self.done, self.enabled = Objectives.of(cfg), total, done, enabled
+        self.start, self.timed = time.perf_counter(), 0
+
+    def __call__(self, outcome: Outcome) -> Outcome:
+        self.done, self.timed = self.done + 1, self.timed + 1
+        if self.enabled and outcome.rows:
+            r = outcome.rows[0]
+            elapsed = time.perf_counter() - self.start
+            left = elapsed / self.timed * max(self.total - self.done, 0)
+            lat = r.latency.get(self.spec.latency, {}).get("median_ms", float("nan"))
+            result = (f"PSNR {r.psnr_tflite:.2f} dB ({r.psnr_gain:+.2f} over blurry), {lat:.1f} ms "
+                      f"@{self.spec.latency}" if r.status == "ok" else f"{r.status}: {r.error[:100]}")
+            print(f"[{self.done}/{self.total}] {r.id}: {result}; elapsed {_clock(elapsed)}, "
+                  f"~{_clock(left)} left", flush=True)
+        return outcome
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
 def _drain(cfg: Config, study: SearchStudy, work, bar) -> None:
     """Run trials until none is left to ask for and no other worker's trial is running."""
     while True:
@@ -111,21 +141,20 @@ def _drain(cfg: Config, study: SearchStudy, work, bar) -> None:
             return
 
 
-def run_search(cfg: Config, violations: Dict[str, Dict[str, str]], study: SearchStudy) -> List[ResultRow]:
+def run_search(cfg: Config, violations: Dict[str, Dict[str, str]], study: SearchStudy, dataset) -> List[ResultRow]:
     """Run trials until the study is done (waiting for other workers' running trials, re-running
     interrupted ones), then re-time the front interleaved and write the report; returns the front."""
-    from portable_deblur.data import load_dataset
     from portable_deblur.report import write_report
 
-    dataset = load_dataset(cfg.data)
     total = study.size if cfg.search.sampler == "grid" else cfg.search.n_trials
-    work = lambda c, phase: evaluate(cfg, study, dataset, violations, c, phase)  # noqa: E731
     with tqdm(total=total, initial=study.evaluated(), desc="trials", disable=None) as bar:
+        log = TrialLog(cfg, total, study.evaluated(), enabled=bar.disable)
+        work = lambda c, phase: log(evaluate(cfg, study, dataset, violations, c, phase))  # noqa: E731
         _drain(cfg, study, work, bar)
         if cfg.optimize.apply_to == "pareto" and cfg.optimize.variants:
             front = float_front(cfg, study)
             study.enqueue_optimizations(front)
-            bar.total = total + len(front)
+            bar.total = log.total = total + len(front)
             _drain(cfg, study, work, bar)
     remeasure_interleaved(cfg, study)
     study.write_results()
@@ -164,11 +193,18 @@ def summary(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objecti
 def main(argv: Optional[Sequence[str]] = None) -> int:
     import optuna
 
+    from portable_deblur import console
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # tqdm shows progress; rows go to results.csv
     args = list(sys.argv[1:] if argv is None else argv)
+    if "-v" in args or "--verbose" in args:
+        args = [a for a in args if a not in ("-v", "--verbose")] + ["log.level=debug"]
+    level = next((a.split("=", 1)[1] for a in args if a.startswith("log.level=")), None)
+    if level in console.LEVELS:  # before TensorFlow is imported (a bad value is reported by load_config)
+        console.set_level(level)
     try:
-        cfg, violations, study = prepare(args)
-        front = run_search(cfg, violations, study)
+        cfg, violations, dataset, study = prepare(args)
+        front = run_search(cfg, violations, study, dataset)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -180,7 +216,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(summary(study.rows(), front, spec))
     counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(study.trial_counts().items()))
     print(f"\ntrials: {counts}")
-    print(f"results: {study.dir}/results.csv  front: {study.dir}/pareto.csv  plot: {study.dir}/pareto.png")
+    print(f"report: {study.dir}/report.html  (open it in a browser: the front, what each choice costs, crops)")
+    print(f"hand the front to app teams: python -m portable_deblur.handoff run={study.dir} pareto=true")
+    print(f"also: {study.dir}/results.csv, {study.dir}/pareto.csv, {study.dir}/pareto.png")
     return 0
 
 

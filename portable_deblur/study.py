@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import optuna
+import yaml
 from optuna.trial import TrialState
 
+from portable_deblur import environment
 from portable_deblur.candidate import Candidate, candidate_at
 from portable_deblur.config import Config, to_yaml
 from portable_deblur.files import atomic_write
@@ -60,11 +62,13 @@ def _encode(value: Any) -> Any:
 
 
 def _comparable(cfg: Config) -> Dict[str, Any]:
-    """The config minus the ``run`` block and the storage URL: what must match for a run to be resumed."""
+    """The config minus the ``run`` and ``log`` blocks and the storage URL: what must match for a run to be
+    resumed."""
     from omegaconf import OmegaConf
 
     data = OmegaConf.to_container(OmegaConf.structured(cfg))
     data.pop("run")
+    data.pop("log")
     data["search"].pop("storage")
     return json.loads(json.dumps(data))
 
@@ -82,6 +86,19 @@ def _storage(url: str) -> optuna.storages.RDBStorage:
                 raise ConfigError(f"cannot open the study storage ...@{shown}: "
                                   f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
             time.sleep(0.5 + attempt)
+
+
+def _worth_keeping(study: optuna.Study, heartbeat_s: float) -> bool:
+    """A study is a run to protect once a trial completed, or while a worker's trial is alive."""
+    now = time.time()
+    for t in study.get_trials(deepcopy=False):
+        if t.state == TrialState.COMPLETE:
+            return True
+        beat = t.user_attrs.get("heartbeat", 0.0)
+        if t.state == TrialState.RUNNING and not t.user_attrs.get("interrupted") \
+                and now - beat <= GRACE_HEARTBEATS * heartbeat_s:
+            return True
+    return False
 
 
 class SearchStudy:
@@ -118,12 +135,20 @@ class SearchStudy:
                                     sampler=make_sampler(cfg), load_if_exists=True)
         wanted = _comparable(cfg)
         saved = study.user_attrs.get("config")
+        if saved is not None and saved != wanted:
+            if _worth_keeping(study, cfg.search.heartbeat_s):
+                raise ConfigError(f"study {name!r} ({url}) holds a run with a different config; resume with the "
+                                  f"same settings, pick another run.name=..., or pass run.overwrite=true")
+            # No trial finished (a start that failed, or one stopped in its first trial): nothing to protect.
+            optuna.delete_study(study_name=name, storage=storage)
+            study = optuna.create_study(study_name=name, storage=storage, directions=list(DIRECTIONS),
+                                        sampler=make_sampler(cfg))
+            saved = None
         if saved is None:
             study.set_user_attr("config", wanted)
-        elif saved != wanted:
-            raise ConfigError(f"study {name!r} ({url}) holds a run with a different config; resume with the "
-                              f"same settings, pick another run.name=..., or pass run.overwrite=true")
-        atomic_write(run_dir / "config.yaml", to_yaml(cfg))
+        worker, machine = f"{socket.gethostname()}:{os.getpid()}", environment.describe()
+        study.set_user_attr(f"environment.{worker}", machine)
+        atomic_write(run_dir / "config.yaml", to_yaml(cfg) + yaml.safe_dump({"environment": machine}, sort_keys=False))
         return cls(cfg, storage, study)
 
     @classmethod
@@ -136,7 +161,9 @@ class SearchStudy:
         if not saved.is_file():
             raise ConfigError(f"run directory {str(run_dir)!r} has no config.yaml; pass the directory a search "
                               f"wrote (experiments/runs/<run name>)")
-        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(saved)))
+        data = OmegaConf.load(saved)
+        data.pop("environment", None)  # a record of the machine, not a setting
+        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), data))
         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, root=str(run_dir.parent), name=run_dir.name))
         url = cfg.search.storage or f"sqlite:///{run_dir.resolve() / 'study.db'}"
         storage = _storage(url)

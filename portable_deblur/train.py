@@ -50,8 +50,10 @@ def make_optimizer(cfg):
     if cfg.schedule == "exponential":
         schedule = keras.optimizers.schedules.ExponentialDecay(cfg.learning_rate, cfg.decay_steps, cfg.decay_rate)
     else:
-        schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=cfg.steps,
-                                                          alpha=cfg.final_lr_ratio)
+        warmup = min(cfg.warmup_steps, cfg.steps - 1)  # linear from 0, then cosine over the remaining steps
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else cfg.learning_rate, decay_steps=cfg.steps - warmup, alpha=cfg.final_lr_ratio,
+            warmup_target=cfg.learning_rate if warmup else None, warmup_steps=warmup)
     if cfg.weight_decay > 0:
         return schedule, keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay, beta_2=cfg.beta_2)
     return schedule, keras.optimizers.Adam(schedule, beta_2=cfg.beta_2)

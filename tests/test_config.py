@@ -96,3 +96,23 @@ def test_cli_exits_2_with_message_before_work(tiny_args, capsys):
     err = capsys.readouterr().err
     assert "upsampler must be one of ['bilinear', 'depth_to_space', 'transpose']; got 'pixelshufle'" in err
     assert not any(Path(a.split("=", 1)[1]).exists() for a in tiny_args if a.startswith("run.root="))
+
+
+def test_quiet_stderr_drops_startup_noise_and_keeps_real_errors(capfd):
+    import os
+
+    from portable_deblur import console
+
+    with console.quiet_stderr():
+        os.write(2, b"E0000 00:00 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error\n")
+        os.write(2, b"W0000 something real went wrong\n")
+    err = capfd.readouterr().err
+    assert "cuInit" not in err and "something real went wrong" in err
+
+
+def test_log_level_is_validated_and_not_part_of_a_runs_identity(tiny_args):
+    from portable_deblur.study import _comparable
+
+    with pytest.raises(ConfigError, match=r"log.level must be one of \['debug', 'info', 'warning', 'error'\]; got 'loud'"):
+        load_config(["log.level=loud"])
+    assert _comparable(load_config(["log.level=debug"])) == _comparable(load_config([]))

@@ -40,8 +40,8 @@ def _tiny_overrides(path: Path, tiny_args):
 @pytest.mark.slow
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
 def test_pinned_experiment_runs_at_tiny_scale(path, tiny_args):
-    cfg, violations, study = prepare(_tiny_overrides(path, tiny_args))
-    run_search(cfg, violations, study)
+    cfg, violations, dataset, study = prepare(_tiny_overrides(path, tiny_args))
+    run_search(cfg, violations, study, dataset)
     rows = study.rows()
     assert rows and all(r.status in ("ok", "failed") for r in rows)
     assert rows[0].status == "ok" and rows[0].fidelity_psnr > 60, rows[0].error

@@ -17,8 +17,8 @@ def test_unknown_quantization_mode_lists_the_valid_ones():
 def test_ptq_variants_are_rows_and_a_refused_16x8_op_fails_only_its_row(tiny_args):
     args = ["space=upsampling", *tiny_args, "grid.upsampler=[depth_to_space]", "grid.activation=[relu]",
             "optimize.ptq=[fp16,int8,int16x8,int16x8_float_fallback]", "optimize.representative_count=4"]
-    cfg, violations, study = prepare(args)
-    front = run_search(cfg, violations, study)
+    cfg, violations, dataset, study = prepare(args)
+    front = run_search(cfg, violations, study, dataset)
     rows = {r.id: dataclasses.asdict(r) for r in study.rows()}
     base = "unet__activation-relu__upsampler-depth_to_space"
     assert {k: r["status"] for k, r in rows.items()} == {
@@ -48,8 +48,8 @@ def test_pruning_and_combos_optimize_only_the_float_pareto_set(tiny_args):
             "grid.activation=[relu]", "optimize.prune=[0.3]", "optimize.prune_steps=2",
             "optimize.prune_multiple=2", "optimize.ptq=[int8]",
             "optimize.representative_count=2", "optimize.apply_to=pareto"]
-    cfg, violations, study = prepare(args)
-    run_search(cfg, violations, study)
+    cfg, violations, dataset, study = prepare(args)
+    run_search(cfg, violations, study, dataset)
     rows = {r.id: r for r in study.rows()}
     floats = [r for r in rows.values() if optimization(r) == "fp32"]
     assert len(floats) == 2
@@ -70,6 +70,6 @@ def test_pruning_and_combos_optimize_only_the_float_pareto_set(tiny_args):
     optimize_trials = [t for t in study.study.get_trials() if t.user_attrs.get("phase") == "optimize"]
     assert sorted(t.user_attrs["candidate"] for t in optimize_trials) == sorted(front)
     # Resuming a finished run does no work and enqueues nothing again.
-    cfg, violations, study = prepare(args)
-    run_search(cfg, violations, study)
+    cfg, violations, dataset, study = prepare(args)
+    run_search(cfg, violations, study, dataset)
     assert len(study.study.get_trials()) == 2 + len(front)

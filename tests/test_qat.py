@@ -73,8 +73,8 @@ def test_qat_variant_is_a_row_of_the_search(tiny_args):
 
     args = ["space=upsampling", *tiny_args, "grid.upsampler=[depth_to_space]", "grid.activation=[relu]",
             "optimize.qat_steps=3", "optimize.representative_count=2"]
-    cfg, violations, study = prepare(args)
-    run_search(cfg, violations, study)
+    cfg, violations, dataset, study = prepare(args)
+    run_search(cfg, violations, study, dataset)
     rows = {r.id: r for r in study.rows()}
     qat = rows["unet__activation-relu__upsampler-depth_to_space__qat-int8"]
     assert qat.status == "ok", qat.error

@@ -25,8 +25,8 @@ def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     args = ["space=upsampling", *TINY, f"run.root={root}", "grid.upsampler=[depth_to_space,bilinear]",
             "grid.activation=[relu]", "optimize.ptq=[int8]", "optimize.representative_count=2", "run.name=tiny"]
-    cfg, violations, study = prepare(args)
-    run_search(cfg, violations, study)
+    cfg, violations, dataset, study = prepare(args)
+    run_search(cfg, violations, study, dataset)
     return study.dir
 
 

@@ -26,8 +26,8 @@ def _states(study):
 
 @pytest.mark.slow
 def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
-    cfg, violations, study = prepare(["space=upsampling", *tiny_args, *TWO])
-    front = run_search(cfg, violations, study)
+    cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, *TWO])
+    front = run_search(cfg, violations, study, dataset)
     run = study.dir
     for name in ("config.yaml", "study.db", "results.csv", "pareto.csv", "pareto.png",
                  "latency_vs_resolution.csv", "latency_vs_resolution.png"):
@@ -53,8 +53,8 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
 
     # Same command again: nothing is re-run and nothing is duplicated.
     monkeypatch.setattr(trial, "run_candidate", lambda *a, **k: pytest.fail("finished candidate re-run"))
-    cfg, violations, study = prepare(["space=upsampling", *tiny_args, *TWO])
-    run_search(cfg, violations, study)
+    cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, *TWO])
+    run_search(cfg, violations, study, dataset)
     assert sorted(r["id"] for r in _rows(study)) == sorted(r["id"] for r in rows)
     assert study.trial_counts() == {"COMPLETE": 2}
 
@@ -73,8 +73,8 @@ def test_failing_candidate_is_recorded_and_search_goes_on(tiny_args, monkeypatch
         return real(model, shape, *args)
 
     monkeypatch.setattr(trial, "to_tflite", refuse_bilinear)
-    cfg, violations, study = prepare(["space=upsampling", *tiny_args, *TWO])
-    run_search(cfg, violations, study)
+    cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, *TWO])
+    run_search(cfg, violations, study, dataset)
     rows = {r["id"]: r for r in _rows(study)}
     assert _states(study) == {"unet__activation-relu__upsampler-bilinear": "FAIL",
                               "unet__activation-relu__upsampler-transpose": "COMPLETE"}
@@ -93,7 +93,80 @@ def test_cli_runs_in_a_subprocess_with_the_xla_switch(tiny_args):
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "CI": "true"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "unet__activation-prelu__upsampler-depth_to_space" in proc.stdout
-    assert "pareto.csv" in proc.stdout
+    # No terminal: no bars, one line per finished trial instead; TensorFlow's start-up lines are gone.
+    assert "[1/1] unet__activation-prelu__upsampler-depth_to_space: PSNR" in proc.stdout
+    assert "left" in proc.stdout
+    for noise in ("cuInit", "absl::InitializeLog", "oneDNN custom operations", "XNNPACK delegate for CPU"):
+        assert noise not in proc.stderr + proc.stdout, noise
+    # The end names the report first, then the next command.
+    tail = proc.stdout[proc.stdout.index("trials:"):]
+    assert tail.index("report.html") < tail.index("handoff") < tail.index("pareto.csv")
+
+
+def test_a_failed_start_writes_nothing_and_the_corrected_command_runs(tiny_args, tmp_path):
+    """Bad input stops the run before anything is written, so the corrected command is not refused."""
+    bad = ["space=upsampling", *tiny_args, *TWO, "data.source=gopro", f"data.root={tmp_path / 'nonexistent'}"]
+    with pytest.raises(ConfigError, match="nonexistent.* is not a directory"):
+        prepare(bad)
+    assert not (tmp_path / "runs").exists()
+    tree = tmp_path / "gopro" / "train" / "S" / "blur"
+    tree.mkdir(parents=True)
+    (tree / "a.png").write_bytes(b"not a png")  # a tree with one unreadable file
+    with pytest.raises(ConfigError, match="no sharp twin|cannot read image"):
+        prepare([*bad[:-1], f"data.root={tmp_path / 'gopro'}"])
+    assert not (tmp_path / "runs").exists()
+    cfg, _, _, study = prepare(["space=upsampling", *tiny_args, *TWO])
+    assert study.trial_counts() == {}
+
+
+def test_a_run_with_no_finished_trial_is_replaced_by_a_new_config(tiny_args):
+    """The other order: a run was opened (and stopped in its first trial), then the config changed."""
+    from optuna.trial import TrialState
+
+    _, _, _, first = prepare(["space=upsampling", *tiny_args, *TWO])
+    interrupted = first.study.ask()
+    first.study.tell(interrupted, state=TrialState.FAIL)
+    _, _, _, second = prepare(["space=upsampling", *tiny_args, *TWO, "train.steps=4"])
+    assert second.trial_counts() == {} and second.cfg.train.steps == 4
+    done = second.study.ask()
+    second.study.tell(done, [30.0, 1.0])
+    with pytest.raises(ConfigError, match="different config"):  # a finished trial is worth protecting
+        prepare(["space=upsampling", *tiny_args, *TWO, "train.steps=5"])
+
+
+def test_config_yaml_records_the_machine_and_still_loads(tiny_args):
+    from portable_deblur.study import SearchStudy, _comparable
+
+    cfg, _, _, study = prepare(["space=upsampling", *tiny_args, *TWO])
+    text = (study.dir / "config.yaml").read_text()
+    assert "environment:" in text and "cpu:" in text and "onednn:" in text and "tensorflow:" in text
+    assert _comparable(SearchStudy.load(study.dir).cfg) == _comparable(cfg)
+    assert any(k.startswith("environment.") for k in study.study.user_attrs)
+
+
+def test_trial_log_prints_one_line_per_trial():
+    from optuna.trial import TrialState
+
+    from portable_deblur.config import load_config
+    from portable_deblur.results import ResultRow
+    from portable_deblur.search import TrialLog
+    from portable_deblur.study import Outcome
+
+    row = ResultRow(id="unet__x", arch="unet", values={}, status="ok", psnr_tflite=26.5, psnr_blurry=26.0,
+                    latency={"256x256_t2": {"median_ms": 21.25}})
+    log = TrialLog(load_config([]), total=3, done=1, enabled=True)
+    lines = []
+    import builtins
+    real_print = builtins.print
+    builtins.print = lambda *a, **k: lines.append(" ".join(map(str, a)))
+    try:
+        log(Outcome(TrialState.COMPLETE, [row]))
+        TrialLog(load_config([]), total=3, done=0, enabled=False)(Outcome(TrialState.COMPLETE, [row]))
+    finally:
+        builtins.print = real_print
+    assert len(lines) == 1
+    assert lines[0].startswith("[2/3] unet__x: PSNR 26.50 dB (+0.50 over blurry), 21.2 ms @256x256_t2; elapsed 0:00")
+    assert lines[0].endswith("left")
 
 
 @pytest.mark.slow
@@ -102,8 +175,8 @@ def test_required_target_skips_candidates_before_training(tiny_args, monkeypatch
     real = trial.fit
     monkeypatch.setattr(trial, "fit", lambda model, *a, **k: calls.append(model) or real(model, *a, **k))
     args = ["space=upsampling", *tiny_args, *TWO, "portability.require=[nnapi_api28]"]
-    cfg, violations, study = prepare(args)
-    run_search(cfg, violations, study)
+    cfg, violations, dataset, study = prepare(args)
+    run_search(cfg, violations, study, dataset)
     rows = {r["id"]: r for r in _rows(study)}
     assert set(_states(study).values()) == {"PRUNED"}
     skipped = rows["unet__activation-relu__upsampler-transpose"]
@@ -117,8 +190,8 @@ def test_required_target_skips_candidates_before_training(tiny_args, monkeypatch
 def test_flagged_candidates_are_trained_but_kept_off_the_front(tiny_args):
     args = ["space=upsampling", *tiny_args, *TWO, "portability.require=[nnapi_api29]",
             "portability.on_violation=flag"]
-    cfg, violations, study = prepare(args)
-    front = run_search(cfg, violations, study)
+    cfg, violations, dataset, study = prepare(args)
+    front = run_search(cfg, violations, study, dataset)
     rows = {r["id"]: r for r in _rows(study)}
     assert rows["unet__activation-relu__upsampler-bilinear"]["violations"] == ["nnapi_api29"]
     assert rows["unet__activation-relu__upsampler-bilinear"]["status"] == "ok"
@@ -131,8 +204,8 @@ def test_same_seed_same_numbers_across_runs(tiny_args, tmp_path):
     for name in ("a", "b"):
         args = ["space=upsampling", *tiny_args, "grid.upsampler=[depth_to_space]", "grid.activation=[prelu]",
                 f"run.name={name}"]
-        cfg, violations, study = prepare(args)
-        run_search(cfg, violations, study)
+        cfg, violations, dataset, study = prepare(args)
+        run_search(cfg, violations, study, dataset)
         results.append([(r["psnr_keras"], r["psnr_tflite"], r["params"]) for r in _rows(study)])
     assert results[0] == results[1]
 
@@ -143,8 +216,8 @@ def test_nan_loss_stops_that_candidate_early_and_the_search_goes_on(tiny_args, m
 
     real = train.get_loss
     monkeypatch.setattr(train, "get_loss", lambda *a: (lambda s, r: real(*a)(s, r) * float("nan")))
-    cfg, violations, study = prepare(["space=upsampling", *tiny_args, *TWO, "train.steps=50"])
-    run_search(cfg, violations, study)
+    cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, *TWO, "train.steps=50"])
+    run_search(cfg, violations, study, dataset)
     rows = _rows(study)
     assert set(_states(study).values()) == {"FAIL"}
     assert all(r["status"] == "failed" for r in rows)

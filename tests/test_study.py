@@ -199,8 +199,8 @@ def test_nsga2_trains_n_distinct_candidates_and_the_front_is_the_studys(tiny_arg
     args = ["space=upsampling", *tiny_args, "grid.upsampler=[transpose,depth_to_space,bilinear]",
             "grid.activation=[relu,prelu]", "search.sampler=nsga2", "search.n_trials=3",
             "search.population_size=2", "measure.interleaved_rounds=0"]
-    cfg, violations, study = prepare(args)
-    front = run_search(cfg, violations, study)
+    cfg, violations, dataset, study = prepare(args)
+    front = run_search(cfg, violations, study, dataset)
     evaluated = {t.user_attrs["candidate"] for t in study.study.get_trials() if "rows" in t.user_attrs}
     assert len(evaluated) == 3 and len(study.rows()) == 3
     assert {r.id for r in front} == {t.user_attrs["candidate"] for t in study.study.best_trials}

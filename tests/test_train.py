@@ -148,3 +148,20 @@ def test_mixed_precision_trains_and_exports_the_same_float32_file(tiny_cfg, tiny
     assert op_counts(folder / "a.tflite") == op_counts(folder / "b.tflite")
     assert "CAST" not in op_counts(folder / "a.tflite") and "DEQUANTIZE" not in op_counts(folder / "a.tflite")
     assert np.allclose(predictor(folder / "a.tflite")(x), reference(x).numpy(), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_gpu_training_benchmark_runs_on_cpu_with_tiny_settings(tmp_path, capsys):
+    """benchmarks/gpu_training.py is meant for a GPU box; on CI's CPU it must still run end to end."""
+    import importlib.util
+
+    from portable_deblur.config import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("gpu_training", REPO_ROOT / "benchmarks" / "gpu_training.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--tiny", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for line in ("default U-Net", "NAFNet-16-18", "mixed_float16", "mixed_bfloat16", "validation: blurry"):
+        assert line in out, line
+    assert (tmp_path / "unet__activation-relu__upsampler-depth_to_space" / "model.keras").is_file()

@@ -1,0 +1,47 @@
+"""The machine and libraries a run's numbers came from, so a difference between two runs can be explained.
+
+Same seed, same numbers holds on the same machine with the same library versions: TensorFlow's CPU kernels
+(oneDNN) pick code paths by the CPU's instruction sets, and LiteRT's XNNPACK kernels by the CPU and thread
+count, so two CPU models can differ in the second decimal of a PSNR. Written to ``config.yaml`` and, per
+worker, into the study; handoff manifests copy the entry of the worker that made the artifact.
+"""
+import os
+import platform
+from importlib import metadata
+from typing import Dict
+
+LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "numpy", "optuna")
+_ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "asimd")
+
+
+def _cpu() -> Dict[str, str]:
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model") and model in ("", platform.machine(), platform.processor()):
+                    model = value.strip()
+                elif key.strip() in ("flags", "Features"):
+                    flags = set(value.split())
+    except OSError:  # not Linux: the platform string is what there is
+        pass
+    return {"model": model, "isa": " ".join(f for f in _ISA_FLAGS if f in flags)}
+
+
+def describe() -> Dict[str, object]:
+    """CPU model and instruction sets, cores, OS, Python, library versions, oneDNN / XNNPACK settings."""
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return {
+        "cpu": _cpu(), "cores": os.cpu_count(), "os": platform.platform(), "python": platform.python_version(),
+        "libraries": versions,
+        # oneDNN is on by default in TF >= 2.9 on x86; TF_ENABLE_ONEDNN_OPTS=0 turns it off (and changes numbers).
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on for x86)"),
+        "tf_deterministic_ops": "on (train.jit_compile=false)",
+        "xnnpack": "LiteRT default CPU delegate; threads as measure.threads",
+    }
