@@ -2,8 +2,9 @@
 
 Runs the real command in a fresh process (fresh run directory), then prints the wall time, the time per
 pipeline stage summed over candidates, the search overhead, and each candidate's PSNR gain over the blurry
-input. Targets: wall time <= 10 minutes on 2 CPU cores and every candidate >= +1.0 dB (issue 2); search
-overhead -- everything but training, conversion and measurement (evaluation, portability and the final
+input on the realistic embedded validation set (24-28 dB blurry). Targets: wall time <= 10 minutes on 2 CPU
+cores and every candidate's .tflite above its blurry input (issue 12; the +1.0 dB of issue 2 was only
+reachable on the old, far milder blur); search overhead -- everything but training, conversion and measurement (evaluation, portability and the final
 interleaved re-timing count as measurement): process start, data generation, the up-front candidate
 check, Optuna storage, reports -- <= 10 % of wall time (issue 6).
 
@@ -47,9 +48,10 @@ def main() -> int:
         key = next(iter(row["latency"]), "-")
         lat = row["latency"].get(key, {})
         ms = lat.get("interleaved_median_ms", lat.get("median_ms", float("nan")))
-        print(f"  {row['id']:52} blurry {row['psnr_blurry']:.2f} -> tflite {row['psnr_tflite']:.2f} dB "
-              f"(gain {gain:+.2f}), {ms:.1f} ms @{key}, {row['status']}")
-    print(f"min gain {min(gains):+.2f} dB (target >= +1.0); all ok: {all(g >= 1.0 for g in gains)}")
+        print(f"  {row['id']:52} blurry {row['psnr_blurry']:.2f} -> tflite {row['psnr_tflite']:.3f} dB "
+              f"(gain {gain:+.3f}), {ms:.1f} ms @{key}, {row['status']}")
+    print(f"validation blurry PSNR {rows[0]['psnr_blurry']:.2f} dB (target 24-28); gains {min(gains):+.3f} .. "
+          f"{max(gains):+.3f} dB; every candidate beats its blurry input: {all(g > 0 for g in gains)}")
     return 0
 
 
