@@ -8,7 +8,7 @@ worker, into the study; handoff manifests copy the entry of the worker that made
 import os
 import platform
 from importlib import metadata
-from typing import Dict
+from typing import Dict, Sequence
 
 LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "numpy", "optuna")
 _ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "asimd")
@@ -29,17 +29,22 @@ def _cpu() -> Dict[str, str]:
     return {"model": model, "isa": " ".join(f for f in _ISA_FLAGS if f in flags)}
 
 
-def describe() -> Dict[str, object]:
-    """CPU model and instruction sets, cores, OS, Python, library versions, oneDNN / XNNPACK settings."""
+def library_versions(names: Sequence[str] = LIBRARIES) -> Dict[str, str]:
+    """Installed version of each distribution (``not installed`` where missing)."""
     versions = {}
-    for name in LIBRARIES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
+    return versions
+
+
+def describe() -> Dict[str, object]:
+    """CPU model and instruction sets, cores, OS, Python, library versions, oneDNN / XNNPACK settings."""
     return {
         "cpu": _cpu(), "cores": os.cpu_count(), "os": platform.platform(), "python": platform.python_version(),
-        "libraries": versions,
+        "libraries": library_versions(),
         # oneDNN is on by default in TF >= 2.9 on x86; TF_ENABLE_ONEDNN_OPTS=0 turns it off (and changes numbers).
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on for x86)"),
         "tf_deterministic_ops": "on (train.jit_compile=false)",

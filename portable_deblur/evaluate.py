@@ -68,15 +68,30 @@ class Fidelity:
     l2: float
 
 
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean((np.clip(a, 0, 1).astype(np.float64) - np.clip(b, 0, 1)) ** 2))
+
+
+def _fidelity(mses: Sequence[float]) -> Fidelity:
+    psnrs = [10 * np.log10(1.0 / m) if m > 0 else float("inf") for m in mses]
+    finite = [p for p in psnrs if np.isfinite(p)]  # identical outputs give inf PSNR: no spread to report
+    return Fidelity(float(np.mean(psnrs)), float(np.std(finite)) if finite else 0.0, float(np.mean(mses)))
+
+
 def fidelity(reference: Predict, other: Predict, pairs: Sequence, canvas: Tuple[int, int]) -> Fidelity:
     """Compare the float outputs of two predictors on the validation inputs."""
-    psnrs: List[float] = []
-    l2s: List[float] = []
+    return _fidelity([_mse(restore(reference, p.blurry, canvas), restore(other, p.blurry, canvas)) for p in pairs])
+
+
+def quality_and_fidelity(reference: Predict, other: Predict, pairs: Sequence,
+                         canvas: Tuple[int, int]) -> Tuple[Quality, Fidelity]:
+    """``other``'s quality and its fidelity to ``reference`` in one pass: each frame is read once and each
+    predictor runs once on it (one frame in memory at a time)."""
+    scores, mses = [], []
     for p in pairs:
-        a = np.clip(restore(reference, p.blurry, canvas), 0, 1)
-        b = np.clip(restore(other, p.blurry, canvas), 0, 1)
-        mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-        psnrs.append(10 * np.log10(1.0 / mse) if mse > 0 else float("inf"))
-        l2s.append(mse)
-    finite = [p for p in psnrs if np.isfinite(p)]  # identical outputs give inf PSNR: no spread to report
-    return Fidelity(float(np.mean(psnrs)), float(np.std(finite)) if finite else 0.0, float(np.mean(l2s)))
+        blurry = p.blurry
+        out = restore(other, blurry, canvas)
+        mses.append(_mse(restore(reference, blurry, canvas), out))
+        scores.append(image_quality(p.sharp, to_uint8(out)))
+    scores = np.array(scores)
+    return Quality(float(scores[:, 0].mean()), float(scores[:, 1].mean()), tuple(scores[:, 0])), _fidelity(mses)

@@ -20,12 +20,12 @@ import hashlib
 import io
 import json
 import sys
-from importlib import metadata as dist
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from portable_deblur.environment import library_versions
 from portable_deblur.files import atomic_write
 from portable_deblur.registry import ConfigError
 from portable_deblur.results import searched
@@ -53,16 +53,6 @@ def _npy(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=False)
     return buf.getvalue()
-
-
-def _versions() -> Dict[str, str]:
-    out = {}
-    for name in LIBRARIES:
-        try:
-            out[name] = dist.version(name)
-        except dist.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def choose(rows, front, candidate: Optional[str], pareto: bool) -> List:
@@ -155,7 +145,7 @@ def build_bundle(study, row, out: Path, version: str, author: str) -> Path:
         "training": dataclasses.asdict(study.cfg.train), "data": dataclasses.asdict(study.cfg.data),
         "source": {"run": str(study.dir.resolve()), "artifact": row.artifacts["primary"], "trial": row.trial,
                    "worker": row.worker},
-        "libraries": _versions(),
+        "libraries": library_versions(LIBRARIES),
         # The machine the numbers above were measured on (same seed, same numbers holds there).
         "environment": study.study.user_attrs.get(f"environment.{row.worker}"),
         "golden": {"atol": GOLDEN_ATOL if np.dtype(outp["dtype"]).kind == "f" else 0, "threads": 1},

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from portable_deblur.candidate import Candidate, variant_id
 from portable_deblur.config import Config
 from portable_deblur.data import Dataset
-from portable_deblur.evaluate import blurry_quality, canvas_shape, fidelity, quality
+from portable_deblur.evaluate import blurry_quality, canvas_shape, quality, quality_and_fidelity
 from portable_deblur.export import NEEDS_DATA, artifact_name, representative_inputs, to_tflite
 from portable_deblur.files import atomic_write
 from portable_deblur.flatbuffer import inventory_table, op_counts, op_inventory
@@ -222,8 +222,7 @@ def artifact_row(t: Trained, mode: str, cfg: Config, dataset: Dataset, run_dir: 
     lap("export")
     keras_predict = lambda x: source(x, training=False).numpy()  # noqa: E731
     tflite_predict = predictor(eval_path, cfg.measure.threads[0])
-    tflite_q = quality(tflite_predict, dataset.val, t.canvas)
-    fid = fidelity(keras_predict, tflite_predict, dataset.val, t.canvas)
+    tflite_q, fid = quality_and_fidelity(keras_predict, tflite_predict, dataset.val, t.canvas)
     log_scalars(t.out / "tensorboard", t.steps, **{f"val/psnr_tflite_{label}": tflite_q.psnr})
     lap("evaluate")
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from portable_deblur.evaluate import blurry_quality, canvas_shape, fidelity, quality, restore
+from portable_deblur.evaluate import blurry_quality, canvas_shape, fidelity, quality_and_fidelity, quality, restore
 from portable_deblur.export import artifact_name, to_tflite
 from portable_deblur.files import atomic_write
 from portable_deblur.flatbuffer import op_counts, op_names
@@ -54,6 +54,9 @@ def test_pad_restore_crop_and_identity_baseline(tiny_dataset):
     assert same.l2 == 0 and same.psnr == float("inf")
     off = fidelity(lambda x: x, lambda x: x + 0.01, pairs, canvas)
     assert off.psnr < 45 and off.l2 > 0
+    darker = lambda x: x * 0.9  # noqa: E731
+    q_one_pass, f_one_pass = quality_and_fidelity(lambda x: x, darker, pairs, canvas)
+    assert q_one_pass == quality(darker, pairs, canvas) and f_one_pass == fidelity(lambda x: x, darker, pairs, canvas)
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path):
