@@ -15,7 +15,7 @@ from contextlib import contextmanager
 LEVELS = ("debug", "info", "warning", "error")
 _LEVEL_VAR = "PORTABLE_DEBLUR_LOG_LEVEL"
 
-# Lines TensorFlow / LiteRT print on every start on a machine without a GPU; none is actionable.
+# Lines TensorFlow / LiteRT print on every start (or conversion) on a machine without a GPU; none is actionable.
 STARTUP_NOISE = re.compile("|".join([
     r"All log messages before absl::InitializeLog\(\) is called",
     r"cudart_stub\.cc", r"cuda_platform\.cc", r"failed call to cuInit", r"cuda_executor\.cc",
@@ -23,6 +23,7 @@ STARTUP_NOISE = re.compile("|".join([
     r"rebuild TensorFlow with the appropriate compiler flags", r"TF-TRT Warning",
     r"Unable to register cu(DNN|FFT|BLAS) factory", r"computation placer already registered",
     r"Created TensorFlow Lite XNNPACK delegate for CPU",
+    r"fully_quantize: \d+, inference_type: \d+",  # the TFLite converter's quantizer, on every int8 export
 ]))
 
 

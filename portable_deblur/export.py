@@ -76,7 +76,15 @@ def to_tflite(model: keras.Model, shape: Tuple[int, int], quantization: str = "f
         raise ValueError(f"quantization {quantization!r} needs a representative dataset")
     converter = converter_for(model, shape)
     configure(converter, representative)
-    return converter.convert()
+    return convert(converter)
+
+
+def convert(converter) -> bytes:
+    """Run the converter; its C++ progress lines ("fully_quantize: 0, ...") are filtered like start-up noise."""
+    from portable_deblur.console import quiet_stderr
+
+    with quiet_stderr():
+        return converter.convert()
 
 
 def converter_for(model: keras.Model, shape: Tuple[int, int]) -> "tf.lite.TFLiteConverter":

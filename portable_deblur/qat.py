@@ -137,8 +137,8 @@ def init_ranges(qat: keras.Model, float_model: keras.Model, inputs: Iterable[np.
 
 def to_int8(qat: keras.Model, shape) -> bytes:
     """Convert a QAT model to a full-int8 ``.tflite`` (float input/output, int8 inside) at ``shape``."""
-    from portable_deblur.export import converter_for
+    from portable_deblur.export import convert, converter_for
 
     converter = converter_for(qat, shape)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]  # the fake-quant ranges become int8 parameters
-    return converter.convert()
+    return convert(converter)

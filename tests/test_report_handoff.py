@@ -118,14 +118,14 @@ def test_handoff_bundles_verify_with_litert_and_tampering_is_caught(tiny_run, tm
     assert set(manifest["sha256"]) == {"model.tflite", "golden_input.npy", "golden_output.npy", "README.md"}
     assert manifest["version"] == "2.1.0" and manifest["quantization"] == "int8"
     assert manifest["input"]["shape"] == [1, 32, 32, 3] and manifest["input"]["range"] == [0.0, 1.0]
-    assert manifest["pad_to_multiple_of"] == 8 and manifest["candidate"]["arguments"]["upsampler"] == "depth_to_space"
+    assert manifest["pad_to_multiple_of"] == 16 and manifest["candidate"]["arguments"]["upsampler"] == "depth_to_space"
     assert any(op["op"] == "CONV_2D" and op["input_dtypes"] == "int8" for op in manifest["op_inventory"])
     assert "gpu" in manifest["delegate_fallback"] and "32x32_t2" in manifest["latency"]
     assert manifest["libraries"]["ai-edge-litert"] != "not installed" and manifest["params"] > 0
     meta = read((int8 / "model.tflite").read_bytes())
     assert meta["name"] == f"{BASE}__ptq-int8" and meta["version"] == "2.1.0"
     assert meta["inputs"][0]["std"] == [255.0] and meta["inputs"][0]["height"] == 32
-    assert "pad height and width up to a multiple of 8" in (int8 / "README.md").read_text()
+    assert "pad height and width up to a multiple of 16" in (int8 / "README.md").read_text()
     golden = np.load(int8 / "golden_input.npy")
     assert golden.shape == (1, 32, 32, 3) and golden.std() > 0.01  # a real image, not a constant
 

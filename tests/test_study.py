@@ -99,7 +99,8 @@ def test_pareto_optimizations_run_once_per_front_candidate_whoever_enqueues(tiny
 
 
 def test_changed_config_is_refused_for_the_same_study(tiny_args):
-    _study(tiny_args)
+    first = _study(tiny_args)
+    first.study.tell(first.study.ask(), [30.0, 1.0])  # a finished trial: the run is worth protecting
     with pytest.raises(ConfigError, match="different config.*run.overwrite=true"):
         _study(tiny_args, "train.steps=4")
     assert _study(tiny_args, "train.steps=4", "run.overwrite=true").trial_counts() == {}
