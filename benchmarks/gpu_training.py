@@ -132,11 +132,14 @@ def main(argv=None) -> int:
     tiny = ["model.width=4", "data.max_side=64", "data.train_images=[astronaut]", "data.val_images=[chelsea]",
             "data.blurs_per_image=1", "data.val_blurs_per_image=1", "train.crop=32", "train.batch_size=2"] \
         if args.tiny else []
-    if args.tiny:
-        args.batch, args.size, args.steps, args.minutes = 2, 32, 2, 0.02
+    precisions = ("float32", "mixed_float16", "mixed_bfloat16")
+    models = (("default U-Net", DEFAULT_UNET, precisions), ("NAFNet-16-18", NAFNET_16_18, precisions))
+    if args.tiny:  # every code path once, as small as it goes: the U-Net in each precision, NAFNet in one
+        args.batch, args.size, args.steps, args.minutes = 2, 32, 1, 0.01
+        models = (models[0], ("NAFNet-16-18", [*NAFNET_16_18, "grid.enc_blocks=[[1,1,1,1]]"], precisions[:1]))
     print(f"{'model':48} {'precision':15} {'steps/s':>8} {'GMAC/img':>9} {'TFLOP/s':>8} {'peak':>6} {'of peak':>8}")
-    for label, overrides in (("default U-Net", DEFAULT_UNET), ("NAFNet-16-18", NAFNET_16_18)):
-        for precision in ("float32", "mixed_float16", "mixed_bfloat16"):
+    for label, overrides, precisions in models:
+        for precision in precisions:
             rate, gmac, cid = step_rate([*overrides, *tiny], precision, args.batch, args.size, args.steps)
             tflops = 6 * gmac * args.batch * rate / 1e3
             peak, device = _gpu_peak(precision, args.peak_tflops)

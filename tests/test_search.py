@@ -222,3 +222,24 @@ def test_nan_loss_stops_that_candidate_early_and_the_search_goes_on(tiny_args, m
     assert set(_states(study).values()) == {"FAIL"}
     assert all(r["status"] == "failed" for r in rows)
     assert all("training loss became nan at step 1" in r["error"] for r in rows)
+
+
+@pytest.mark.slow
+def test_train_init_starts_each_candidate_from_an_earlier_runs_weights(tiny_args, monkeypatch):
+    import numpy as np
+
+    from portable_deblur.backend import keras
+    from portable_deblur.layers import CUSTOM_OBJECTS
+
+    one = ["space=upsampling", *tiny_args, "grid.upsampler=[bilinear]", "grid.activation=[relu]"]
+    cfg, violations, dataset, first = prepare([*one, "run.name=laptop"])
+    run_search(cfg, violations, first, dataset)
+    cid = "unet__activation-relu__upsampler-bilinear"
+    saved = keras.models.load_model(first.dir / cid / "model.keras", custom_objects=CUSTOM_OBJECTS, compile=False)
+    assert (first.dir / cid / "checkpoint" / "checkpoint").is_file()  # optimizer state and step, to continue
+    started = []
+    real = trial.fit
+    monkeypatch.setattr(trial, "fit", lambda model, *a, **k: started.append(model.get_weights()) or real(model, *a, **k))
+    cfg, violations, dataset, second = prepare([*one, "run.name=gpu_box", f"train.init={first.dir}"])
+    run_search(cfg, violations, second, dataset)
+    assert all(np.array_equal(a, b) for a, b in zip(started[0], saved.get_weights()))

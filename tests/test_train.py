@@ -162,6 +162,6 @@ def test_gpu_training_benchmark_runs_on_cpu_with_tiny_settings(tmp_path, capsys)
     spec.loader.exec_module(bench)
     assert bench.main(["--tiny", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for line in ("default U-Net", "NAFNet-16-18", "mixed_float16", "mixed_bfloat16", "validation: blurry"):
+    for line in ("default U-Net", "NAFNet-16-18", "mixed_float16", "mixed_bfloat16", "TFLOP/s", "validation: blurry"):
         assert line in out, line
     assert (tmp_path / "unet__activation-relu__upsampler-depth_to_space" / "model.keras").is_file()
