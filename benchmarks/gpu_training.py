@@ -12,6 +12,7 @@
 """
 import argparse
 import dataclasses
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -101,6 +102,7 @@ def long_training(overrides, minutes: float, out: Path, candidate_id: str):
     seed_everything(cfg.train.seed, cfg.train.jit_compile)
     model = build_model(candidate)
     folder = out / candidate.id
+    shutil.rmtree(folder, ignore_errors=True)  # a checkpoint left there would be resumed, not retrained
     start = time.perf_counter()
     fit(model, dataset.train, dataclasses.replace(cfg.train, steps=steps), log_dir=folder / "tensorboard",
         desc=candidate.id, checkpoint=folder / "checkpoint")

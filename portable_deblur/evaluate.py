@@ -4,7 +4,7 @@ Images are padded (edge mode) to one canvas whose sides are multiples of 2**dept
 back, so a Keras model and a fixed-shape TFLite model see exactly the same input.
 """
 from dataclasses import dataclass
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, Sequence, Tuple
 
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
