@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-MAX_SUBFRAME_STEP = 2.0  # pixels the frame centre moves between sub-frames at most (bilinear fills the gaps)
+MAX_SUBFRAME_STEP = 2.0  # pixels a pixel moves between sub-frames, frame average (bilinear fills the gaps)
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,11 @@ def render_subframes(image: np.ndarray, path: ShakePath, window: Optional[Tuple[
                      ) -> np.ndarray:
     """The mean of ``image`` (HxWx3) resampled along ``path`` (bilinear, reflected at the borders), as
     float32. Sub-frames stay float: the op's uint8 output truncates, which darkened every blurry image by
-    half a level on average (and networks learned to darken). ``window=(y, x, h, w)`` renders only that part of the frame (the path still moves the whole frame, so
-    the window gets the blur of its place in it), at the cost of its own pixels."""
+    half a level on average (and networks learned to darken).
+
+    ``window=(y, x, h, w)`` renders only that part of the frame, at the cost of its own pixels; the path
+    still moves the whole frame, so the window gets the blur of its place in it.
+    """
     from portable_deblur.backend import tf
 
     y0, x0, h, w = window or (0, 0, *image.shape[:2])

@@ -78,11 +78,6 @@ def _fidelity(mses: Sequence[float]) -> Fidelity:
     return Fidelity(float(np.mean(psnrs)), float(np.std(finite)) if finite else 0.0, float(np.mean(mses)))
 
 
-def fidelity(reference: Predict, other: Predict, pairs: Sequence, canvas: Tuple[int, int]) -> Fidelity:
-    """Compare the float outputs of two predictors on the validation inputs."""
-    return _fidelity([_mse(restore(reference, p.blurry, canvas), restore(other, p.blurry, canvas)) for p in pairs])
-
-
 def quality_and_fidelity(reference: Predict, other: Predict, pairs: Sequence,
                          canvas: Tuple[int, int]) -> Tuple[Quality, Fidelity]:
     """``other``'s quality and its fidelity to ``reference`` in one pass: each frame is read once and each

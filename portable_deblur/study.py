@@ -146,10 +146,10 @@ class SearchStudy:
             saved = None
         if saved is None:
             study.set_user_attr("config", wanted)
-        worker, machine = f"{socket.gethostname()}:{os.getpid()}", environment.describe()
-        study.set_user_attr(f"environment.{worker}", machine)
+        opened, machine = cls(cfg, storage, study), environment.describe()
+        study.set_user_attr(f"environment.{opened.worker}", machine)
         atomic_write(run_dir / "config.yaml", to_yaml(cfg) + yaml.safe_dump({"environment": machine}, sort_keys=False))
-        return cls(cfg, storage, study)
+        return opened
 
     @classmethod
     def load(cls, run_dir) -> "SearchStudy":
