@@ -160,3 +160,78 @@ def test_trial_log_prints_one_line_per_trial(capsys):
     assert len(lines) == 1
     assert lines[0].startswith("[2/3] unet__x: PSNR 26.50 dB (+0.50 over blurry), 21.2 ms @256x256_t2; elapsed 0:00")
     assert lines[0].endswith("left")
+
+@pytest.mark.slow
+def test_required_target_skips_candidates_before_training(tiny_args, monkeypatch):
+    calls = []
+    real = trial.fit
+    monkeypatch.setattr(trial, "fit", lambda model, *a, **k: calls.append(model) or real(model, *a, **k))
+    args = ["space=upsampling", *tiny_args, *TWO, "portability.require=[nnapi_api28]"]
+    cfg, violations, dataset, study = prepare(args)
+    run_search(cfg, violations, study, dataset)
+    rows = {r["id"]: r for r in _rows(study)}
+    assert set(_states(study).values()) == {"PRUNED"}
+    skipped = rows["unet__activation-relu__upsampler-transpose"]
+    assert skipped["status"] == "skipped" and "nnapi_api28: TRANSPOSE_CONV needs API 29" in skipped["error"]
+    # bilinear's half-pixel RESIZE_BILINEAR needs API 30, so it is skipped too: nothing was trained.
+    assert rows["unet__activation-relu__upsampler-bilinear"]["status"] == "skipped"
+    assert calls == []
+
+
+@pytest.mark.slow
+def test_flagged_candidates_are_trained_but_kept_off_the_front(tiny_args):
+    args = ["space=upsampling", *tiny_args, *TWO, "portability.require=[nnapi_api29]",
+            "portability.on_violation=flag"]
+    cfg, violations, dataset, study = prepare(args)
+    front = run_search(cfg, violations, study, dataset)
+    rows = {r["id"]: r for r in _rows(study)}
+    assert rows["unet__activation-relu__upsampler-bilinear"]["violations"] == ["nnapi_api29"]
+    assert rows["unet__activation-relu__upsampler-bilinear"]["status"] == "ok"
+    assert [r.id for r in front] == ["unet__activation-relu__upsampler-transpose"]
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers_across_runs(tiny_args, tmp_path):
+    results = []
+    for name in ("a", "b"):
+        args = ["space=upsampling", *tiny_args, "grid.upsampler=[depth_to_space]", "grid.activation=[prelu]",
+                f"run.name={name}"]
+        cfg, violations, dataset, study = prepare(args)
+        run_search(cfg, violations, study, dataset)
+        results.append([(r["psnr_keras"], r["psnr_tflite"], r["params"]) for r in _rows(study)])
+    assert results[0] == results[1]
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_that_candidate_early_and_the_search_goes_on(tiny_args, monkeypatch):
+    from portable_deblur import train
+
+    real = train.get_loss
+    monkeypatch.setattr(train, "get_loss", lambda *a: (lambda s, r: real(*a)(s, r) * float("nan")))
+    cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, *TWO, "train.steps=50"])
+    run_search(cfg, violations, study, dataset)
+    rows = _rows(study)
+    assert set(_states(study).values()) == {"FAIL"}
+    assert all(r["status"] == "failed" for r in rows)
+    assert all("training loss became nan at step 1" in r["error"] for r in rows)
+
+
+@pytest.mark.slow
+def test_train_init_starts_each_candidate_from_an_earlier_runs_weights(tiny_args, monkeypatch):
+    import numpy as np
+
+    from portable_deblur.backend import keras
+    from portable_deblur.layers import CUSTOM_OBJECTS
+
+    one = ["space=upsampling", *tiny_args, "grid.upsampler=[bilinear]", "grid.activation=[relu]"]
+    cfg, violations, dataset, first = prepare([*one, "run.name=laptop"])
+    run_search(cfg, violations, first, dataset)
+    cid = "unet__activation-relu__upsampler-bilinear"
+    saved = keras.models.load_model(first.dir / cid / "model.keras", custom_objects=CUSTOM_OBJECTS, compile=False)
+    assert (first.dir / cid / "checkpoint" / "checkpoint").is_file()  # optimizer state and step, to continue
+    started = []
+    real = trial.fit
+    monkeypatch.setattr(trial, "fit", lambda model, *a, **k: started.append(model.get_weights()) or real(model, *a, **k))
+    cfg, violations, dataset, second = prepare([*one, "run.name=gpu_box", f"train.init={first.dir}"])
+    run_search(cfg, violations, second, dataset)
+    assert all(np.array_equal(a, b) for a, b in zip(started[0], saved.get_weights()))
