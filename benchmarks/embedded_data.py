@@ -15,8 +15,8 @@ import numpy as np
 
 def main() -> int:
     from portable_deblur.config import load_config
-    from portable_deblur.data import load_dataset
-    from portable_deblur.evaluate import image_quality
+    from portable_deblur.data.sources import load_dataset
+    from portable_deblur.train.evaluate import image_quality
 
     cfg = load_config(sys.argv[1:])
     import portable_deblur.backend  # noqa: F401  (TensorFlow's import is not data generation)

@@ -39,12 +39,12 @@ def step_rate(overrides, precision: str, batch: int, size: int, steps: int):
     import numpy as np
 
     from portable_deblur.backend import tf
-    from portable_deblur.candidate import expand
+    from portable_deblur.models.candidate import expand
     from portable_deblur.config import load_config
-    from portable_deblur.losses import get_loss
-    from portable_deblur.macs import count_macs
-    from portable_deblur.model import build_model
-    from portable_deblur.train import make_optimizer, precision_policy
+    from portable_deblur.train.losses import get_loss
+    from portable_deblur.models.macs import count_macs
+    from portable_deblur.models.build import build_model
+    from portable_deblur.train.fit import make_optimizer, precision_policy
 
     cfg = load_config(overrides)
     candidate = expand(cfg.arch, cfg.model, cfg.grid)[0]
@@ -80,14 +80,14 @@ def step_rate(overrides, precision: str, batch: int, size: int, steps: int):
 
 def long_training(overrides, minutes: float, out: Path, candidate_id: str):
     """Train one default candidate for ``minutes`` on the embedded data; print its validation gain."""
-    from portable_deblur.candidate import expand
+    from portable_deblur.models.candidate import expand
     from portable_deblur.config import load_config
-    from portable_deblur.data import load_dataset
-    from portable_deblur.evaluate import blurry_quality, canvas_shape, quality
-    from portable_deblur.export import to_tflite
-    from portable_deblur.model import build_model, size_multiple
-    from portable_deblur.runtime import predictor
-    from portable_deblur.train import fit, seed_everything
+    from portable_deblur.data.sources import load_dataset
+    from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality
+    from portable_deblur.deploy.export import to_tflite
+    from portable_deblur.models.build import build_model, size_multiple
+    from portable_deblur.deploy.runtime import predictor
+    from portable_deblur.train.fit import fit, seed_everything
 
     cfg = load_config(["space=upsampling", *overrides])
     candidate = next(c for c in expand(cfg.arch, cfg.model, cfg.grid) if c.id == candidate_id or not candidate_id)

@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from portable_deblur.config import RESOLUTION_SETS, load_config
-from portable_deblur.export import to_tflite
+from portable_deblur.deploy.export import to_tflite
 from portable_deblur.files import atomic_write
-from portable_deblur.flatbuffer import op_inventory
-from portable_deblur.macs import count_macs
-from portable_deblur.measure import measure_local, scaling_exponent
-from portable_deblur.portability import check_all, xnnpack_delegation
-from portable_deblur.trial import padded
-from portable_deblur.unet import build_unet
+from portable_deblur.deploy.flatbuffer import op_inventory
+from portable_deblur.models.macs import count_macs
+from portable_deblur.deploy.measure import measure_local, scaling_exponent
+from portable_deblur.deploy.portability import check_all, xnnpack_delegation
+from portable_deblur.search.artifact import padded
+from portable_deblur.models.unet import build_unet
 
 # MediaTek paper, Table 3 footnotes (NNAPI on three phones): what fell back to the CPU.
 PAPER = {

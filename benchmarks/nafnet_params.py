@@ -7,8 +7,8 @@ Reference: the NAFNet paper's width-32 GoPro model has 17.11 M parameters and ab
 """
 import sys
 
-from portable_deblur.macs import count_macs
-from portable_deblur.nafnet import build_nafnet
+from portable_deblur.models.macs import count_macs
+from portable_deblur.models.nafnet import build_nafnet
 
 CONFIGS = [("NAFNet-32-36", 32, [1, 1, 1, 28]), ("NAFNet-16-18", 16, [1, 1, 1, 10]),
            ("NAFNet-16-9", 16, [1, 1, 1, 1]), ("NAFNet-8-9", 8, [1, 1, 1, 1])]

@@ -17,11 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-from portable_deblur.candidate import make_id
-from portable_deblur.measure import measure_interleaved
-from portable_deblur.report import Objectives, optimization
-from portable_deblur.results import searched
-from portable_deblur.study import SearchStudy
+from portable_deblur.models.candidate import make_id
+from portable_deblur.deploy.measure import measure_interleaved
+from portable_deblur.rank import Objectives
+from portable_deblur.records import LatencyKey, searched
+from portable_deblur.search.study import SearchStudy
 
 PAIR_ROUNDS = 15
 DROP_TARGETS = {"fp16": 0.02, "int16x8": 0.05, "int16x8_float_fallback": 0.05, "qat-int8": 0.3}
@@ -54,7 +54,7 @@ def main(argv) -> int:
         print(f"  {'variant':28} {'PSNR':>7} {'drop':>6} {'fid dB':>7} {'MMAC':>7} {'KiB':>6} {'ms':>8} {'x fp32':>7}  status")
         for r in family:
             source = floats.get(tuple(sorted((k, v) for k, v in r.values.items() if k in ("prune", "sparsity"))))
-            label = optimization(r)
+            label = r.optimization
             if r.status != "ok" or source is None or source.status != "ok":
                 print(f"  {label:28} {'':>53}  {r.status}: {r.error[:90]}")
                 continue
@@ -76,8 +76,8 @@ def main(argv) -> int:
             if r.values.get("prune") == 0.3 and label == "pruned-30%" and base is not None:
                 # The pair again, alone and with more rounds: 3 rounds over ~40 artifacts leave the ratio
                 # at the mercy of this machine's noise (spreads of 0.3-0.7 between windows).
-                pair = [study.dir / base.artifacts["primary"], study.dir / r.artifacts["primary"]]
-                threads = int(spec.latency.rsplit("_t", 1)[1])
+                pair = [study.layout / base.artifacts["primary"], study.layout / r.artifacts["primary"]]
+                threads = LatencyKey.parse(spec.latency).threads
                 stats = measure_interleaved(pair, study.cfg.measure, threads, PAIR_ROUNDS)
                 rel = stats[1]["interleaved_median_ms"] / stats[0]["interleaved_median_ms"]
                 reduction = 1 - r.macs / base.macs

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import optuna
 
+from portable_deblur.records import best_ms
+
 
 def main() -> int:
     run_name = f"bench_spine_{time.strftime('%Y%m%d_%H%M%S')}"
@@ -46,8 +48,7 @@ def main() -> int:
         gain = row["psnr_tflite"] - row["psnr_blurry"]
         gains.append(gain if row["status"] == "ok" else float("-inf"))
         key = next(iter(row["latency"]), "-")
-        lat = row["latency"].get(key, {})
-        ms = lat.get("interleaved_median_ms", lat.get("median_ms", float("nan")))
+        ms = best_ms(row["latency"].get(key, {}))
         print(f"  {row['id']:52} blurry {row['psnr_blurry']:.2f} -> tflite {row['psnr_tflite']:.3f} dB "
               f"(gain {gain:+.3f}), {ms:.1f} ms @{key}, {row['status']}")
     print(f"validation blurry PSNR {rows[0]['psnr_blurry']:.2f} dB (target 24-28); gains {min(gains):+.3f} .. "

@@ -26,9 +26,9 @@ def make_tree(root: Path, distinct: int, total: int) -> Path:
     """``<root>/train/{blurry,sharp}/seq/*.png`` (and a small val split) of 1280x720 pairs."""
     import imageio.v3 as iio
 
-    from portable_deblur.blur import blur_image, shake_path
+    from portable_deblur.data.blur import blur_image, shake_path
     from portable_deblur.config import load_config
-    from portable_deblur.data import EMBEDDED_PHOTOS, _photo
+    from portable_deblur.data.sources import EMBEDDED_PHOTOS, _photo
 
     cfg = load_config([]).data
     photos = [_photo(name, 768) for name in EMBEDDED_PHOTOS]
@@ -53,8 +53,8 @@ def make_tree(root: Path, distinct: int, total: int) -> Path:
 def stream(root: str, batch: int, crop: int, crops_per_pair: int, batches: int) -> dict:
     """In this process: list the tree, stream ``batches`` batches; seconds, crops/s and peak RSS."""
     from portable_deblur.config import load_config
-    from portable_deblur.data import load_dataset
-    from portable_deblur.pipeline import batches as make_batches
+    from portable_deblur.data.sources import load_dataset
+    from portable_deblur.data.pipeline import batches as make_batches
 
     start = time.perf_counter()
     ds = load_dataset(load_config(["data.source=paired", f"data.root={root}"]).data)

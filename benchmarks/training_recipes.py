@@ -14,12 +14,12 @@ import numpy as np
 
 
 def main(argv=None) -> int:
-    from portable_deblur.candidate import expand
+    from portable_deblur.models.candidate import expand
     from portable_deblur.config import load_config
-    from portable_deblur.data import load_dataset
-    from portable_deblur.evaluate import blurry_quality, canvas_shape, image_quality, quality
-    from portable_deblur.model import build_model, size_multiple
-    from portable_deblur.train import fit, seed_everything
+    from portable_deblur.data.sources import load_dataset
+    from portable_deblur.train.evaluate import blurry_quality, canvas_shape, image_quality, quality
+    from portable_deblur.models.build import build_model, size_multiple
+    from portable_deblur.train.fit import fit, seed_everything
 
     recipes = list(sys.argv[1:] if argv is None else argv) or [""]
     datasets = {}

@@ -1,8 +1,9 @@
 """portable_deblur: find image-deblurring networks that are fast *and* portable on phones.
 
-Pipeline (one module per stage): config -> candidate -> model -> train -> export -> measure -> rank
--> report. Importing the package is cheap: TensorFlow is only imported by :mod:`portable_deblur.backend`,
-which the model/train/export stages pull in on first use.
+Pipeline (one sub-package per stage): config -> data -> models (candidate -> model) -> train -> optimize
+-> deploy (export -> measure -> portability) -> rank -> report / handoff; ``search`` runs a space through
+them. Importing the package is cheap: TensorFlow is only imported by :mod:`portable_deblur.backend`, which
+the model/train/export stages pull in on first use.
 """
 import os
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from portable_deblur.candidate import expand
+from portable_deblur.models.candidate import expand
+from portable_deblur.layout import RunLayout
 from portable_deblur.config import REPO_ROOT, SPACES_DIR, available_spaces, load_config
 from portable_deblur.registry import ConfigError
 
@@ -16,7 +17,7 @@ def test_upsampling_space_is_table3_grid():
     ids = [c.id for c in expand(cfg.arch, cfg.model, cfg.grid)]
     assert len(ids) == 6
     assert "unet__activation-prelu__upsampler-depth_to_space" in ids
-    assert cfg.run_dir == Path("experiments/runs/upsampling")
+    assert RunLayout.of(cfg).root == Path("experiments/runs/upsampling")
 
 
 def test_overrides_are_typed_and_applied():
@@ -72,9 +73,9 @@ def test_yaml_starts_with_its_command(path):
 
 @pytest.mark.parametrize("space", available_spaces())
 def test_every_space_key_is_a_builder_argument_and_every_candidate_builds(space, tiny_args):
-    from portable_deblur.search import check_candidates
+    from portable_deblur.search.run import check_candidates
 
-    from portable_deblur.candidate import candidate_at
+    from portable_deblur.models.candidate import candidate_at
 
     cfg = load_config([f"space={space}", *tiny_args])
     candidates = expand(cfg.arch, cfg.model, cfg.grid)
@@ -84,18 +85,28 @@ def test_every_space_key_is_a_builder_argument_and_every_candidate_builds(space,
         rounds = max(len(cfg.grid[k]) for k in keys)
         candidates = [candidate_at(cfg.arch, cfg.model, {k: cfg.grid[k][i % len(cfg.grid[k])] for k in keys})
                       for i in range(rounds)]
-    check_candidates(cfg, candidates)  # checks keys against the builder signature and builds each model
+    from portable_deblur.models.build import build_model, check_arguments
+    from portable_deblur.models.layer_support import CHANNELS, LAYERS, QUANTIZE
+
+    for c in candidates:
+        check_arguments(c.arch, c.kwargs)  # every key is a builder argument
+        for layer in build_model(c).layers:  # the one layer table knows every layer a builder uses
+            entry = LAYERS.get(type(layer).__name__)
+            assert entry is not None, f"{type(layer).__name__} ({layer.name}) is missing from models/layer_support.py"
+            assert entry.quantize in QUANTIZE and entry.channels in CHANNELS
+    if cfg.portability.require:
+        check_candidates(cfg, candidates)  # the pre-training portability verdicts
 
 
 def test_misspelt_model_argument_fails_with_valid_arguments(tiny_args):
-    from portable_deblur.search import prepare
+    from portable_deblur.search.run import prepare
 
     with pytest.raises(ConfigError, match=r"'widht' is not accepted by arch 'unet'; valid: \[.*'width'"):
         prepare(["space=upsampling", *tiny_args, "model.widht=3"])
 
 
 def test_cli_exits_2_with_message_before_work(tiny_args, capsys):
-    from portable_deblur.search import main
+    from portable_deblur.search.run import main
 
     assert main(["space=upsampling", *tiny_args, "grid.upsampler=[pixelshufle]"]) == 2
     err = capsys.readouterr().err
@@ -116,8 +127,8 @@ def test_quiet_stderr_drops_startup_noise_and_keeps_real_errors(capfd):
 
 
 def test_log_level_is_validated_and_not_part_of_a_runs_identity(tiny_args):
-    from portable_deblur.study import _comparable
+    from portable_deblur.search.storage import comparable as _comparable
 
-    with pytest.raises(ConfigError, match=r"log.level must be one of \['debug', 'info', 'warning', 'error'\]; got 'loud'"):
+    with pytest.raises(ConfigError, match=r"log.level must be one of \['debug', 'error', 'info', 'warning'\]; got 'loud'"):
         load_config(["log.level=loud"])
     assert _comparable(load_config(["log.level=debug"])) == _comparable(load_config([]))

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import imageio.v3 as iio
 
-from portable_deblur.blur import ShakePath, blur_image, linear_to_srgb, mean_arc, shake_path, srgb_to_linear
+from portable_deblur.data.blur import ShakePath, blur_image, linear_to_srgb, mean_arc, shake_path, srgb_to_linear
 from portable_deblur.config import load_config
-from portable_deblur.data import Pair, load_dataset
-from portable_deblur.pipeline import crop_batch
+from portable_deblur.data.sources import Pair, load_dataset
+from portable_deblur.data.pipeline import crop_batch
 from portable_deblur.registry import ConfigError
 
 
@@ -98,7 +98,7 @@ def test_crop_batch_keeps_pairs_aligned_under_flips_and_rotations():
 
 
 def test_every_pair_is_read_once_per_epoch():
-    from portable_deblur.pipeline import _pair_indices
+    from portable_deblur.data.pipeline import _pair_indices
 
     seen = _pair_indices(7, seed=0, first=0, count=21)
     assert all(sorted(seen[e * 7:(e + 1) * 7]) == list(range(7)) for e in range(3))
@@ -197,8 +197,8 @@ def test_paired_errors_name_the_file(tmp_path):
 def test_the_pipeline_streams_instead_of_materialising_the_dataset(tmp_path, monkeypatch):
     """Memory is bounded by the prefetch queue: taking 3 batches from 200 pairs decodes only what those
     batches (plus a small read-ahead) need, not the dataset."""
-    import portable_deblur.data as data
-    from portable_deblur.pipeline import batches
+    import portable_deblur.data.sources as data
+    from portable_deblur.data.pipeline import batches
 
     ds = load_dataset(_folder_cfg("paired", _paired_tree(tmp_path, n=200, shape=(36, 36, 3))))
     reads = []
@@ -214,9 +214,9 @@ def test_the_pipeline_streams_instead_of_materialising_the_dataset(tmp_path, mon
 def test_a_file_that_breaks_during_training_fails_with_its_name(tmp_path, tiny_cfg):
     import dataclasses
 
-    from portable_deblur.data import UnreadableImage
-    from portable_deblur.train import fit
-    from portable_deblur.unet import build_unet
+    from portable_deblur.data.sources import UnreadableImage
+    from portable_deblur.train.fit import fit
+    from portable_deblur.models.unet import build_unet
 
     ds = load_dataset(_folder_cfg("paired", _paired_tree(tmp_path, n=2)))
     broken = ds.train[1].blurry_path

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from portable_deblur.search import prepare, run_search
+from portable_deblur.search.run import prepare, run_search
 
 EXPERIMENTS = sorted(Path(__file__).resolve().parents[1].glob("experiments/*.yaml"))
 

@@ -2,12 +2,13 @@
 import numpy as np
 import pytest
 
-from portable_deblur.evaluate import blurry_quality, canvas_shape, quality, quality_and_fidelity, restore
-from portable_deblur.export import artifact_name, to_tflite
+from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality, quality_and_fidelity, restore
+from portable_deblur.deploy.export import to_tflite
+from portable_deblur.layout import RunLayout
 from portable_deblur.files import atomic_write
-from portable_deblur.flatbuffer import op_counts, op_names
-from portable_deblur.measure import measure_local
-from portable_deblur.unet import build_unet
+from portable_deblur.deploy.flatbuffer import op_counts, op_names
+from portable_deblur.deploy.measure import measure_local
+from portable_deblur.models.unet import build_unet
 
 
 def test_op_inventory_of_a_hand_checked_model(tmp_path):
@@ -15,7 +16,7 @@ def test_op_inventory_of_a_hand_checked_model(tmp_path):
     flat = to_tflite(model, (16, 16))
     # enc0 conv, pool, mid conv, resize, 1x1 conv, concat, dec conv, out conv, residual add
     assert op_counts(flat) == {"ADD": 1, "CONCATENATION": 1, "CONV_2D": 5, "MAX_POOL_2D": 1, "RESIZE_BILINEAR": 1}
-    path = atomic_write(tmp_path / artifact_name("fp32", (16, 16)), flat)
+    path = atomic_write(RunLayout.artifact(tmp_path, "fp32", (16, 16)), flat)
     assert path.name == "fp32_16x16.tflite" and op_names(path) == op_names(flat)
 
 
@@ -28,7 +29,7 @@ def test_measure_runs_in_a_subprocess(tmp_path):
 
 
 def test_a_slow_artifact_stops_timing_at_the_time_budget(tmp_path):
-    from portable_deblur.measure import time_interpreter
+    from portable_deblur.deploy.measure import time_interpreter
 
     path = atomic_write(tmp_path / "m.tflite", to_tflite(build_unet(width=4, enc_blocks=[1], dec_blocks=[1]), (32, 32)))
     assert time_interpreter(path, 1, warmup=5, runs=50, max_seconds=1e-6).runs == 3  # at least 3 timed runs

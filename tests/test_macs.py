@@ -1,7 +1,7 @@
 """MAC and parameter counting against hand-computed values."""
 from portable_deblur.backend import keras
-from portable_deblur.macs import count_macs, count_params
-from portable_deblur.unet import build_unet
+from portable_deblur.models.macs import count_macs, count_params
+from portable_deblur.models.unet import build_unet
 
 
 def test_small_conv_stack_by_hand():

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from portable_deblur.config import load_config
-from portable_deblur.measure import adb_commands, measure_adb, parse_benchmark_output, scaling_exponent
+from portable_deblur.deploy.measure import adb_commands, measure_adb, parse_benchmark_output, scaling_exponent
 from portable_deblur.registry import ConfigError
-from portable_deblur.trial import padded
+from portable_deblur.search.artifact import padded
 
 # benchmark_model output in the format its README documents (tensorflow/lite/tools/benchmark).
 PARTIAL_GPU = """STARTING!

@@ -2,41 +2,21 @@
 import numpy as np
 import pytest
 
-from portable_deblur.backend import keras
-from portable_deblur.blocks import ACTIVATIONS, UPSAMPLERS
-from portable_deblur.export import to_tflite
-from portable_deblur.flatbuffer import op_counts
-from portable_deblur.layers import CUSTOM_OBJECTS
+from portable_deblur.models.blocks import ACTIVATIONS, UPSAMPLERS
 from portable_deblur.registry import ConfigError
-from portable_deblur.runtime import predictor
-from portable_deblur.unet import build_unet
+from portable_deblur.models.unet import build_unet
 
 # The op each upsampler must put in the flatbuffer (MediaTek paper, Table 3), and must be the only one to.
 UPSAMPLER_OPS = {"transpose": "TRANSPOSE_CONV", "depth_to_space": "DEPTH_TO_SPACE", "bilinear": "RESIZE_BILINEAR"}
 
 
-def check_builder_end_to_end(model: keras.Model, size: int = 32) -> dict:
-    """Build -> forward shape, no NaN -> unique names -> config round-trip -> float TFLite == Keras."""
-    x = np.random.default_rng(0).random((1, size, size, 3), np.float32)
-    y = model(x, training=False).numpy()
-    assert y.shape == x.shape and np.isfinite(y).all()
-    names = [layer.name for layer in model.layers]
-    assert len(names) == len(set(names))
-    assert all(n == "input" or "_" in n for n in names), names
-    clone = keras.Model.from_config(model.get_config(), custom_objects=CUSTOM_OBJECTS)
-    assert [layer.name for layer in clone.layers] == names
-    flat = to_tflite(model, (size, size))
-    np.testing.assert_allclose(predictor(flat)(x), y, atol=1e-5)
-    return op_counts(flat)
-
-
 @pytest.mark.parametrize("upsampler", sorted(UPSAMPLERS))
-def test_upsampler_end_to_end_and_its_op_in_the_flatbuffer(upsampler):
+def test_upsampler_end_to_end_and_its_op_in_the_flatbuffer(upsampler, check_builder):
     model = build_unet(width=4, enc_blocks=[1, 1], dec_blocks=[1, 1], middle_blocks=1, upsampler=upsampler)
     # Perturb the zero-initialised output conv so the parity check compares a non-trivial output.
     out = model.get_layer("out_conv")
     out.set_weights([np.random.default_rng(1).normal(0, 0.1, w.shape) for w in out.get_weights()])
-    ops = check_builder_end_to_end(model)
+    ops = check_builder(model)
     assert ops[UPSAMPLER_OPS[upsampler]] == 2  # one per decoder level
     for other, op in UPSAMPLER_OPS.items():
         if other != upsampler:
@@ -44,10 +24,10 @@ def test_upsampler_end_to_end_and_its_op_in_the_flatbuffer(upsampler):
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
-def test_activation_end_to_end(activation):
+def test_activation_end_to_end(activation, check_builder):
     model = build_unet(width=4, enc_blocks=[1], dec_blocks=[1], middle_blocks=1, activation=activation,
                        upsampler="depth_to_space", residual=False)
-    ops = check_builder_end_to_end(model)
+    ops = check_builder(model)
     if activation == "prelu":
         assert "PRELU" in ops
 
@@ -56,6 +36,7 @@ def test_layer_names_are_deterministic():
     a = [layer.name for layer in build_unet(width=4).layers]
     b = [layer.name for layer in build_unet(width=4).layers]
     assert a == b and "enc1_blk1_conv" in a and "up0_tconv" in a and "dec0_concat" in a
+    assert all(n == "input" or "_" in n for n in a), a  # underscore-separated stage_block_op names
 
 
 @pytest.mark.parametrize("kwargs, expected", [

@@ -5,12 +5,19 @@ import pytest
 
 from portable_deblur.config import load_config
 from portable_deblur.registry import ConfigError
-from portable_deblur.search import prepare, run_search
+from portable_deblur.search.run import prepare, run_search
 
 
 def test_unknown_quantization_mode_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match=r"optimize.ptq entries must be among \['fp16', 'int16x8', .*got 'int4'"):
+    with pytest.raises(ConfigError, match=r"optimize.ptq entries must be one of \['fp16', 'int16x8', .*got 'int4'"):
         load_config(["optimize.ptq=[int4]"])
+
+
+def test_every_ptq_mode_the_optimize_stage_offers_has_converter_settings():
+    from portable_deblur.deploy.export import QUANTIZATIONS
+    from portable_deblur.optimize.options import PTQ_MODES
+
+    assert set(QUANTIZATIONS) == {"fp32", *PTQ_MODES}
 
 
 @pytest.mark.slow
@@ -35,14 +42,15 @@ def test_ptq_variants_are_rows_and_a_refused_16x8_op_fails_only_its_row(tiny_arg
     assert d2s[0]["input_dtypes"] == "float32"  # honestly labelled: this op stayed float
     fp16 = rows[f"{base}__ptq-fp16"]
     assert abs(fp16["psnr_tflite"] - rows[base]["psnr_tflite"]) < 0.05
-    assert (study.dir / base / "int8_32x32.tflite").is_file()
+    assert (study.layout.root / base / "int8_32x32.tflite").is_file()
     assert front
 
 
 @pytest.mark.slow
 def test_pruning_and_combos_optimize_only_the_float_pareto_set(tiny_args):
-    from portable_deblur.report import front_rows, optimization
-    from portable_deblur.search import Objectives, float_front
+    from portable_deblur.rank import front_rows
+    from portable_deblur.rank import Objectives
+    from portable_deblur.search.run import float_front
 
     args = ["space=upsampling", *tiny_args, "model.width=8", "grid.upsampler=[transpose,bilinear]",
             "grid.activation=[relu]", "optimize.prune=[0.3]", "optimize.prune_steps=2",
@@ -51,10 +59,10 @@ def test_pruning_and_combos_optimize_only_the_float_pareto_set(tiny_args):
     cfg, violations, dataset, study = prepare(args)
     run_search(cfg, violations, study, dataset)
     rows = {r.id: r for r in study.rows()}
-    floats = [r for r in rows.values() if optimization(r) == "fp32"]
+    floats = [r for r in rows.values() if r.optimization == "fp32"]
     assert len(floats) == 2
     front = float_front(cfg, study)  # from the per-trial timings every worker saw, not the final re-timing
-    untimed = [r for r in study.rows(retimed=False) if optimization(r) == "fp32"]
+    untimed = [r for r in study.rows(retimed=False) if r.optimization == "fp32"]
     assert front and front == [r.id for r in front_rows(untimed, Objectives.of(cfg))[1]]
     for base in floats:
         variants = {rid for rid in rows if rid.startswith(base.id + "__")}
@@ -65,8 +73,8 @@ def test_pruning_and_combos_optimize_only_the_float_pareto_set(tiny_args):
         assert all(rows[v].status == "ok" for v in variants)
         pruned = rows[f"{base.id}__prune-0.3"]
         assert abs(1 - pruned.macs / base.macs - 0.3) <= 0.02 and pruned.params < base.params
-        assert optimization(rows[f"{base.id}__prune-0.3__ptq-int8"]) == "pruned-30%+int8"
-        assert (study.dir / pruned.artifacts["primary"]).is_file()
+        assert rows[f"{base.id}__prune-0.3__ptq-int8"].optimization == "pruned-30%+int8"
+        assert (study.layout.root / pruned.artifacts["primary"]).is_file()
     optimize_trials = [t for t in study.study.get_trials() if t.user_attrs.get("phase") == "optimize"]
     assert sorted(t.user_attrs["candidate"] for t in optimize_trials) == sorted(front)
     # Resuming a finished run does no work and enqueues nothing again.

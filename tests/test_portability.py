@@ -4,13 +4,13 @@ import pytest
 import yaml
 
 from portable_deblur.backend import tf
-from portable_deblur.blocks import ACTIVATIONS, UPSAMPLERS
-from portable_deblur.export import to_tflite
-from portable_deblur.flatbuffer import OpRecord, inventory_table, op_counts, op_inventory
-from portable_deblur.macs import count_macs
-from portable_deblur.portability import SUPPORT_DIR, check, check_all, get_target, predict_ops, targets, xnnpack_delegation
+from portable_deblur.models.blocks import ACTIVATIONS, UPSAMPLERS
+from portable_deblur.deploy.export import to_tflite
+from portable_deblur.deploy.flatbuffer import OpRecord, inventory_table, op_counts, op_inventory
+from portable_deblur.models.macs import count_macs
+from portable_deblur.deploy.portability import SUPPORT_DIR, check, check_all, get_target, predict_ops, targets, xnnpack_delegation
 from portable_deblur.registry import ConfigError
-from portable_deblur.unet import build_unet
+from portable_deblur.models.unet import build_unet
 
 
 def _tiny(**kwargs):
@@ -93,7 +93,7 @@ def test_keras_graph_prediction_matches_the_converted_flatbuffer(kwargs):
 def test_nafnet_prediction_matches_its_trained_flatbuffer():
     """NAFNet's own layers (LayerNorm, SimpleGate, SCA, residual scales) predicted op for op, as converted
     once trained (random weights: initial ones/zeros let the converter fold some of them away)."""
-    from portable_deblur.nafnet import build_nafnet
+    from portable_deblur.models.nafnet import build_nafnet
 
     model = build_nafnet(width=4, enc_blocks=[1, 1], dec_blocks=[1, 1])
     rng = np.random.default_rng(0)

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from portable_deblur.backend import keras
-from portable_deblur.macs import count_macs
-from portable_deblur.nafnet import build_nafnet
-from portable_deblur.prune import TOLERANCE, PruneError, plan, prune, rebuild
-from portable_deblur.unet import build_unet
+from portable_deblur.models.macs import count_macs
+from portable_deblur.models.nafnet import build_nafnet
+from portable_deblur.optimize.prune import TOLERANCE, PruneError, plan, prune, rebuild
+from portable_deblur.models.unet import build_unet
 
 SHAPE = (32, 32)
 
@@ -103,9 +103,9 @@ def test_unsupported_layer_is_named():
 
 
 def test_two_of_four_sparsity_zeroes_half_of_every_group_and_survives_fine_tuning(tiny_dataset, tiny_args):
-    from portable_deblur import sparsity
+    from portable_deblur.optimize import sparsity
     from portable_deblur.config import load_config
-    from portable_deblur.train import fit
+    from portable_deblur.train.fit import fit
 
     cfg = load_config(["space=upsampling", *tiny_args])
     model = _unet("depth_to_space")

@@ -5,13 +5,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from portable_deblur.blocks import ACTIVATIONS, UPSAMPLERS
-from portable_deblur.export import representative_inputs
-from portable_deblur.flatbuffer import op_inventory
-from portable_deblur.nafnet import build_nafnet
-from portable_deblur.qat import QUANTIZE_CONFIGS, init_ranges, quantize_aware, to_int8
-from portable_deblur.runtime import predictor
-from portable_deblur.unet import build_unet
+from portable_deblur.models.blocks import ACTIVATIONS, UPSAMPLERS
+from portable_deblur.deploy.export import representative_inputs
+from portable_deblur.deploy.flatbuffer import op_inventory
+from portable_deblur.models.nafnet import build_nafnet
+from portable_deblur.optimize.qat import QUANTIZE_CONFIGS, init_ranges, quantize_aware, to_int8
+from portable_deblur.deploy.runtime import predictor
+from portable_deblur.models.unet import build_unet
 from test_nafnet import OPTIONS
 
 
@@ -45,7 +45,7 @@ def test_every_buildable_model_gets_a_quantize_aware_twin(name, build):
                                     dict(upsampler="transpose", activation="relu6"), dict(arch="nafnet")],
                          ids=lambda k: "-".join(map(str, k.values())))
 def test_qat_converts_to_int8_with_int8_convs_and_matches_its_fake_quant_model(kwargs, tiny_cfg, tiny_dataset):
-    from portable_deblur.train import fit, seed_everything
+    from portable_deblur.train.fit import fit, seed_everything
 
     seed_everything(0, False)
     model = _nafnet() if kwargs.get("arch") == "nafnet" else _unet(**kwargs)
@@ -69,7 +69,7 @@ def test_qat_converts_to_int8_with_int8_convs_and_matches_its_fake_quant_model(k
 
 @pytest.mark.slow
 def test_qat_variant_is_a_row_of_the_search(tiny_args):
-    from portable_deblur.search import prepare, run_search
+    from portable_deblur.search.run import prepare, run_search
 
     args = ["space=upsampling", *tiny_args, "grid.upsampler=[depth_to_space]", "grid.activation=[relu]",
             "optimize.qat_steps=3", "optimize.representative_count=2"]
@@ -78,6 +78,6 @@ def test_qat_variant_is_a_row_of_the_search(tiny_args):
     rows = {r.id: r for r in study.rows()}
     qat = rows["unet__activation-relu__upsampler-depth_to_space__qat-int8"]
     assert qat.status == "ok", qat.error
-    assert qat.values["qat"] == "int8" and (study.dir / qat.artifacts["primary"]).name == "qat_int8_32x32.tflite"
+    assert qat.values["qat"] == "int8" and (study.layout.root / qat.artifacts["primary"]).name == "qat_int8_32x32.tflite"
     assert any(op["op"] == "CONV_2D" and op["input_dtypes"] == "int8" for op in qat.inventory)
     assert qat.fidelity_psnr > 30 and qat.seconds["qat"] > 0

@@ -1,7 +1,7 @@
 """Pure functions with hand-made inputs: Pareto front (incl. ties) and candidate ids."""
 import pytest
 
-from portable_deblur.candidate import expand, make_id
+from portable_deblur.models.candidate import expand, make_id
 from portable_deblur.rank import dominates, pareto_front
 from portable_deblur.registry import ConfigError
 
@@ -54,7 +54,7 @@ def test_expand_rejects_bad_grids():
 
 
 def _row(cid, psnr, ms, gpu_fraction, violations=()):
-    from portable_deblur.results import ResultRow
+    from portable_deblur.records import ResultRow
 
     return ResultRow(id=cid, arch="unet", values={"upsampler": cid}, status="ok", psnr_tflite=psnr,
                      latency={"256x256_t2": {"median_ms": ms}}, violations=list(violations),
@@ -62,7 +62,7 @@ def _row(cid, psnr, ms, gpu_fraction, violations=()):
 
 
 def test_front_rows_uses_portability_as_constraint_and_objective():
-    from portable_deblur.report import Objectives, front_rows
+    from portable_deblur.rank import Objectives, front_rows
 
     rows = [_row("a", 30.0, 10.0, 0.5), _row("b", 30.0, 12.0, 1.0), _row("c", 31.0, 5.0, 1.0, ["gpu"])]
     ok, front = front_rows(rows, Objectives("256x256_t2"))
@@ -72,7 +72,7 @@ def test_front_rows_uses_portability_as_constraint_and_objective():
 
 
 def test_latency_budget_is_a_constraint_on_the_front():
-    from portable_deblur.report import Objectives, front_rows
+    from portable_deblur.rank import Objectives, front_rows
 
     rows = [_row("fast", 29.0, 5.0, 1.0), _row("slow", 31.0, 20.0, 1.0)]
     spec = Objectives("256x256_t2", max_latency_ms=10.0)
@@ -83,8 +83,8 @@ def test_latency_budget_is_a_constraint_on_the_front():
 
 
 def test_latency_table_gives_each_thread_series_its_own_exponent():
-    from portable_deblur.report import latency_table
-    from portable_deblur.results import ResultRow
+    from portable_deblur.report.plots import latency_table
+    from portable_deblur.records import ResultRow
 
     def lat(ms):
         return {"median_ms": ms, "p90_ms": ms, "cv": 0.0, "peak_rss_mb": 1.0}

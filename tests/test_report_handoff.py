@@ -9,25 +9,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TINY
-from portable_deblur import files, handoff
-from portable_deblur.results import ResultRow
+from portable_deblur import files
+from portable_deblur.handoff import bundle as handoff
+from portable_deblur.records import ResultRow
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = "unet__activation-relu__upsampler-depth_to_space"
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, tiny_overrides):
     """One tiny search: two U-Nets, one with an int8 variant (so optimizations differ on the front)."""
-    from portable_deblur.search import prepare, run_search
+    from portable_deblur.search.run import prepare, run_search
 
     root = tmp_path_factory.mktemp("runs")
-    args = ["space=upsampling", *TINY, f"run.root={root}", "grid.upsampler=[depth_to_space,bilinear]",
+    args = ["space=upsampling", *tiny_overrides, f"run.root={root}", "grid.upsampler=[depth_to_space,bilinear]",
             "grid.activation=[relu]", "optimize.ptq=[int8]", "optimize.representative_count=2", "run.name=tiny"]
     cfg, violations, dataset, study = prepare(args)
     run_search(cfg, violations, study, dataset)
-    return study.dir
+    return study.layout.root
 
 
 def test_report_page_holds_every_section_and_its_images(tiny_run):
@@ -45,8 +45,8 @@ def test_report_page_holds_every_section_and_its_images(tiny_run):
 
 
 def test_choice_effects_average_over_the_other_choices():
-    from portable_deblur.report import Objectives
-    from portable_deblur.report_html import choice_effects
+    from portable_deblur.rank import Objectives
+    from portable_deblur.report.html import choice_effects
 
     def row(up, act, db, ms, ptq=None):
         values = {"upsampler": up, "activation": act, **({"ptq": ptq} if ptq else {})}
@@ -106,7 +106,7 @@ def test_report_notebook_executes_against_a_run(tiny_run):
 
 
 def test_handoff_bundles_verify_with_litert_and_tampering_is_caught(tiny_run, tmp_path, capsys):
-    from portable_deblur.metadata import read
+    from portable_deblur.deploy.metadata import read
 
     out = tmp_path / "bundles"
     assert handoff.main([f"run={tiny_run}", f"candidate={BASE}__ptq-int8", f"out={out}", "version=2.1.0"]) == 0

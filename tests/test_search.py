@@ -7,10 +7,10 @@ import dataclasses
 
 import pytest
 
-from portable_deblur import trial
-from portable_deblur.flatbuffer import op_counts
+from portable_deblur.search import artifact, trial
+from portable_deblur.deploy.flatbuffer import op_counts
 from portable_deblur.registry import ConfigError
-from portable_deblur.search import main, prepare, run_search
+from portable_deblur.search.run import main, prepare, run_search
 
 TWO = ["grid.upsampler=[transpose,bilinear]", "grid.activation=[relu]"]
 
@@ -28,7 +28,7 @@ def _states(study):
 def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
     cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, *TWO])
     front = run_search(cfg, violations, study, dataset)
-    run = study.dir
+    run = study.layout.root
     for name in ("config.yaml", "study.db", "results.csv", "pareto.csv", "pareto.png",
                  "latency_vs_resolution.csv", "latency_vs_resolution.png"):
         assert (run / name).is_file(), name
@@ -65,14 +65,14 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
 
 @pytest.mark.slow
 def test_failing_candidate_is_recorded_and_search_goes_on(tiny_args, monkeypatch):
-    real = trial.to_tflite
+    real = artifact.to_tflite
 
     def refuse_bilinear(model, shape, *args):  # stands in for a converter refusal
         if any("resize" in layer.name for layer in model.layers):
             raise RuntimeError("converter refused RESIZE_BILINEAR (test)")
         return real(model, shape, *args)
 
-    monkeypatch.setattr(trial, "to_tflite", refuse_bilinear)
+    monkeypatch.setattr(artifact, "to_tflite", refuse_bilinear)
     cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, *TWO])
     run_search(cfg, violations, study, dataset)
     rows = {r["id"]: r for r in _rows(study)}
@@ -135,12 +135,13 @@ def test_a_run_with_no_finished_trial_is_replaced_by_a_new_config(tiny_args):
 
 
 def test_config_yaml_records_the_machine_and_still_loads(tiny_args):
-    from portable_deblur.study import SearchStudy, _comparable
+    from portable_deblur.search.storage import comparable as _comparable
+    from portable_deblur.search.study import SearchStudy
 
     cfg, _, _, study = prepare(["space=upsampling", *tiny_args, *TWO])
-    text = (study.dir / "config.yaml").read_text()
+    text = (study.layout.root / "config.yaml").read_text()
     assert "environment:" in text and "cpu:" in text and "onednn:" in text and "tensorflow:" in text
-    assert _comparable(SearchStudy.load(study.dir).cfg) == _comparable(cfg)
+    assert _comparable(SearchStudy.load(study.layout.root).cfg) == _comparable(cfg)
     assert any(k.startswith("environment.") for k in study.study.user_attrs)
 
 
@@ -148,9 +149,9 @@ def test_trial_log_prints_one_line_per_trial(capsys):
     from optuna.trial import TrialState
 
     from portable_deblur.config import load_config
-    from portable_deblur.results import ResultRow
-    from portable_deblur.search import TrialLog
-    from portable_deblur.study import Outcome
+    from portable_deblur.records import ResultRow
+    from portable_deblur.search.run import TrialLog
+    from portable_deblur.search.study import Outcome
 
     row = ResultRow(id="unet__x", arch="unet", values={}, status="ok", psnr_tflite=26.5, psnr_blurry=26.0,
                     latency={"256x256_t2": {"median_ms": 21.25}})
@@ -204,7 +205,7 @@ def test_same_seed_same_numbers_across_runs(tiny_args, tmp_path):
 
 @pytest.mark.slow
 def test_nan_loss_stops_that_candidate_early_and_the_search_goes_on(tiny_args, monkeypatch):
-    from portable_deblur import train
+    from portable_deblur.train import fit as train
 
     real = train.get_loss
     monkeypatch.setattr(train, "get_loss", lambda *a: (lambda s, r: real(*a)(s, r) * float("nan")))
@@ -221,17 +222,17 @@ def test_train_init_starts_each_candidate_from_an_earlier_runs_weights(tiny_args
     import numpy as np
 
     from portable_deblur.backend import keras
-    from portable_deblur.layers import CUSTOM_OBJECTS
+    from portable_deblur.models.layers import CUSTOM_OBJECTS
 
     one = ["space=upsampling", *tiny_args, "grid.upsampler=[bilinear]", "grid.activation=[relu]"]
     cfg, violations, dataset, first = prepare([*one, "run.name=laptop"])
     run_search(cfg, violations, first, dataset)
     cid = "unet__activation-relu__upsampler-bilinear"
-    saved = keras.models.load_model(first.dir / cid / "model.keras", custom_objects=CUSTOM_OBJECTS, compile=False)
-    assert (first.dir / cid / "checkpoint" / "checkpoint").is_file()  # optimizer state and step, to continue
+    saved = keras.models.load_model(first.layout.root / cid / "model.keras", custom_objects=CUSTOM_OBJECTS, compile=False)
+    assert (first.layout.root / cid / "checkpoint" / "checkpoint").is_file()  # optimizer state and step, to continue
     started = []
     real = trial.fit
     monkeypatch.setattr(trial, "fit", lambda model, *a, **k: started.append(model.get_weights()) or real(model, *a, **k))
-    cfg, violations, dataset, second = prepare([*one, "run.name=gpu_box", f"train.init={first.dir}"])
+    cfg, violations, dataset, second = prepare([*one, "run.name=gpu_box", f"train.init={first.layout.root}"])
     run_search(cfg, violations, second, dataset)
     assert all(np.array_equal(a, b) for a, b in zip(started[0], saved.get_weights()))

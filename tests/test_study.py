@@ -13,8 +13,8 @@ from optuna.trial import TrialState
 
 from portable_deblur.config import load_config
 from portable_deblur.registry import ConfigError
-from portable_deblur.results import ResultRow
-from portable_deblur.study import Outcome, SearchStudy
+from portable_deblur.records import ResultRow
+from portable_deblur.search.study import Outcome, SearchStudy
 
 TWO = ["grid.upsampler=[transpose,bilinear]", "grid.activation=[relu]"]
 FOUR = ["grid.upsampler=[transpose,bilinear]", "grid.activation=[relu,prelu]"]
@@ -31,6 +31,14 @@ def _fake_outcome(calls):
     return evaluate
 
 
+def _run(study, evaluate):
+    """What the search loop does with one trial: ask, evaluate it unless it was settled, tell."""
+    with study.next_trial() as job:
+        if job.pending:
+            job.tell(evaluate(job.candidate, job.phase))
+        return job.candidate
+
+
 def _study(tiny_args, *extra):
     return SearchStudy.open(load_config(["space=upsampling", *tiny_args, *TWO, *extra]))
 
@@ -39,10 +47,10 @@ def test_grid_trials_map_one_to_one_and_a_surplus_trial_does_no_work(tiny_args):
     calls = []
     study = _study(tiny_args)
     while study.needs_trial():
-        study.run_trial(_fake_outcome(calls))
+        _run(study, _fake_outcome(calls))
     assert sorted(calls) == ["unet__activation-relu__upsampler-bilinear", "unet__activation-relu__upsampler-transpose"]
     # A second worker that asked at the same moment for the last point gets a trial past the grid: pruned unseen.
-    assert study.run_trial(_fake_outcome(calls)) is None and len(calls) == 2
+    assert _run(study, _fake_outcome(calls)) is None and len(calls) == 2
     assert study.trial_counts() == {"COMPLETE": 2, "PRUNED": 1}
     assert [t.user_attrs["status"] for t in study.study.get_trials(states=(TrialState.PRUNED,))] == ["surplus"]
 
@@ -50,15 +58,15 @@ def test_grid_trials_map_one_to_one_and_a_surplus_trial_does_no_work(tiny_args):
 def test_an_interrupted_trial_is_retried_once_whoever_notices(tiny_args):
     calls = []
     worker_a, worker_b = _study(tiny_args), _study(tiny_args)  # two processes sharing the study
-    worker_a.run_trial(_fake_outcome(calls))
+    _run(worker_a, _fake_outcome(calls))
     with pytest.raises(KeyboardInterrupt):
-        worker_a.run_trial(lambda c, phase: (_ for _ in ()).throw(KeyboardInterrupt()))
+        _run(worker_a, lambda c, phase: (_ for _ in ()).throw(KeyboardInterrupt()))
     interrupted = worker_a.study.get_trials(states=(TrialState.RUNNING,))
     assert len(interrupted) == 1 and interrupted[0].user_attrs["interrupted"] is True
     assert worker_b.recover() == [interrupted[0].number]
     assert worker_a.recover() == []  # lost the atomic RUNNING -> FAIL race: no second retry
     while worker_a.needs_trial():
-        worker_a.run_trial(_fake_outcome(calls))
+        _run(worker_a, _fake_outcome(calls))
     assert sorted(calls) == ["unet__activation-relu__upsampler-bilinear", "unet__activation-relu__upsampler-transpose"]
     assert worker_a.trial_counts() == {"COMPLETE": 2, "FAIL": 1}
     retry = worker_a.study.get_trials(states=(TrialState.COMPLETE,))[-1]
@@ -67,7 +75,7 @@ def test_an_interrupted_trial_is_retried_once_whoever_notices(tiny_args):
 
 def test_silent_trial_is_taken_as_killed_after_its_grace_period(tiny_args):
     study = _study(tiny_args, "search.heartbeat_s=0.2")
-    study.run_trial(_fake_outcome([]))
+    _run(study, _fake_outcome([]))
     killed = study.study.ask()  # a worker that started a trial, beat once, then was SIGKILLed
     cid = study.candidate(killed).id
     killed.set_user_attr("heartbeat", time.time())
@@ -76,7 +84,7 @@ def test_silent_trial_is_taken_as_killed_after_its_grace_period(tiny_args):
     assert study.recover() == [killed.number]
     calls = []
     while study.needs_trial():
-        study.run_trial(_fake_outcome(calls))
+        _run(study, _fake_outcome(calls))
     assert calls == [cid]  # re-run once, by whoever noticed
 
 
@@ -84,7 +92,7 @@ def test_pareto_optimizations_run_once_per_front_candidate_whoever_enqueues(tiny
     calls = []
     worker_a, worker_b = _study(tiny_args), _study(tiny_args)
     while worker_a.needs_trial():
-        worker_a.run_trial(_fake_outcome(calls))
+        _run(worker_a, _fake_outcome(calls))
     ids = sorted(calls)
     # Both workers finish training at once and both enqueue the front's optimize trials.
     assert worker_a.enqueue_optimizations(ids) == ids
@@ -92,7 +100,7 @@ def test_pareto_optimizations_run_once_per_front_candidate_whoever_enqueues(tiny
     worker_b.study.enqueue_trial(worker_b.study.get_trials()[0].params,
                                  user_attrs={"phase": "optimize", "candidate": ids[0]})  # a racing enqueue
     while worker_b.needs_trial():
-        worker_b.run_trial(_fake_outcome(calls))
+        _run(worker_b, _fake_outcome(calls))
     assert sorted(calls) == sorted(ids + [f"optimize:{i}" for i in ids])  # each optimized exactly once
     assert [t.user_attrs["status"] for t in worker_b.study.get_trials(states=(TrialState.PRUNED,))] == ["duplicate"]
     assert sorted(r.id for r in worker_b.rows()) == sorted(ids + [f"{i}__ptq-fp16" for i in ids])
@@ -110,7 +118,7 @@ def test_changed_config_is_refused_for_the_same_study(tiny_args):
     ("search.sampler=random", r"search.sampler must be one of \['grid', 'nsga2', 'tpe'\]; got 'random'"),
     ("search.sampler=nsga2", r"search.sampler=nsga2 needs search.n_trials >= 1"),
     ("search.latency=720x1280_t2", r"search.latency must be one of the measured keys \['32x32_t2'\]; got '720x1280_t2'"),
-    ("search.psnr=ssim", r"search.psnr must be one of \['tflite', 'keras'\]; got 'ssim'"),
+    ("search.psnr=ssim", r"search.psnr must be one of \['keras', 'tflite'\]; got 'ssim'"),
     ("search.storage=redis://x", r"search.storage must be a sqlite:///, postgresql:// or mysql:// URL; got 'redis://x'"),
     ("train.distribute=tpu", r"train.distribute must be one of \['mirrored', 'none'\]; got 'tpu'"),
 ])
@@ -195,7 +203,7 @@ def test_two_workers_on_postgresql_run_every_grid_point_exactly_once(tiny_args, 
 
 @pytest.mark.slow
 def test_nsga2_trains_n_distinct_candidates_and_the_front_is_the_studys(tiny_args):
-    from portable_deblur.search import prepare, run_search
+    from portable_deblur.search.run import prepare, run_search
 
     args = ["space=upsampling", *tiny_args, "grid.upsampler=[transpose,depth_to_space,bilinear]",
             "grid.activation=[relu,prelu]", "search.sampler=nsga2", "search.n_trials=3",

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from portable_deblur.backend import tf
-from portable_deblur.pipeline import crop_batch
-from portable_deblur.losses import LOSSES, charbonnier, get_loss, l1
+from portable_deblur.data.pipeline import crop_batch
+from portable_deblur.train.losses import LOSSES, charbonnier, get_loss, l1
 from portable_deblur.registry import ConfigError
-from portable_deblur.train import fit, seed_everything
-from portable_deblur.unet import build_unet
+from portable_deblur.train.fit import fit, seed_everything
+from portable_deblur.models.unet import build_unet
 
 
 def test_losses_on_hand_made_inputs():
@@ -24,7 +24,7 @@ def test_losses_on_hand_made_inputs():
 
 
 def test_psnr_and_fft_losses_on_hand_made_inputs():
-    from portable_deblur.losses import fft_l1, psnr
+    from portable_deblur.train.losses import fft_l1, psnr
 
     sharp = tf.zeros([2, 4, 4, 3])
     off = tf.fill([2, 4, 4, 3], 0.1)  # MSE 0.01 -> PSNR 20 dB -> loss -20
@@ -71,7 +71,7 @@ def test_crop_larger_than_images_is_a_clear_error(tiny_cfg, tiny_dataset):
 def test_mirrored_strategy_path_trains_like_the_default_one(tiny_cfg, tiny_dataset):
     """``train.distribute=mirrored`` on a one-device machine (CI): the distributed step (batch split per
     replica, gradients summed) reaches the same weights as the plain step."""
-    from portable_deblur.train import strategy_for
+    from portable_deblur.train.fit import strategy_for
 
     weights = []
     for mode in ("none", "mirrored"):
@@ -102,7 +102,7 @@ def test_training_in_pieces_from_a_checkpoint_equals_training_at_once(tiny_cfg, 
 
 
 def test_warm_start_loads_the_saved_weights_and_names_a_mismatch(tiny_dataset, tmp_path):
-    from portable_deblur.train import init_file, warm_start
+    from portable_deblur.train.fit import init_file, warm_start
 
     source = _model()
     source.set_weights([w + 0.5 for w in source.get_weights()])
@@ -124,10 +124,10 @@ def test_warm_start_loads_the_saved_weights_and_names_a_mismatch(tiny_dataset, t
 def test_mixed_precision_trains_and_exports_the_same_float32_file(tiny_cfg, tiny_dataset, precision, tmp_path):
     """16-bit compute while training; evaluation and export get a float32 twin with the same weights, so
     the .tflite is the one a float32 model with those weights gives."""
-    from portable_deblur.export import to_tflite
-    from portable_deblur.flatbuffer import op_counts
-    from portable_deblur.runtime import predictor
-    from portable_deblur.train import as_float32, precision_policy
+    from portable_deblur.deploy.export import to_tflite
+    from portable_deblur.deploy.flatbuffer import op_counts
+    from portable_deblur.deploy.runtime import predictor
+    from portable_deblur.train.fit import as_float32, precision_policy
 
     cfg = dataclasses.replace(tiny_cfg.train, steps=3, precision=precision)
     with precision_policy(precision):

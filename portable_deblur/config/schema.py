@@ -1,0 +1,219 @@
+"""The config's shape: one frozen dataclass per stage, with the defaults every search space starts from.
+
+The choices a field may take are registries owned by the stage that uses them (``<stage>/options.py``);
+``config.validate`` checks them all at load time.
+"""
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where training/validation pairs come from (``data.SOURCES``)."""
+
+    source: str = "embedded"
+    root: Optional[str] = None
+    train_images: List[str] = field(default_factory=lambda: [
+        "astronaut", "coffee", "hubble_deep_field", "immunohistochemistry", "retina",
+        "brick", "camera", "coins", "grass", "gravel", "moon", "page"])
+    val_images: List[str] = field(default_factory=lambda: ["chelsea", "rocket", "stereo_motorcycle"])
+    # Photos are used at native resolution, centre-cropped (never shrunk) to at most max_side pixels.
+    max_side: int = 768
+    # Training pairs are windows of train_tile pixels at random places of each frame (0: whole frames), each
+    # with its own shake path: more distinct blurs for the same rendering time. Validation uses whole frames.
+    train_tile: int = 256
+    blurs_per_image: int = 16
+    val_blurs_per_image: int = 4
+    # Path length in native pixels that a pixel travels during the exposure, averaged over the frame (drawn
+    # log-uniformly): about the 5-35 px of hand-held 720p frames. Rotation and zoom add up to these fractions
+    # of the translation at the frame corners, so the blur varies across the frame (blur.py).
+    blur_length: List[float] = field(default_factory=lambda: [5.0, 35.0])
+    rotation: float = 0.5
+    zoom: float = 0.1
+    blur_space: str = "srgb"  # srgb: GoPro's standard `blur` set; linear: its `blur_gamma` set (blur.py)
+    noise_sigma: float = 0.01
+    seed: int = 0
+    train_split: Optional[str] = None
+    val_split: Optional[str] = None
+    max_train_pairs: int = 0
+    max_val_pairs: int = 0
+    frame_stride: int = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Fixed-budget training: Adam (AdamW with ``weight_decay``), cosine or exponential decay, seeded."""
+
+    steps: int = 800
+    batch_size: int = 8
+    crop: int = 64
+    crops_per_pair: int = 1  # crops cut from one decoded pair per batch (4+ keeps GPUs fed from PNG folders)
+    learning_rate: float = 1e-3
+    schedule: str = "cosine"  # cosine: down to learning_rate * final_lr_ratio; exponential: the MediaTek paper's
+    final_lr_ratio: float = 0.01
+    # cosine only: a linear warm-up from 0 over these steps keeps the first Adam steps from knocking a network
+    # that starts as the identity far off it (short laptop schedules never recover from that).
+    warmup_steps: int = 0
+    decay_rate: float = 0.98  # exponential: multiply by decay_rate every decay_steps
+    decay_steps: int = 5000
+    beta_2: float = 0.999  # NAFNet / the thesis use 0.9
+    weight_decay: float = 0.0  # > 0: AdamW (the thesis: 1e-3)
+    loss: str = "l1"  # l1 | charbonnier | psnr
+    fft_weight: float = 0.0  # > 0 adds fft_weight * the FFT L1 term to the loss (the thesis used 0.01)
+    seed: int = 0
+    log_every: int = 50
+    # XLA: ~15 % faster steps for conv/transpose/depth_to_space U-Nets on CPU, but 1.5x *slower* for bilinear
+    # (its ResizeBilinearGrad), and TF refuses op determinism with XLA's MaxPool gradient. Off by default.
+    jit_compile: bool = False
+    # "mirrored": build and train under tf.distribute.MirroredStrategy (every local GPU; one CPU otherwise).
+    distribute: str = "none"
+    # Keras mixed precision (float32 variables, 16-bit compute, loss scaling for fp16); the trained weights are
+    # copied into a float32 model before evaluation and export, so the .tflite files do not change.
+    precision: str = "float32"
+    # Warm start: a run directory, a candidate folder or a .keras file with the same architecture.
+    init: Optional[str] = None
+
+
+# Named resolution sets, [height, width]; "paper" is the MediaTek paper's Figure 4 (360p .. 1080p).
+RESOLUTION_SETS = {
+    "paper": [[360, 640], [720, 1280], [900, 1600], [1080, 1920]],
+    "phone": [[256, 256], [720, 1280]],
+}
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """Latency measurement; resolutions are [height, width], each timed at every thread count.
+
+    ``resolution_set`` appends a named set (``RESOLUTION_SETS``). A size that is not a multiple of 2**depth
+    is exported padded up to one (recorded as ``padded_to``). ``backend=adb`` times on a phone over USB
+    with TFLite's ``benchmark_model`` instead of the local LiteRT interpreter.
+    """
+
+    resolutions: List[List[int]] = field(default_factory=lambda: [[256, 256]])
+    resolution_set: Optional[str] = None
+    threads: List[int] = field(default_factory=lambda: [2])
+    warmup: int = 3
+    runs: int = 20
+    max_seconds: float = 5.0  # a slow artifact (16x8: ~1 s a run here) stops timing after this (>= 3 runs)
+    interleaved_rounds: int = 3  # final round-robin re-timing of every candidate's primary artifact
+    backend: str = "local"
+    adb_binary: str = "/data/local/tmp/benchmark_model"
+    adb_delegate: str = "none"
+    adb_serial: Optional[str] = None
+
+    @property
+    def shapes(self) -> List[Tuple[int, int]]:
+        extra = RESOLUTION_SETS[self.resolution_set] if self.resolution_set else []
+        return list(dict.fromkeys(tuple(r) for r in [*self.resolutions, *extra]))
+
+
+@dataclass(frozen=True)
+class PortabilityConfig:
+    """Delegate targets reported for every artifact, and which of them a candidate must fully run on.
+
+    ``require`` is checked from the Keras graph *before* training: ``on_violation=skip`` records the
+    candidate as skipped with the reason; ``flag`` trains it anyway and keeps it off the Pareto front.
+    """
+
+    targets: List[str] = field(default_factory=lambda: [
+        "gpu", "nnapi_api27", "nnapi_api28", "nnapi_api29", "nnapi_api30", "nnapi_api31", "nnapi_api32",
+        "nnapi_api33", "nnapi_api34", "xnnpack", "hexagon"])
+    require: List[str] = field(default_factory=list)
+    on_violation: str = "skip"
+    objective: Optional[str] = None  # a target: its accelerator MAC fraction becomes a third front objective
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    """Optimized variants made from trained candidates; each is its own row and point on the front.
+
+    Float variants first: the trained model itself, one channel-pruned model per ``prune`` target (fraction
+    of MACs removed at the first measured resolution, then ``prune_steps`` of fine-tuning; ``prune.py``) and
+    one per ``sparsity`` pattern (TF-MOT's ``m:n`` structured sparsity, e.g. ``2:4``; ``sparsity.py``).
+    Every float variant then gets each ``ptq`` mode (``export.QUANTIZATIONS``; calibration uses training
+    crops) and, with ``qat_steps > 0``, an 8-bit QAT variant (``qat.py``): pruning + PTQ/QAT combos.
+    ``apply_to``: ``all`` trained candidates, or only the ``pareto`` set of their float models, optimized
+    once every candidate is trained.
+    """
+
+    ptq: List[str] = field(default_factory=list)
+    representative_count: int = 32
+    # > 0: an 8-bit QAT variant (<id>__qat-int8): fake-quant twin, ranges from calibration crops, this many
+    # fine-tuning steps at qat_learning_rate, converted to full int8 (portable_deblur/optimize/qat.py).
+    qat_steps: int = 0
+    qat_learning_rate: float = 1e-4
+    prune: List[float] = field(default_factory=list)  # MAC-reduction targets, e.g. [0.1, 0.3]
+    prune_steps: int = 400  # fine-tuning after pruning (also after applying a sparsity pattern)
+    prune_learning_rate: float = 3e-4
+    # Channels go in chunks of this many per channel space, so widths stay multiples of it: XNNPACK's fp32
+    # kernels work in 8-wide tiles here, and odd widths measured far smaller speed-ups for the same MACs.
+    prune_multiple: int = 8
+    sparsity: List[str] = field(default_factory=list)  # TF-MOT m:n patterns, e.g. ["2:4"]
+    # Which pruned/sparse models also get the ptq/qat variants (combos): null = every one, else their ids,
+    # e.g. ["prune-0.05"] (MediaTek Table 4 combines only its -5 % model), [] = none.
+    combine: Optional[List[str]] = None
+    apply_to: str = "all"  # all | pareto
+
+    @property
+    def variants(self) -> bool:
+        """Whether any optimization is asked for."""
+        return bool(self.ptq or self.qat_steps or self.prune or self.sparsity)
+
+
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The Optuna study behind a run: how candidates are picked, what is optimised, where trials live.
+
+    ``sampler=grid`` enumerates the grid (every point once); ``nsga2``/``tpe`` sample it and stop after
+    ``n_trials`` distinct candidates. ``storage`` defaults to ``sqlite:///<run dir>/study.db``; a
+    ``postgresql://user:password@host/db`` URL lets several processes on several machines share the study.
+    """
+
+    sampler: str = "grid"
+    n_trials: Optional[int] = None
+    population_size: int = 8  # NSGA-II generation size
+    seed: int = 0
+    storage: Optional[str] = None
+    psnr: str = "tflite"  # objective 1 (maximise): PSNR of the deployed .tflite, or of the Keras model
+    latency: Optional[str] = None  # objective 2 (minimise): "HxW_tN"; default: first resolution, first threads
+    max_latency_ms: Optional[float] = None  # constraint: slower candidates stay off the front
+    heartbeat_s: float = 10.0  # a running trial silent for 3 heartbeats is taken as killed and re-run
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Where results go; re-running with the same name resumes: finished trials are not re-run."""
+
+    name: Optional[str] = None
+    root: str = "experiments/runs"
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """What the console shows: ``warning`` hides TensorFlow's start-up lines and INFO logs; ``debug`` (or
+    ``-v``) shows everything. Not part of a run's identity: changing it never blocks a resume."""
+
+    level: str = "warning"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole search: the fixed builder arguments (``model``), the searched ones (``grid``) and stages."""
+
+    space: str = "upsampling"
+    arch: str = "unet"
+    model: Dict[str, Any] = field(default_factory=dict)
+    grid: Dict[str, List[Any]] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
+    portability: PortabilityConfig = field(default_factory=PortabilityConfig)
+    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    log: LogConfig = field(default_factory=LogConfig)

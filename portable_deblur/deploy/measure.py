@@ -1,0 +1,197 @@
+"""Measure stage: latency and memory of a ``.tflite``, in a fresh subprocess (or on a phone over adb).
+
+Locally each artifact is timed in its own process (``python -m portable_deblur.deploy.measure``) so one model's
+allocator and thread-pool state cannot leak into another's numbers, and the child's peak RSS is the
+artifact's own. Timing noise on shared machines can reach 2x between windows, so we report median, p90
+and spread (CV), never a single run. ``backend=adb`` runs TFLite's ``benchmark_model`` on a phone.
+"""
+import argparse
+import json
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import List, Optional, Union
+
+import numpy as np
+
+from portable_deblur.registry import ConfigError
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Timed runs of one artifact: milliseconds, relative spread (std/mean) and resident memory."""
+
+    median_ms: float
+    p90_ms: float
+    mean_ms: float
+    min_ms: float
+    cv: float
+    runs: int
+    threads: int
+    peak_rss_mb: float  # whole inference process (Python + runtime + model), high-water mark
+    model_rss_mb: float  # the part that appeared once the model was loaded and run
+    delegated_nodes: Optional[int] = None  # adb backend: what benchmark_model reported
+    nodes: Optional[int] = None
+
+
+def _peak_rss_mb() -> float:
+    """This process's resident-set high-water mark in MiB.
+
+    Read from /proc (VmHWM), which starts afresh at exec: getrusage's ru_maxrss survives execve, so a
+    child forked from a 1 GB TensorFlow parent would report the parent's size, not the model's.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB; other OSes differ
+
+
+def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: int,
+                     max_seconds: float = float("inf")) -> Latency:
+    """Warm up, then time ``runs`` invocations on a fixed random input (in this process). A slow model
+    (16x8 on reference kernels: ~1 s a run) stops after ``max_seconds`` of timed runs (at least 3) and
+    a quarter of that of warm-up (at least 1); ``Latency.runs`` says how many were timed."""
+    from portable_deblur.deploy.runtime import load_interpreter
+
+    before = _peak_rss_mb()
+    interpreter = load_interpreter(path, threads)
+    inp = interpreter.get_input_details()[0]
+    rng = np.random.default_rng(0)
+    if np.issubdtype(inp["dtype"], np.floating):
+        x = rng.random(inp["shape"]).astype(inp["dtype"])
+    else:
+        info = np.iinfo(inp["dtype"])
+        x = rng.integers(info.min, info.max, inp["shape"], dtype=inp["dtype"], endpoint=True)
+    interpreter.set_tensor(inp["index"], x)
+    start = time.perf_counter()
+    for _ in range(warmup):
+        interpreter.invoke()
+        if time.perf_counter() - start > max_seconds / 4:
+            break
+    times, budget_ms = [], 1000.0 * max_seconds
+    for _ in range(runs):
+        start = time.perf_counter()
+        interpreter.invoke()
+        times.append((time.perf_counter() - start) * 1000.0)
+        budget_ms -= times[-1]
+        if budget_ms < 0 and len(times) >= 3:
+            break
+    t = np.array(times)
+    peak = _peak_rss_mb()
+    return Latency(float(np.median(t)), float(np.percentile(t, 90)), float(t.mean()), float(t.min()),
+                   float(t.std() / t.mean()), len(times), threads, peak, peak - before)
+
+
+def measure_local(path: Union[str, Path], threads: int = 2, warmup: int = 3, runs: int = 20,
+                  max_seconds: float = 5.0) -> Latency:
+    """Time ``path`` in a fresh Python subprocess; raises RuntimeError with its stderr if it fails."""
+    cmd = [sys.executable, "-m", "portable_deblur.deploy.measure", str(path), "--threads", str(threads),
+           "--warmup", str(warmup), "--runs", str(runs), "--max-seconds", str(max_seconds)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"measuring {path} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return Latency(**json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+# benchmark_model flags per delegate (TFLite tools/benchmark README).
+ADB_DELEGATES = {"none": [], "xnnpack": ["--use_xnnpack=true"], "gpu": ["--use_gpu=true"],
+                 "nnapi": ["--use_nnapi=true"], "hexagon": ["--use_hexagon=true"]}
+
+
+def adb_commands(local: Path, cfg, threads: int) -> List[List[str]]:
+    """The adb invocations that push ``local`` and run ``benchmark_model`` on it with ``cfg``'s delegate."""
+    adb = ["adb"] + (["-s", cfg.adb_serial] if cfg.adb_serial else [])
+    remote = f"/data/local/tmp/{local.name}"
+    bench = [cfg.adb_binary, f"--graph={remote}", f"--num_threads={threads}", f"--warmup_runs={cfg.warmup}",
+             f"--num_runs={cfg.runs}", f"--max_secs={cfg.max_seconds:g}", *ADB_DELEGATES[cfg.adb_delegate]]
+    return [adb + ["push", str(local), remote], adb + ["shell", " ".join(bench)]]
+
+
+def parse_benchmark_output(text: str, threads: int, runs: int) -> Latency:
+    """Parse ``benchmark_model`` output: average inference time, delegated nodes, peak memory."""
+    timing = re.search(r"Inference timings in us:.*?Inference \(avg\): ([0-9.e+]+)", text, re.S)
+    if not timing:
+        raise RuntimeError(f"benchmark_model output has no 'Inference (avg)' timing:\n{text[-1500:]}")
+    avg_ms = float(timing.group(1)) / 1000.0
+    runs_lines = re.findall(r"count=\d+ first=\d+ curr=\d+ min=(\d+) max=\d+ avg=[0-9.e+]+ std=(\d+)", text)
+    std = runs_lines[-1] if runs_lines else None  # the last block is the timed run, the first the warm-up
+    nodes = re.search(r"(\d+) nodes delegated out of (\d+) nodes", text)
+    full = re.search(r"model graph will be completely executed by the delegate", text)
+    memory = re.search(r"(?:Peak memory footprint|Memory footprint delta from the start of the tool) \(MB\): "
+                       r"init=([0-9.e+]+) overall=([0-9.e+]+)", text)
+    delegated, total = (int(nodes.group(1)), int(nodes.group(2))) if nodes else (None, None)
+    if full and delegated is None:
+        delegated = total = -1  # all nodes, count not printed
+    min_ms = float(std[0]) / 1000.0 if std else avg_ms
+    cv = float(std[1]) / 1000.0 / avg_ms if std and avg_ms else float("nan")
+    rss = float(memory.group(2)) if memory else float("nan")
+    # benchmark_model prints an average, not a median: reported in both fields, honestly labelled here.
+    return Latency(avg_ms, float("nan"), avg_ms, min_ms, cv, runs, threads, rss, float("nan"), delegated, total)
+
+
+def measure_adb(path: Union[str, Path], cfg, threads: int) -> Latency:
+    """Time ``path`` on the phone connected over adb, with ``cfg.adb_delegate``."""
+    if shutil.which("adb") is None:
+        raise ConfigError("measure.backend=adb needs the 'adb' binary on PATH (Android platform-tools)")
+    devices = subprocess.run(["adb", "devices"], capture_output=True, text=True).stdout
+    if not re.search(r"^\S+\tdevice$", devices, re.M):
+        raise ConfigError(f"measure.backend=adb: no device attached ('adb devices' printed {devices.strip()!r})")
+    output = ""
+    for cmd in adb_commands(Path(path), cfg, threads):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        output = proc.stdout + proc.stderr
+        if proc.returncode != 0 or ("not found" in output and cfg.adb_binary in output):
+            raise ConfigError(f"{' '.join(cmd)} failed; is {cfg.adb_binary} on the phone? Output:\n{output[-1500:]}")
+    return parse_benchmark_output(output, threads, cfg.runs)
+
+
+BACKENDS = {"local": lambda path, cfg, threads: measure_local(path, threads, cfg.warmup, cfg.runs, cfg.max_seconds),
+            "adb": measure_adb}
+
+
+def measure(path: Union[str, Path], cfg, threads: int) -> Latency:
+    """Latency of ``path`` with the configured backend (a ``MeasureConfig``) at ``threads`` threads."""
+    return BACKENDS[cfg.backend](path, cfg, threads)
+
+
+def measure_interleaved(paths: List[Path], cfg, threads: int, rounds: int) -> List[dict]:
+    """Re-time several artifacts round-robin (order rotated each round) so slow drift of the machine hits
+    them all alike; per artifact, the median of the per-round medians and their relative spread."""
+    medians: List[List[float]] = [[] for _ in paths]
+    for r in range(rounds):
+        order = list(range(len(paths)))
+        order = order[r % len(order):] + order[: r % len(order)] if order else order
+        for i in order:
+            medians[i].append(measure(paths[i], cfg, threads).median_ms)
+    return [{"interleaved_median_ms": float(np.median(m)), "interleaved_spread": float((max(m) - min(m)) / np.median(m)),
+             "interleaved_rounds": rounds} for m in medians]
+
+
+def scaling_exponent(pixels: List[float], latency_ms: List[float]) -> float:
+    """Slope k of log(latency) = c + k * log(pixels): k = 1 means latency grows linearly with pixels."""
+    if len(pixels) < 2 or len(set(pixels)) < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(pixels), np.log(latency_ms), 1)[0])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Time one .tflite file with LiteRT; prints JSON.")
+    parser.add_argument("path")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--max-seconds", type=float, default=float("inf"))
+    args = parser.parse_args(argv)
+    print(json.dumps(asdict(time_interpreter(args.path, args.threads, args.warmup, args.runs, args.max_seconds))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""``RunLayout``: where every file of a run lives. The only code that knows the run directory's file names.
+
+```
+<run.root>/<run.name or space>/
+  config.yaml  study.db  results.csv  pareto.csv  pareto.png  latency_vs_resolution.{csv,png}
+  report.html  crops/  handoff/<artifact id>/
+  <candidate id>/  model.keras  checkpoint/  tensorboard/  <label>_<H>x<W>.tflite
+                   <variant id>/  model.keras  <label>_<H>x<W>.tflite   (pruned / sparse float models)
+```
+"""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+MODEL_FILE = "model.keras"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The files of one run directory ``root``."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, cfg) -> "RunLayout":
+        return cls(Path(cfg.run.root) / (cfg.run.name or cfg.space))
+
+    def __truediv__(self, relative: Union[str, Path]) -> Path:
+        """A path the run stores relative to its directory (a row's ``artifacts``)."""
+        return self.root / relative
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def study_url(self) -> str:
+        return f"sqlite:///{self.root.resolve() / 'study.db'}"
+
+    @property
+    def results_csv(self) -> Path:
+        return self.root / "results.csv"
+
+    @property
+    def pareto_csv(self) -> Path:
+        return self.root / "pareto.csv"
+
+    @property
+    def pareto_png(self) -> Path:
+        return self.root / "pareto.png"
+
+    @property
+    def latency_csv(self) -> Path:
+        return self.root / "latency_vs_resolution.csv"
+
+    @property
+    def latency_png(self) -> Path:
+        return self.root / "latency_vs_resolution.png"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def crops(self) -> Path:
+        return self.root / "crops"
+
+    @property
+    def handoff(self) -> Path:
+        return self.root / "handoff"
+
+    def folder(self, candidate_id: str, variant_id: str = "") -> Path:
+        """A candidate's folder, or its pruned / sparse float variant's subfolder."""
+        return self.root / candidate_id / variant_id if variant_id else self.root / candidate_id
+
+    @staticmethod
+    def model(folder: Path) -> Path:
+        return folder / MODEL_FILE
+
+    @staticmethod
+    def checkpoint(folder: Path) -> Path:
+        return folder / "checkpoint"
+
+    @staticmethod
+    def tensorboard(folder: Path) -> Path:
+        return folder / "tensorboard"
+
+    @staticmethod
+    def artifact(folder: Path, label: str, shape: Tuple[int, int]) -> Path:
+        """``<folder>/fp32_256x256.tflite`` (label, height x width)."""
+        return folder / f"{label}_{shape[0]}x{shape[1]}.tflite"
+
+    def relative(self, path: Path) -> str:
+        return str(Path(path).relative_to(self.root))
+
+
+def saved_model(init: Union[str, Path], candidate_id: str) -> Optional[Path]:
+    """The ``.keras`` file a warm start names: the file itself, a candidate folder's, or the candidate's in a
+    run directory; None when there is none."""
+    path = Path(init).expanduser()
+    for option in (path, path / MODEL_FILE, path / candidate_id / MODEL_FILE):
+        if option.is_file():
+            return option
+    return None

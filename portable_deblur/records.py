@@ -1,0 +1,210 @@
+"""The small frozen records the stages pass each other, and the result row they end in.
+
+``Variant`` (what ``optimize.plan`` asks of a trained candidate) -> ``Artifact`` (a ``.tflite`` the trial
+made) -> ``LatencyKey`` + latency fields (what ``deploy.measure`` timed) -> ``ResultRow`` (one per artifact;
+serialised only at the study boundary, ``search.rows``; ``results.csv`` is written from them).
+"""
+import csv
+import io
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from portable_deblur.files import atomic_write
+from portable_deblur.registry import ConfigError
+
+
+# Keys a row's ``values`` gains when it is an optimized variant of a candidate (absent: the trained float
+# model), in the order they are applied: pruning or sparsity first, then quantization.
+OPTIMIZATION_KEYS = ("prune", "sparsity", "ptq", "qat")
+
+
+def optimization(values: Dict[str, Any]) -> str:
+    """Label of the optimizations in a row's ``values``: ``fp32`` for the trained float model, else e.g.
+    ``int8``, ``qat-int8``, ``pruned-30%``, ``pruned-30%+int8``, ``sparse-2:4+fp16``."""
+    parts = []
+    if "prune" in values:
+        parts.append(f"pruned-{round(100 * float(values['prune']))}%")
+    if "sparsity" in values:
+        parts.append(f"sparse-{values['sparsity']}")
+    if "ptq" in values:
+        parts.append(str(values["ptq"]))
+    if "qat" in values:
+        parts.append(f"qat-{values['qat']}")
+    return "+".join(parts) or "fp32"
+
+
+def searched(values: Dict[str, Any]) -> Dict[str, Any]:
+    """A row's candidate values without its optimization keys (what rebuilds the candidate)."""
+    return {k: v for k, v in values.items() if k not in OPTIMIZATION_KEYS}
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One candidate's outcome: what it is, how good, how fast, where its files are, or why it failed."""
+
+    id: str
+    arch: str
+    values: Dict[str, Any]
+    status: str  # "ok" or "failed"
+    error: str = ""
+    params: int = 0
+    macs: int = 0
+    size_kb: float = float("nan")  # the primary .tflite file
+    psnr_blurry: float = float("nan")
+    ssim_blurry: float = float("nan")
+    psnr_keras: float = float("nan")
+    ssim_keras: float = float("nan")
+    psnr_tflite: float = float("nan")
+    ssim_tflite: float = float("nan")
+    fidelity_psnr: float = float("nan")
+    fidelity_l2: float = float("nan")
+    latency: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # "HxW_tN" -> Latency fields
+    ops: Dict[str, int] = field(default_factory=dict)
+    inventory: List[Dict[str, Any]] = field(default_factory=list)  # flatbuffer.inventory_table rows
+    portability: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # target -> TargetReport fields
+    xnnpack: Dict[str, Any] = field(default_factory=dict)  # measured delegation on this host
+    violations: List[str] = field(default_factory=list)  # required targets this candidate falls back on
+    artifacts: Dict[str, str] = field(default_factory=dict)  # name -> path relative to the run dir
+    seconds: Dict[str, float] = field(default_factory=dict)  # stage -> wall seconds
+    channels: Dict[str, int] = field(default_factory=dict)  # conv layer -> output channels it really has
+    trial: int = -1  # the Optuna trial that produced it
+    worker: str = ""  # host:pid of the process that ran that trial (the artifacts are on that host)
+
+    @property
+    def optimization(self) -> str:
+        """Its optimization label (``optimization``): ``fp32``, ``int8``, ``pruned-30%+int8``, ..."""
+        return optimization(self.values)
+
+    def best_ms(self, key: str) -> float:
+        """Latency at ``key`` (``best_ms``); NaN when it was not measured."""
+        return best_ms(self.latency.get(key, {}))
+
+    @property
+    def psnr_gain(self) -> float:
+        return self.psnr_tflite - self.psnr_blurry
+
+    def flat(self) -> Dict[str, Any]:
+        """One CSV row: nested fields flattened to ``latency_256x256_median_ms``-style columns."""
+        nested = ("values", "latency", "ops", "artifacts", "seconds", "inventory", "portability", "xnnpack", "violations",
+                  "channels")
+        row = {k: v for k, v in asdict(self).items() if k not in nested}
+        row.update({f"value_{k}": _cell(v) for k, v in self.values.items()})
+        row["psnr_gain"] = self.psnr_gain
+        for res, lat in self.latency.items():
+            row.update({f"latency_{res}_{k}": v for k, v in lat.items()})
+        row["ops"] = " ".join(f"{k}:{v}" for k, v in self.ops.items())
+        row["violations"] = " ".join(self.violations)
+        for target, rep in self.portability.items():
+            row[f"fallback_{target}"] = " ".join(rep["fallback"])
+            row[f"accel_macs_{target}"] = round(rep["accelerator_mac_fraction"], 4)
+        if self.xnnpack:
+            row["xnnpack_delegated"] = f"{self.xnnpack['delegated_nodes']}/{self.xnnpack['nodes']}"
+            row["xnnpack_undelegated"] = " ".join(f"{k}:{v}" for k, v in self.xnnpack["undelegated_ops"].items())
+        row.update({f"artifact_{k}": v for k, v in self.artifacts.items()})
+        row.update({f"seconds_{k}": round(v, 2) for k, v in self.seconds.items()})
+        return row
+
+
+def _cell(value: Any) -> Any:
+    return "-".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+
+
+@dataclass(frozen=True)
+class LatencyKey:
+    """Which latency measurement: input height x width and thread count, written ``256x256_t2``."""
+
+    height: int
+    width: int
+    threads: int
+
+    def __str__(self) -> str:
+        return f"{self.height}x{self.width}_t{self.threads}"
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        return self.height, self.width
+
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width
+
+    @classmethod
+    def parse(cls, text: str) -> "LatencyKey":
+        match = re.fullmatch(r"(\d+)x(\d+)_t(\d+)", str(text))
+        if match is None:
+            raise ConfigError(f"a latency key looks like HxW_tN (e.g. 256x256_t2); got {text!r}")
+        return cls(*map(int, match.groups()))
+
+
+def latency_key(shape, threads: int) -> str:
+    """Key of one latency measurement: ``256x256_t2`` (height x width, threads)."""
+    return str(LatencyKey(int(shape[0]), int(shape[1]), int(threads)))
+
+
+def best_ms(latency: Dict[str, Any]) -> float:
+    """The figure a row is ranked by: the final interleaved re-timing's median when it has one (every
+    candidate timed in the same window), else its own trial's median."""
+    return latency.get("interleaved_median_ms", latency.get("median_ms", float("nan")))
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One artifact ``optimize.plan`` asks of a trained candidate: which float model (the trained one, or
+    ``base`` = ``("prune", 0.3)`` / ``("sparsity", "2:4")``) and how it is converted (``kind`` ``fp32``,
+    ``ptq`` with a quantization ``mode``, or ``qat``)."""
+
+    base: Optional[Tuple[str, Any]] = None
+    kind: str = "fp32"
+    mode: str = "fp32"
+
+    @property
+    def float_values(self) -> Dict[str, Any]:
+        return dict([self.base]) if self.base else {}
+
+    @property
+    def values(self) -> Dict[str, Any]:
+        """The keys a row's ``values`` gains: ``{"prune": 0.3, "ptq": "int8"}``."""
+        return {**self.float_values, **({} if self.kind == "fp32" else {self.kind: self.mode})}
+
+    @property
+    def id(self) -> str:
+        """``prune-0.3__ptq-int8``; empty for the trained float model itself."""
+        from portable_deblur.models.candidate import variant_id
+
+        parts = [variant_id(self.float_values)] if self.base else []
+        return "__".join(parts + ([] if self.kind == "fp32" else [f"{self.kind}-{self.mode}"]))
+
+    @property
+    def label(self) -> str:
+        """``pruned-30%+int8`` (``optimization``)."""
+        return optimization(self.values)
+
+    @property
+    def file_label(self) -> str:
+        """What its ``.tflite`` files are named after: ``fp32``, ``int8``, ``qat_int8``."""
+        return self.mode if self.kind != "qat" else f"qat_{self.mode}"
+
+    def row_id(self, candidate_id: str) -> str:
+        return "__".join(filter(None, [candidate_id, self.id]))
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A ``.tflite`` a trial wrote: its path relative to the run directory, the input shape it serves (the
+    file may be padded up to the network's multiple) and its precision label (``fp32``, ``int8``, ``qat_int8``)."""
+
+    path: str
+    shape: Tuple[int, int]
+    precision: str
+
+
+def write_csv(path: Path, rows: List[Dict[str, Any]], columns: Optional[List[str]] = None) -> None:
+    """Write dict rows as CSV with the union of their keys as columns (first-seen order)."""
+    columns = columns or list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, buf.getvalue())

@@ -1,0 +1,229 @@
+"""``report.html``: one static page per run (opens from disk, no server) for the people deciding what ships.
+
+Pareto plot, per-choice effects, the full sortable results table, latency against resolution, the
+portability table, and visual crops (blurry / each Pareto artifact / sharp on the same validation patches).
+Plots are the PNGs beside it; crops live in ``crops/``.
+"""
+import html
+from pathlib import Path
+from statistics import mean
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from portable_deblur.layout import RunLayout
+from portable_deblur.rank import Objectives
+from portable_deblur.records import OPTIMIZATION_KEYS, ResultRow
+
+CROP = 48  # px of each validation patch, shown enlarged
+
+
+def choice_effects(rows: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
+    """What each searched value (and each optimization) costs: per value, the mean PSNR and latency of the
+    artifacts that have it, and the difference to the mean over all of them -- averaged over the others."""
+    ok = [r for r in rows if r.status == "ok" and spec.latency in r.latency]
+    if not ok:
+        return []
+    overall_db = mean(spec.values(r)[0] for r in ok)
+    overall_ms = mean(spec.values(r)[1] for r in ok)
+    keys = sorted({k for r in ok for k in r.values if k not in OPTIMIZATION_KEYS}) + ["optimization"]
+    out = []
+    for key in keys:
+        value_of = (lambda r: r.optimization) if key == "optimization" else (lambda r, k=key: _text(r.values.get(k)))
+        groups: Dict[str, List[ResultRow]] = {}
+        for r in ok:
+            groups.setdefault(value_of(r), []).append(r)
+        if len(groups) < 2:
+            continue
+        for value, members in groups.items():
+            db = mean(spec.values(r)[0] for r in members)
+            ms = mean(spec.values(r)[1] for r in members)
+            out.append({"choice": key, "value": value, "artifacts": len(members), "mean_psnr_db": db,
+                        "mean_latency_ms": ms, "delta_db": db - overall_db, "delta_ms": ms - overall_ms})
+    return out
+
+
+def _text(value) -> str:
+    return "-".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _patches(sharp: np.ndarray, count: int = 2) -> List[tuple]:
+    """Top-left corners of the ``count`` most detailed non-overlapping patches (gradient energy)."""
+    h, w = sharp.shape[:2]
+    size = min(CROP, h, w)
+    grey = sharp.astype(np.float32).mean(-1)
+    energy = np.abs(np.diff(grey, axis=0))[:, :-1] + np.abs(np.diff(grey, axis=1))[:-1]
+    step = max(1, size // 2)
+    scored = []
+    for y in range(0, h - size + 1, step):
+        for x in range(0, w - size + 1, step):
+            scored.append((float(energy[y:y + size - 1, x:x + size - 1].sum()), y, x))
+    chosen: List[tuple] = []
+    for _, y, x in sorted(scored, reverse=True):
+        if all(abs(y - cy) >= size or abs(x - cx) >= size for cy, cx, _ in chosen):
+            chosen.append((y, x, size))
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def visual_crops(layout: RunLayout, front: Sequence[ResultRow], val_pairs) -> List[Dict]:
+    """Restore the first validation image with every Pareto artifact (the ``.tflite`` itself) and save the
+    same patches of blurry / each artifact / sharp as PNGs under ``crops/``."""
+    from skimage.io import imsave
+    from skimage.transform import resize
+
+    from portable_deblur.train.evaluate import restore, to_uint8
+    from portable_deblur.deploy.runtime import predictor
+
+    pair = val_pairs[0]
+    folder = layout.crops
+    folder.mkdir(exist_ok=True)
+    outputs = {"blurry": pair.blurry, "sharp": pair.sharp}
+    for r in front:
+        path = layout / r.artifacts.get("eval", "")
+        if r.artifacts.get("eval") and path.is_file():
+            canvas = tuple(int(d) for d in _input_shape(path))
+            outputs[r.id] = to_uint8(restore(predictor(path), pair.blurry, canvas))
+    crops = []
+    for i, (y, x, size) in enumerate(_patches(pair.sharp)):
+        row = {"patch": f"{pair.name} y={y} x={x} ({size}px)", "images": []}
+        for name, image in outputs.items():
+            patch = image[y:y + size, x:x + size]
+            big = resize(patch, (size * 4, size * 4), order=0, preserve_range=True, anti_aliasing=False)
+            file = folder / f"patch{i}_{name}.png"
+            imsave(file, big.astype(np.uint8), check_contrast=False)
+            row["images"].append({"name": name, "file": layout.relative(file)})
+        crops.append(row)
+    return crops
+
+
+def _input_shape(path: Path):
+    from portable_deblur.deploy.runtime import load_interpreter
+
+    return load_interpreter(path).get_input_details()[0]["shape"][1:3]
+
+
+def html_table(rows: List[Dict], columns: List[str], sortable: bool = True, fmt: Dict[str, str] = None) -> str:
+    fmt = fmt or {}
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = []
+    for r in rows:
+        cells = []
+        for c in columns:
+            v = r.get(c, "")
+            text = format(v, fmt[c]) if c in fmt and isinstance(v, (int, float)) else str(v)
+            sort = f' data-sort="{v}"' if isinstance(v, (int, float)) else ""
+            cells.append(f"<td{sort}>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    cls = ' class="sortable"' if sortable else ""
+    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+_SCRIPT = """
+document.querySelectorAll('table.sortable th').forEach((th, col) => th.addEventListener('click', () => {
+  const body = th.closest('table').tBodies[0];
+  const up = th.dataset.dir !== 'up';
+  th.dataset.dir = up ? 'up' : 'down';
+  const key = td => td.dataset.sort !== undefined ? parseFloat(td.dataset.sort) : td.textContent;
+  [...body.rows].sort((a, b) => {
+    const x = key(a.cells[col]), y = key(b.cells[col]);
+    return (x > y ? 1 : x < y ? -1 : 0) * (up ? 1 : -1);
+  }).forEach(r => body.appendChild(r));
+}));
+document.body.dataset.ready = 'yes';
+"""
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; font-size: 12px; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; }
+th { background: #f3f3f3; cursor: pointer; } td:first-child, th:first-child { text-align: left; }
+tr.front td { background: #fff4e0; } img.plot { max-width: 900px; width: 100%; }
+.crops img { width: 160px; image-rendering: pixelated; margin: 2px; } .crops figure { display: inline-block; margin: 4px; }
+figcaption { font-size: 11px; max-width: 160px; word-wrap: break-word; }
+"""
+
+
+def results_rows(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
+    front_ids = {r.id for r in front}
+    out = []
+    for r in rows:
+        lat = r.latency.get(spec.latency, {})
+        out.append({"artifact": r.id, "front": "*" if r.id in front_ids else "", "family": r.arch,
+                    "optimization": r.optimization, "status": r.status, "psnr_tflite": r.psnr_tflite,
+                    "ssim_tflite": r.ssim_tflite, "psnr_keras": r.psnr_keras, "gain_db": r.psnr_gain,
+                    f"ms@{spec.latency}": r.best_ms(spec.latency),
+                    "p90_ms": lat.get("p90_ms", float("nan")), "params": r.params, "gmac": r.macs / 1e9,
+                    "size_kb": r.size_kb, "fidelity_db": r.fidelity_psnr, "fidelity_l2": r.fidelity_l2,
+                    "xnnpack": f"{r.xnnpack['delegated_nodes']}/{r.xnnpack['nodes']}" if r.xnnpack else "",
+                    "error": r.error[:200]})
+    return out
+
+
+def portability_rows(rows: Sequence[ResultRow]) -> List[Dict]:
+    """One row per artifact, one column per delegate target: the ops it would reject ("ok" if none) and,
+    where some fall back, the share of MACs that stays on the accelerator."""
+    out = []
+    for r in rows:
+        if not r.portability:
+            continue
+        entry = {"artifact": r.id}
+        for target, rep in sorted(r.portability.items()):
+            ops = " ".join(rep["fallback"])
+            entry[target] = f"{ops} ({100 * rep['accelerator_mac_fraction']:.0f}% MACs stay)" if ops else "ok"
+        out.append(entry)
+    return out
+
+
+def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives,
+               latency: Sequence[dict], crops: Sequence[Dict], title: str = "") -> Path:
+    from portable_deblur.files import atomic_write
+
+    title = title or layout.root.name
+    results = results_rows(rows, front, spec)
+    ms = f"ms@{spec.latency}"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)} - portable_deblur</title>"
+             f"<style>{_STYLE}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1>",
+             f"<p>{len(rows)} artifacts, {sum(r.status == 'ok' for r in rows)} ok, {len(front)} on the Pareto front "
+             f"of PSNR ({html.escape(spec.psnr)}, up) against median latency at {html.escape(spec.latency)} (down), "
+             f"measured with LiteRT on the search machine.</p>",
+             f"<h2>Pareto front</h2><img class='plot' src='{layout.relative(layout.pareto_png)}' alt='Pareto plot'>",
+             "<h2>Front</h2>" + html_table([r for r in results if r["front"]], ["artifact", "optimization", "psnr_tflite",
+                                        "gain_db", ms, "params", "gmac", "size_kb"],
+                                       fmt={"psnr_tflite": ".2f", "gain_db": "+.2f", ms: ".1f", "gmac": ".2f",
+                                            "size_kb": ".0f"})]
+    effects = choice_effects(rows, spec)
+    if effects:
+        parts.append("<h2>What each choice costs</h2><p>Mean over the artifacts with that value, and its "
+                     "difference to the mean of all artifacts (so averaged over the other choices).</p>")
+        parts.append(html_table(effects, ["choice", "value", "artifacts", "mean_psnr_db", "delta_db", "mean_latency_ms",
+                                      "delta_ms"],
+                            fmt={"mean_psnr_db": ".2f", "delta_db": "+.2f", "mean_latency_ms": ".1f", "delta_ms": "+.1f"}))
+    parts.append("<h2>All results</h2><p>Click a column to sort.</p>")
+    parts.append(html_table(results, list(results[0]) if results else [],
+                        fmt={"psnr_tflite": ".2f", "ssim_tflite": ".4f", "psnr_keras": ".2f", "gain_db": "+.2f",
+                             ms: ".1f", "p90_ms": ".1f", "gmac": ".2f", "size_kb": ".0f", "fidelity_db": ".1f",
+                             "fidelity_l2": ".2e"}))
+    if latency:
+        parts.append(f"<h2>Latency against resolution</h2><img class='plot' src='{layout.relative(layout.latency_png)}' "
+                     "alt='latency vs resolution'>")
+        parts.append(html_table(list(latency), ["id", "resolution", "threads", "median_ms", "p90_ms", "peak_rss_mb",
+                                            "scaling_exponent"],
+                            fmt={"median_ms": ".1f", "p90_ms": ".1f", "peak_rss_mb": ".0f", "scaling_exponent": ".2f"}))
+    port = portability_rows(rows)
+    if port:
+        parts.append("<h2>Portability</h2><p>Ops each delegate would reject (they run on the CPU, which wrecks "
+                     "latency) and the share of MACs that stays on the accelerator.</p>")
+        parts.append(html_table(port, list(dict.fromkeys(k for r in port for k in r))))
+    if crops:
+        parts.append("<h2>Visual crops</h2><p>The same validation patches: blurry input, each Pareto artifact "
+                     "(its .tflite), sharp ground truth.</p>")
+        for c in crops:
+            figs = "".join(f"<figure><img src='{html.escape(i['file'])}' alt='{html.escape(i['name'])}'>"
+                           f"<figcaption>{html.escape(i['name'])}</figcaption></figure>" for i in c["images"])
+            parts.append(f"<div class='crops'><p>{html.escape(c['patch'])}</p>{figs}</div>")
+    parts.append(f"<script>{_SCRIPT}</script></body></html>")
+    return atomic_write(layout.report, "\n".join(parts))
+

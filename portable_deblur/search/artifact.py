@@ -1,0 +1,102 @@
+"""One artifact of a trained model: convert it (``deploy.export``), judge the file on the validation set,
+export and time it at every measured resolution (``deploy.measure``), read its ops and what each delegate
+would reject (``deploy.portability``) -- and the ``ResultRow`` that records it all."""
+import dataclasses
+import time
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+from portable_deblur.config import Config
+from portable_deblur.data.sources import Dataset
+from portable_deblur.deploy.export import NEEDS_DATA, representative_inputs, to_tflite
+from portable_deblur.deploy.flatbuffer import inventory_table, op_counts, op_inventory
+from portable_deblur.deploy.measure import measure
+from portable_deblur.deploy.portability import check_all, xnnpack_delegation
+from portable_deblur.deploy.runtime import predictor
+from portable_deblur.files import atomic_write
+from portable_deblur.layout import RunLayout
+from portable_deblur.records import Artifact, ResultRow, Variant, latency_key
+from portable_deblur.train.evaluate import quality_and_fidelity
+from portable_deblur.train.fit import log_scalars
+from portable_deblur.train.judge import Trained
+
+
+def padded(shape: Tuple[int, int], multiple: int) -> Tuple[int, int]:
+    """``shape`` rounded up to multiples of ``multiple`` (e.g. 900x1600 -> 904x1600 for 2**3)."""
+    return tuple(-(-s // multiple) * multiple for s in shape)
+
+
+class _Laps:
+    """Adds the wall time since the last lap to ``seconds[stage]``."""
+
+    def __init__(self, seconds: Dict[str, float]):
+        self.seconds, self.clock = seconds, time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self.clock
+        self.clock = now
+
+
+def converter(t: Trained, v: Variant, cfg: Config, dataset: Dataset, qat=None) -> Callable[[Tuple[int, int]], bytes]:
+    """``shape -> .tflite bytes`` for variant ``v`` of ``t``: a QAT model's int8 conversion, or ``t.model``
+    with ``v.mode`` (calibrated on training crops where the mode needs data)."""
+    if qat is not None:
+        from portable_deblur.optimize.qat import to_int8
+
+        return lambda shape: to_int8(qat, shape)
+    if v.mode not in NEEDS_DATA:
+        return lambda shape: to_tflite(t.model, shape, v.mode)
+    return lambda shape: to_tflite(t.model, shape, v.mode, representative_inputs(
+        dataset.train, shape, cfg.optimize.representative_count, cfg.data.seed))
+
+
+def export_and_measure(t: Trained, v: Variant, cfg: Config, layout: RunLayout, convert, laps: _Laps
+                       ) -> Tuple[List[Artifact], Dict[str, Dict[str, Any]]]:
+    """The artifact at every measured resolution (padded to the network's multiple; the evaluated file is
+    reused at its size), each timed at every thread count: (artifacts, latency by ``HxW_tN``)."""
+    artifacts, latency = [], {}
+    for shape in cfg.measure.shapes:
+        export_shape = padded(shape, t.multiple)
+        path = layout.artifact(t.folder, v.file_label, export_shape)
+        if export_shape != t.canvas and not path.is_file():
+            atomic_write(path, convert(export_shape))
+        artifacts.append(Artifact(layout.relative(path), tuple(shape), v.file_label))
+        laps("export")
+        for threads in cfg.measure.threads:
+            lat = dataclasses.asdict(measure(path, cfg.measure, threads))
+            if export_shape != shape:
+                lat["padded_to"] = f"{export_shape[0]}x{export_shape[1]}"
+            latency[latency_key(shape, threads)] = lat
+        laps("measure")
+    return artifacts, latency
+
+
+def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: RunLayout,
+                 violations: Sequence[str], seconds: Dict[str, float], qat=None) -> ResultRow:
+    """Convert ``t.model`` (or the QAT model ``qat``) as variant ``v``: PSNR of the file itself, fidelity
+    against its Keras source, latency, ops and portability; the row's stage times are ``seconds`` (the time
+    spent before, e.g. training) plus this function's own."""
+    laps, convert = _Laps(dict(seconds)), converter(t, v, cfg, dataset, qat)
+    source = t.model if qat is None else qat
+    eval_path = atomic_write(layout.artifact(t.folder, v.file_label, t.canvas), convert(t.canvas))
+    laps("export")
+    tflite_q, fid = quality_and_fidelity(lambda x: source(x, training=False).numpy(),
+                                         predictor(eval_path, cfg.measure.threads[0]), dataset.val, t.canvas)
+    log_scalars(RunLayout.tensorboard(t.folder), t.steps, **{f"val/psnr_tflite_{v.file_label}": tflite_q.psnr})
+    laps("evaluate")
+    made, latency = export_and_measure(t, v, cfg, layout, convert, laps)
+    artifacts = {"eval": layout.relative(eval_path), "primary": made[0].path,
+                 **{f"{a.precision}_{a.shape[0]}x{a.shape[1]}": a.path for a in made}}
+    primary = layout / made[0].path
+    ops = op_inventory(primary)
+    reports = check_all(ops, cfg.portability.targets)
+    xnn = xnnpack_delegation(primary)
+    laps("portability")
+    return ResultRow(
+        id=v.row_id(t.candidate.id), arch=t.candidate.arch, values={**t.candidate.values, **v.values},
+        status="ok", params=t.params, macs=t.macs, size_kb=primary.stat().st_size / 1024,
+        psnr_blurry=t.blurry_psnr, ssim_blurry=t.blurry_ssim, psnr_keras=t.keras_psnr, ssim_keras=t.keras_ssim,
+        psnr_tflite=tflite_q.psnr, ssim_tflite=tflite_q.ssim, fidelity_psnr=fid.psnr, fidelity_l2=fid.l2,
+        latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),
+        portability={k: dataclasses.asdict(r) for k, r in reports.items()}, xnnpack=xnn,
+        violations=list(violations), artifacts=artifacts, seconds=laps.seconds, channels=t.channels)

@@ -1,0 +1,34 @@
+"""The search stage's choices (samplers) and the check of ``search.*``."""
+from portable_deblur.registry import ConfigError, lookup
+
+SAMPLERS = ("grid", "nsga2", "tpe")  # grid: every point once; nsga2 / tpe: search.n_trials sampled candidates
+STORAGE_SCHEMES = ("mysql", "postgresql", "sqlite")
+
+
+def measured_keys(cfg) -> list:
+    """Every latency key a run measures: ``HxW_tN`` per resolution and thread count."""
+    from portable_deblur.records import latency_key
+
+    return [latency_key((h, w), t) for h, w in cfg.measure.shapes for t in cfg.measure.threads]
+
+
+def validate(cfg) -> None:
+    """Check ``search.*`` (it needs the measured resolutions, so it takes the whole config)."""
+    from portable_deblur.rank import PSNR_OBJECTIVES
+
+    s = cfg.search
+    lookup(dict.fromkeys(SAMPLERS), "search.sampler", s.sampler)
+    if s.sampler != "grid" and (s.n_trials is None or s.n_trials < 1):
+        raise ConfigError(f"search.sampler={s.sampler} needs search.n_trials >= 1 (distinct candidates to "
+                          f"train); got {s.n_trials}")
+    if s.population_size < 2:
+        raise ConfigError(f"search.population_size must be >= 2; got {s.population_size}")
+    lookup(dict.fromkeys(PSNR_OBJECTIVES), "search.psnr", s.psnr)
+    if s.latency is not None and s.latency not in measured_keys(cfg):
+        raise ConfigError(f"search.latency must be one of the measured keys {measured_keys(cfg)}; got {s.latency!r}")
+    if s.max_latency_ms is not None and s.max_latency_ms <= 0:
+        raise ConfigError(f"search.max_latency_ms must be > 0; got {s.max_latency_ms}")
+    if s.heartbeat_s <= 0:
+        raise ConfigError(f"search.heartbeat_s must be > 0; got {s.heartbeat_s}")
+    if s.storage is not None and s.storage.split(":", 1)[0].split("+")[0] not in STORAGE_SCHEMES:
+        raise ConfigError(f"search.storage must be a sqlite:///, postgresql:// or mysql:// URL; got {s.storage!r}")

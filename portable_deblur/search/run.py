@@ -1,0 +1,233 @@
+"""``python -m portable_deblur.search space=NAME [key=value ...]``: the whole pipeline for one search space.
+
+config -> candidates (+ pre-training portability check) -> Optuna study (``study.py``) -> per trial: train ->
+evaluate -> export -> portability -> measure -> interleaved re-timing -> Pareto front -> report.
+Several processes given the same ``search.storage`` and run name share one study.
+"""
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+from tqdm.auto import tqdm
+
+from portable_deblur.models.candidate import Candidate, check_grid, expand
+from portable_deblur.config import Config, load_config
+from portable_deblur.registry import ConfigError
+from portable_deblur.rank import Objectives
+from portable_deblur.records import LatencyKey, ResultRow
+from portable_deblur.search.attrs import TRAIN
+from portable_deblur.search.study import Outcome, SearchStudy
+
+
+def check_candidates(cfg: Config, candidates: Sequence[Candidate]) -> Dict[str, Dict[str, str]]:
+    """Build every candidate once (cheap) so a bad argument fails before any training starts.
+
+    Returns, per candidate id, ``{required target: why its Keras graph would fall back there}``, judged
+    before any training time is spent on it.
+    """
+    from portable_deblur.models.build import check_arguments
+
+    for c in candidates:
+        check_arguments(c.arch, c.kwargs)
+    return {c.id: violations_of(cfg, c) for c in candidates}
+
+
+def violations_of(cfg: Config, candidate: Candidate) -> Dict[str, str]:
+    """``{required target: the ops its delegate would reject}`` for ``candidate``'s Keras graph."""
+    from portable_deblur.models.build import build_model
+    from portable_deblur.deploy.portability import check_all, predict_ops
+
+    model = build_model(candidate)
+    reports = check_all(predict_ops(model), cfg.portability.require) if cfg.portability.require else {}
+    return {t: ", ".join(r.fallback.values()) for t, r in reports.items() if not r.portable}
+
+
+def prepare(args: Sequence[str]):
+    """Everything that can fail on user input, done before any work and before anything is written:
+    config, candidates, the dataset's file list; then the study.
+
+    Grid spaces build every candidate up front; sampled spaces (too large to build all) check every
+    candidate's arguments up front and build each one when its trial starts.
+    """
+    from portable_deblur.models.build import check_arguments
+
+    from portable_deblur.data.sources import load_dataset
+
+    cfg = load_config(args)
+    check_grid(cfg.grid)
+    if cfg.search.sampler == "grid":
+        violations = check_candidates(cfg, expand(cfg.arch, cfg.model, cfg.grid))
+    else:
+        for c in expand(cfg.arch, cfg.model, cfg.grid):
+            check_arguments(c.arch, c.kwargs)
+        violations = {}
+    dataset = load_dataset(cfg.data)  # lists and checks every file (or renders the embedded set) ...
+    return cfg, violations, dataset, SearchStudy.open(cfg)  # ... before anything is written
+
+
+def evaluate(cfg: Config, study: SearchStudy, dataset, violations: Dict[str, Dict[str, str]],
+             candidate: Candidate, phase: str = TRAIN) -> Outcome:
+    """Train and judge one candidate (``phase=train``), or make the optimized variants of one trained
+    earlier (``phase=optimize``, ``optimize.apply_to=pareto``): its rows, and the objective values of the
+    first good row if there is one."""
+    from optuna.trial import TrialState
+
+    from portable_deblur.search.trial import failed_row, optimize_saved, run_candidate, skipped_row
+
+    reasons = violations[candidate.id] if candidate.id in violations else violations_of(cfg, candidate)
+    if reasons and cfg.portability.on_violation == "skip" and phase == TRAIN:
+        return Outcome(TrialState.PRUNED, [skipped_row(candidate, reasons)])
+    try:
+        if phase == TRAIN:
+            rows = run_candidate(candidate, cfg, dataset, study.layout, sorted(reasons))
+        else:
+            rows = optimize_saved(candidate, cfg, dataset, study.layout, sorted(reasons))
+    except Exception as exc:  # recorded FAIL with its reason; the search goes on
+        return Outcome(TrialState.FAIL, [failed_row(candidate, exc)])
+    return outcome_of(rows, Objectives.of(cfg))
+
+
+def outcome_of(rows: List[ResultRow], spec: Objectives) -> Outcome:
+    """A trial's outcome from its rows: COMPLETE with the first good row's values on every objective the
+    front uses (``spec``: the same ones, in the same order, as the study's directions) and its constraints;
+    FAIL when no row is good."""
+    from optuna.trial import TrialState
+
+    good = [r for r in rows if r.status == "ok"]
+    if not good:
+        return Outcome(TrialState.FAIL, rows)
+    return Outcome(TrialState.COMPLETE, rows, spec.values(good[0]), spec.constraints(good[0]))
+
+
+def float_front(cfg: Config, study: SearchStudy) -> List[str]:
+    """Candidate ids on the Pareto front of the trained float models (per-trial timings, which every
+    worker sees alike, not the final interleaved re-timing)."""
+    from portable_deblur.rank import front_rows
+
+    floats = [r for r in study.rows(retimed=False) if r.optimization == "fp32"]
+    return [r.id for r in front_rows(floats, Objectives.of(cfg))[1]]
+
+
+class TrialLog:
+    """One line per finished trial where no progress bar shows (stdout is no terminal: CI, nohup, batch
+    jobs): id, PSNR and gain, latency, elapsed and estimated time left."""
+
+    def __init__(self, cfg: Config, total: int, done: int, enabled: bool):
+        self.spec, self.total, self.done, self.enabled = Objectives.of(cfg), total, done, enabled
+        self.start, self.timed = time.perf_counter(), 0
+
+    def __call__(self, outcome: Outcome) -> Outcome:
+        self.done, self.timed = self.done + 1, self.timed + 1
+        if self.enabled and outcome.rows:
+            r = outcome.rows[0]
+            elapsed = time.perf_counter() - self.start
+            left = elapsed / self.timed * max(self.total - self.done, 0)
+            lat = r.latency.get(self.spec.latency, {}).get("median_ms", float("nan"))
+            result = (f"PSNR {r.psnr_tflite:.2f} dB ({r.psnr_gain:+.2f} over blurry), {lat:.1f} ms "
+                      f"@{self.spec.latency}" if r.status == "ok" else f"{r.status}: {r.error[:100]}")
+            print(f"[{self.done}/{self.total}] {r.id}: {result}; elapsed {_clock(elapsed)}, "
+                  f"~{_clock(left)} left", flush=True)
+        return outcome
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+def _drain(cfg: Config, study: SearchStudy, work, bar) -> None:
+    """Run trials until none is left to ask for and no other worker's trial is running."""
+    while True:
+        study.recover()
+        if study.needs_trial():
+            with study.next_trial() as job:
+                if job.pending:
+                    job.tell(work(job.candidate, job.phase))
+            study.write_results()
+            bar.n = study.evaluated()
+            bar.refresh()
+        elif study.others_running():  # other workers' trials; a dead one is recovered after its grace
+            time.sleep(min(5.0, cfg.search.heartbeat_s))
+        else:
+            return
+
+
+def run_search(cfg: Config, violations: Dict[str, Dict[str, str]], study: SearchStudy, dataset) -> List[ResultRow]:
+    """Run trials until the study is done (waiting for other workers' running trials, re-running
+    interrupted ones), then re-time the front interleaved and write the report; returns the front."""
+    from portable_deblur.report.write import write_report
+
+    total = study.size if cfg.search.sampler == "grid" else cfg.search.n_trials
+    with tqdm(total=total, initial=study.evaluated(), desc="trials", disable=None) as bar:
+        log = TrialLog(cfg, total, study.evaluated(), enabled=bar.disable)
+        work = lambda c, phase: log(evaluate(cfg, study, dataset, violations, c, phase))  # noqa: E731
+        _drain(cfg, study, work, bar)
+        if cfg.optimize.apply_to == "pareto" and cfg.optimize.variants:
+            front = float_front(cfg, study)
+            study.enqueue_optimizations(front)
+            bar.total = log.total = total + len(front)
+            _drain(cfg, study, work, bar)
+    remeasure_interleaved(cfg, study)
+    study.write_results()
+    layout = study.layout
+    return write_report(layout, study.rows(), Objectives.of(cfg), dataset.val, title=f"{layout.root.name} ({cfg.space})")
+
+
+def remeasure_interleaved(cfg: Config, study: SearchStudy) -> None:
+    """Time every finished candidate's primary artifact again, interleaved, so the front compares them
+    under the same machine conditions (noise between windows can reach 2x on shared machines)."""
+    from portable_deblur.deploy.measure import measure_interleaved
+
+    key = Objectives.of(cfg).latency
+    rows = [r for r in study.rows() if r.status == "ok" and key in r.latency
+            and (study.layout / r.artifacts["primary"]).is_file()]  # other workers' files may be elsewhere
+    if cfg.measure.interleaved_rounds < 1 or len(rows) < 2:
+        return
+    paths = [study.layout / r.artifacts["primary"] for r in rows]
+    start = time.perf_counter()
+    stats = measure_interleaved(paths, cfg.measure, LatencyKey.parse(key).threads, cfg.measure.interleaved_rounds)
+    study.store.record_interleaved(key, {r.id: extra for r, extra in zip(rows, stats)}, time.perf_counter() - start)
+
+
+def summary(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives) -> str:
+    """A plain-text table of every candidate, front marked with '*'."""
+    front_ids = {r.id for r in front}
+    lines = [f"{'':2}{'candidate':52} {'PSNR':>7} {'gain':>6} {'ms@' + spec.latency:>15}  status"]
+    for r in rows:
+        ms = r.best_ms(spec.latency)
+        mark = "*" if r.id in front_ids else " "
+        lines.append(f"{mark:2}{r.id:52} {r.psnr_tflite:7.2f} {r.psnr_gain:+6.2f} {ms:15.1f}  {r.status} {r.error[:70]}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    import optuna
+
+    from portable_deblur import console
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # tqdm shows progress; rows go to results.csv
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "-v" in args or "--verbose" in args:
+        args = [a for a in args if a not in ("-v", "--verbose")] + ["log.level=debug"]
+    level = next((a.split("=", 1)[1] for a in args if a.startswith("log.level=")), None)
+    if level in console.LEVELS:  # before TensorFlow is imported (a bad value is reported by load_config)
+        console.set_level(level)
+    try:
+        cfg, violations, dataset, study = prepare(args)
+        front = run_search(cfg, violations, study, dataset)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished trials are kept; run the same command again to resume "
+              "(the interrupted trial is re-run)", file=sys.stderr)
+        return 130
+    spec = Objectives.of(cfg)
+    print(summary(study.rows(), front, spec))
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(study.trial_counts().items()))
+    print(f"\ntrials: {counts}")
+    layout = study.layout
+    print(f"report: {layout.report}  (open it in a browser: the front, what each choice costs, crops)")
+    print(f"hand the front to app teams: python -m portable_deblur.handoff run={layout.root} pareto=true")
+    print(f"also: {layout.results_csv}, {layout.pareto_csv}, {layout.pareto_png}")
+    return 0
+

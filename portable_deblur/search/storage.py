@@ -1,0 +1,48 @@
+"""Where a run's study lives (SQLite in the run directory, or a shared PostgreSQL / MySQL URL), and which
+config a stored study may be resumed with."""
+import json
+import time
+from typing import Any, Dict
+
+import optuna
+from optuna.trial import TrialState
+
+from portable_deblur.registry import ConfigError
+from portable_deblur.search import attrs
+from portable_deblur.search.heartbeat import alive
+
+
+def comparable(cfg) -> Dict[str, Any]:
+    """The config minus the ``run`` and ``log`` blocks and the storage URL: what must match for a run to be
+    resumed."""
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.to_container(OmegaConf.structured(cfg))
+    data.pop("run")
+    data.pop("log")
+    data["search"].pop("storage")
+    return json.loads(json.dumps(data))
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    if url.startswith("postgresql://"):  # the driver we install (psycopg 3), whatever SQLAlchemy's default
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    for attempt in range(5):  # workers starting together may race to create the schema
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except Exception as exc:
+            if attempt == 4:
+                shown = url.split("@")[-1] if "@" in url else url  # never print a password
+                raise ConfigError(f"cannot open the study storage ...@{shown}: "
+                                  f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+            time.sleep(0.5 + attempt)
+
+
+def worth_keeping(study: optuna.Study, heartbeat_s: float) -> bool:
+    """A study is a run to protect once a trial completed, or while a worker's trial is alive."""
+    now = time.time()
+    return any(t.state == TrialState.COMPLETE or (alive(t, now, heartbeat_s) and attrs.HEARTBEAT in t.user_attrs)
+               for t in study.get_trials(deepcopy=False))
+
+

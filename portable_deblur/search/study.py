@@ -1,0 +1,288 @@
+"""The run's Optuna study as a scheduler: which candidate each worker trains next (ask / tell, heartbeats,
+recovery, phases). Its rows are kept by ``search.rows``; its objectives and directions come from ``rank``.
+
+One study per run, in ``<run dir>/study.db`` (SQLite) by default or at ``search.storage`` (e.g. PostgreSQL,
+shared by workers on several machines). Each finished trial keeps its result rows (the float artifact and
+every optimized variant) as the user attribute ``rows``; the run directory holds the files they point to.
+
+Exactly-once, without locks of our own:
+
+- ``sampler=grid``: Optuna's GridSampler gives trial number *k* grid point *k* for the first *n* trials, and
+  the storage hands out trial numbers atomically, so workers never pick the same point. A trial created
+  past *n* (two workers asked at once for the last point) is pruned as ``surplus`` before any work.
+- Interrupted trials: Ctrl-C marks the running trial ``interrupted``; a killed worker stops its heartbeat
+  (a user attribute refreshed every ``search.heartbeat_s``). Whichever worker wins the storage's atomic
+  RUNNING -> FAIL transition re-enqueues that trial's parameters, so it is re-run once. For grids this waits
+  until all *n* points have their trial, so a retry never takes a trial number GridSampler maps to a point.
+- A trial that raises (NaN loss, a refused op, out of memory) is FAIL with its reason and is not retried.
+- ``optimize.apply_to=pareto``: once every candidate is trained, each candidate on the float Pareto front
+  gets one enqueued *optimize* trial (user attribute ``phase``) that makes its optimized variants. Workers
+  may enqueue the same one twice; of the trials for one candidate only the lowest-numbered that is not
+  failed runs (trial numbers never change, so every worker agrees), the others are pruned as duplicates.
+"""
+import dataclasses
+import os
+from contextlib import contextmanager
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+
+import optuna
+import yaml
+from optuna.trial import TrialState
+
+from portable_deblur import environment
+from portable_deblur.config import Config, load_saved, to_yaml
+from portable_deblur.files import atomic_write
+from portable_deblur.layout import RunLayout
+from portable_deblur.models.candidate import Candidate, candidate_at
+from portable_deblur.rank import Objectives
+from portable_deblur.records import ResultRow
+from portable_deblur.registry import ConfigError
+from portable_deblur.search import attrs
+from portable_deblur.search.attrs import OPTIMIZE, TRAIN
+from portable_deblur.search.grid import Grid
+from portable_deblur.search.heartbeat import Heartbeat, alive
+from portable_deblur.search.rows import RowStore
+from portable_deblur.search.sampler import make_sampler
+from portable_deblur.search.storage import comparable, open_storage, worth_keeping
+
+
+class Outcome(NamedTuple):
+    """What evaluating one candidate produced: rows, and the objective values and constraints if it
+    completed (``state`` COMPLETE, FAIL or PRUNED)."""
+
+    state: TrialState
+    rows: List[ResultRow]
+    values: Optional[Sequence[float]] = None
+    constraints: Dict[str, float] = {}
+
+
+def _create(name: str, storage, cfg: Config, load_if_exists: bool = True) -> optuna.Study:
+    return optuna.create_study(study_name=name, storage=storage, directions=Objectives.of(cfg).directions,
+                               sampler=make_sampler(cfg), load_if_exists=load_if_exists)
+
+
+class Job:
+    """One asked trial: evaluate ``candidate`` in ``phase`` when ``pending``, then ``tell`` the outcome."""
+
+    def __init__(self, study: "SearchStudy", trial: optuna.Trial, beat: Heartbeat, candidate: Optional[Candidate],
+                 phase: str, pending: bool):
+        self.study, self.trial, self.beat = study, trial, beat
+        self.candidate, self.phase, self.pending = candidate, phase, pending
+
+    def tell(self, outcome: Outcome) -> None:
+        self.beat.stop()
+        self.study._tell(self.trial, outcome)
+        self.pending = False
+
+
+class SearchStudy:
+    """One run: its layout, its Optuna study (the scheduler), its row store, the searched grid."""
+
+    def __init__(self, cfg: Config, storage: optuna.storages.RDBStorage, study: optuna.Study):
+        self.cfg = cfg
+        self.layout = RunLayout.of(cfg)
+        self.storage = storage
+        self.study = study
+        self.store = RowStore(study)
+        self.grid = Grid(cfg.grid)
+        self.size = self.grid.size
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    @classmethod
+    def open(cls, cfg: Config) -> "SearchStudy":
+        """Create the run's study, or reopen it to resume if it was made with the same config."""
+        layout = RunLayout.of(cfg)
+        name, url = layout.root.name, cfg.search.storage or layout.study_url
+        if cfg.run.overwrite:
+            if cfg.search.storage:
+                try:
+                    optuna.delete_study(study_name=name, storage=open_storage(url))
+                except KeyError:
+                    pass
+            shutil.rmtree(layout.root, ignore_errors=True)
+        layout.root.mkdir(parents=True, exist_ok=True)
+        storage = open_storage(url)
+        study = _create(name, storage, cfg)
+        wanted, saved = comparable(cfg), study.user_attrs.get(attrs.CONFIG)
+        if saved is not None and saved != wanted:
+            if worth_keeping(study, cfg.search.heartbeat_s):
+                raise ConfigError(f"study {name!r} ({url}) holds a run with a different config; resume with the "
+                                  f"same settings, pick another run.name=..., or pass run.overwrite=true")
+            # No trial finished (a start that failed, or one stopped in its first trial): nothing to protect.
+            optuna.delete_study(study_name=name, storage=storage)
+            study, saved = _create(name, storage, cfg, load_if_exists=False), None
+        if saved is None:
+            study.set_user_attr(attrs.CONFIG, wanted)
+        opened, machine = cls(cfg, storage, study), environment.describe()
+        study.set_user_attr(attrs.ENVIRONMENT + opened.worker, machine)
+        atomic_write(layout.config, to_yaml(cfg) + yaml.safe_dump({"environment": machine}, sort_keys=False))
+        return opened
+
+    @classmethod
+    def load(cls, run_dir) -> "SearchStudy":
+        """Reopen a finished or running run read-only (reports, handoff): its config.yaml names the study."""
+        layout = RunLayout(Path(run_dir))
+        if not layout.config.is_file():
+            raise ConfigError(f"run directory {str(run_dir)!r} has no config.yaml; pass the directory a search "
+                              f"wrote (experiments/runs/<run name>)")
+        cfg = load_saved(layout.config)
+        storage = open_storage(cfg.search.storage or layout.study_url)
+        return cls(cfg, storage, optuna.load_study(study_name=layout.root.name, storage=storage))
+
+    # ---- choosing candidates ----------------------------------------------------------------------
+
+    def candidate(self, trial: optuna.Trial) -> Candidate:
+        params = {k: trial.suggest_categorical(k, self.grid.choices[k]) for k in self.grid.choices}
+        return candidate_at(self.cfg.arch, self.cfg.model, self.grid.point(params))
+
+    def _trials(self, states=None):
+        return self.study.get_trials(deepcopy=False, states=states)
+
+    def recover(self) -> List[int]:
+        """Fail interrupted or silent trials and enqueue each once for a re-run; returns their numbers."""
+        trials = self._trials()
+        if self.cfg.search.sampler == "grid" and len(trials) < self.size:
+            return []  # a retry now would take a trial number GridSampler maps to an unassigned point
+        now, recovered = time.time(), []
+        for t in trials:
+            if t.state != TrialState.RUNNING or alive(t, now, self.cfg.search.heartbeat_s):
+                continue
+            try:
+                won = self.storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                won = False  # another worker got there first and enqueued the retry
+            params = self._params_of(t)
+            if won and params is not None:
+                phase = {k: t.user_attrs[k] for k in (attrs.PHASE, attrs.CANDIDATE) if k in t.user_attrs}
+                self.study.enqueue_trial(params, user_attrs={attrs.RETRY_OF: t.number, **phase})
+                recovered.append(t.number)
+        return recovered
+
+    def _params_of(self, t: optuna.trial.FrozenTrial) -> Optional[Dict[str, Any]]:
+        """The point a trial was evaluating, even if it was killed before suggesting all of it."""
+        for params in (t.params, t.system_attrs.get("fixed_params", {})):
+            if self.grid.complete(params) is not None:
+                return dict(params)
+        if "grid_id" in t.system_attrs:
+            return self.grid.params_at(t.system_attrs["grid_id"])
+        return None  # a sampled trial killed before sampling: nothing to re-run
+
+    def evaluated(self) -> int:
+        """Trials that produced rows (trained, failed or skipped candidates)."""
+        return sum(1 for t in self._trials() if attrs.ROWS in t.user_attrs)
+
+    def needs_trial(self) -> bool:
+        """Whether this worker should ask for another trial now."""
+        trials = self._trials()
+        if any(t.state == TrialState.WAITING for t in trials):
+            return True
+        if self.cfg.search.sampler == "grid":
+            return len(trials) < self.size
+        distinct = {t.user_attrs.get(attrs.CANDIDATE) for t in trials if attrs.ROWS in t.user_attrs}
+        cap = 20 * self.cfg.search.n_trials  # a small space keeps resampling known points
+        started = sum(1 for t in trials if attrs.ROWS in t.user_attrs or t.state == TrialState.RUNNING)
+        return started < self.cfg.search.n_trials and len(distinct) < self.size and len(trials) < cap
+
+    def others_running(self) -> bool:
+        return any(t.state == TrialState.RUNNING for t in self._trials())
+
+    # ---- one trial ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def next_trial(self) -> Iterator["Job"]:
+        """Ask for a trial: yields its ``Job`` (the candidate and phase to evaluate, unless the trial was
+        settled on the spot: surplus or a duplicate) while its heartbeat runs. The caller evaluates and calls
+        ``job.tell(outcome)``; an exception or Ctrl-C inside marks the trial interrupted, to be re-run."""
+        trial = self.study.ask()
+        phase = self.storage.get_trial_user_attrs(trial._trial_id).get(attrs.PHASE, TRAIN)
+        beat = Heartbeat(self.storage, trial._trial_id, self.cfg.search.heartbeat_s,
+                         {attrs.WORKER: self.worker, attrs.RUN_DIR: str(self.layout.root.resolve()),
+                          attrs.INTERRUPTED: False})
+        try:
+            candidate, told = self._begin(trial, phase)
+            yield Job(self, trial, beat, candidate, phase, pending=not told)
+        except BaseException:
+            if self.storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
+                self.storage.set_trial_user_attr(trial._trial_id, attrs.INTERRUPTED, True)
+            raise
+        finally:
+            beat.stop()
+
+    def _begin(self, trial: optuna.Trial, phase: str) -> Tuple[Optional[Candidate], bool]:
+        """(the trial's candidate, whether the trial is already told): surplus grid trials (no candidate) and
+        duplicates end here."""
+        fixed = "fixed_params" in self.storage.get_trial_system_attrs(trial._trial_id)
+        if self.cfg.search.sampler == "grid" and trial.number >= self.size and not fixed:
+            trial.set_user_attr(attrs.STATUS, "surplus")  # every grid point already has its trial
+            self.study.tell(trial, state=TrialState.PRUNED)
+            return None, True
+        candidate = self.candidate(trial)
+        trial.set_user_attr(attrs.CANDIDATE, candidate.id)
+        if phase == OPTIMIZE and self._optimized_by_other(candidate.id, trial.number):
+            trial.set_user_attr(attrs.STATUS, "duplicate")
+            self.study.tell(trial, state=TrialState.PRUNED)
+            return candidate, True
+        earlier = self._completed(candidate.id, before=trial.number) if phase == TRAIN else None
+        if earlier is not None:  # a sampler proposed a candidate already trained: reuse, don't retrain
+            trial.set_user_attr(attrs.STATUS, "duplicate")
+            trial.set_user_attr(attrs.DUPLICATE_OF, earlier.number)
+            self.study.tell(trial, earlier.values)
+        return candidate, earlier is not None
+
+    def _tell(self, trial: optuna.Trial, outcome: Outcome) -> None:
+        rows = [dataclasses.replace(r, trial=trial.number, worker=self.worker) for r in outcome.rows]
+        trial.set_user_attr(attrs.ROWS, [dataclasses.asdict(r) for r in rows])
+        trial.set_user_attr(attrs.STATUS, rows[0].status if rows else "empty")
+        for name, value in outcome.constraints.items():
+            trial.set_constraint(name, value)
+        if outcome.state == TrialState.FAIL:
+            trial.set_user_attr(attrs.ERROR, rows[0].error if rows else "")
+        self.study.tell(trial, outcome.values if outcome.state == TrialState.COMPLETE else None, state=outcome.state)
+
+    def _completed(self, candidate_id: str, before: int) -> Optional[optuna.trial.FrozenTrial]:
+        for t in self._trials((TrialState.COMPLETE,)):
+            if t.number < before and t.user_attrs.get(attrs.CANDIDATE) == candidate_id \
+                    and t.user_attrs.get(attrs.PHASE, TRAIN) == TRAIN:
+                return t
+        return None
+
+    def _optimized_by_other(self, candidate_id: str, number: int) -> bool:
+        """Whether a lower-numbered optimize trial of ``candidate_id`` is waiting, running or complete."""
+        alive = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+        return any(t.number < number and t.user_attrs.get(attrs.PHASE) == OPTIMIZE
+                   and t.user_attrs.get(attrs.CANDIDATE) == candidate_id for t in self._trials(alive))
+
+    def enqueue_optimizations(self, candidate_ids: Sequence[str]) -> List[str]:
+        """One optimize trial for each of ``candidate_ids`` (trained in this study) that has none yet (a
+        failed one is not retried: its rows say why; a killed one was re-enqueued by ``recover``); returns
+        the ids enqueued."""
+        trials = self._trials()
+        done = {t.user_attrs.get(attrs.CANDIDATE) for t in trials if t.user_attrs.get(attrs.PHASE) == OPTIMIZE}
+        out = []
+        for cid in candidate_ids:
+            if cid in done:
+                continue
+            trained = next(t for t in trials if t.user_attrs.get(attrs.CANDIDATE) == cid
+                           and t.user_attrs.get(attrs.PHASE, TRAIN) == TRAIN and t.state == TrialState.COMPLETE)
+            self.study.enqueue_trial(self._params_of(trained), user_attrs={attrs.PHASE: OPTIMIZE, attrs.CANDIDATE: cid})
+            out.append(cid)
+        return out
+
+    # ---- results ------------------------------------------------------------------------------------
+
+    def rows(self, retimed: bool = True) -> List[ResultRow]:
+        """The row store's rows (``RowStore.rows``)."""
+        return self.store.rows(retimed)
+
+    def write_results(self) -> None:
+        self.store.write_csv(self.layout.results_csv)
+
+    def trial_counts(self) -> Dict[str, int]:
+        counts: Dict[str, int] = {}
+        for t in self._trials():
+            counts[t.state.name] = counts.get(t.state.name, 0) + 1
+        return counts

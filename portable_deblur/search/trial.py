@@ -1,0 +1,105 @@
+"""One candidate through the pipeline, as a short loop over stage functions: train -> judge -> for every
+``Variant`` of ``optimize.plan``: make its float model (``optimize.variants``) or convert it, then judge the
+file, measure it and check its portability (``search.artifact``) -- one ``ResultRow`` per artifact."""
+import shutil
+import time
+from typing import List, Sequence
+
+from portable_deblur.config import Config
+from portable_deblur.data.sources import Dataset
+from portable_deblur.layout import RunLayout
+from portable_deblur.models.build import build_model
+from portable_deblur.models.candidate import Candidate
+from portable_deblur.optimize.plan import TRAINED, plan
+from portable_deblur.records import ResultRow, Variant
+from portable_deblur.search.artifact import artifact_row
+from portable_deblur.train.fit import (as_float32, fit, init_file, precision_policy, seed_everything, strategy_for,
+                                       warm_start)
+from portable_deblur.train.judge import Trained, judged
+
+
+def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, layout: RunLayout,
+                  violations: Sequence[str] = ()) -> List[ResultRow]:
+    """Train one candidate, then make, judge and measure its fp32 artifact and (unless
+    ``optimize.apply_to=pareto``) every optimized variant; one row each (a failing variant marks only its
+    own row failed)."""
+    folder = layout.folder(candidate.id)
+    shutil.rmtree(folder, ignore_errors=True)  # leftovers of an interrupted attempt are never reused
+    start = time.perf_counter()
+    seed_everything(cfg.train.seed, cfg.train.jit_compile)  # before building: initial weights are seeded too
+    strategy = strategy_for(cfg.train)
+    with precision_policy(cfg.train.precision), strategy.scope():
+        model = build_model(candidate)
+    if cfg.train.init:
+        warm_start(model, init_file(cfg.train.init, candidate.id))
+    fit(model, dataset.train, cfg.train, log_dir=layout.tensorboard(folder), desc=candidate.id, strategy=strategy,
+        checkpoint=layout.checkpoint(folder))  # weights + optimizer state + step: training can be continued
+    model = as_float32(model)
+    model.save(layout.model(folder))
+    train_s = time.perf_counter() - start
+    trained = judged(candidate, model, cfg, dataset, folder, TRAINED)
+    variants = plan(cfg.optimize) if cfg.optimize.apply_to == "all" else [TRAINED]
+    return make_artifacts(trained, variants, cfg, dataset, layout, violations, train_s)
+
+
+def optimize_saved(candidate: Candidate, cfg: Config, dataset: Dataset, layout: RunLayout,
+                   violations: Sequence[str] = ()) -> List[ResultRow]:
+    """``optimize.apply_to=pareto``: the optimized variants of a candidate trained earlier in this run, from
+    its saved model (the float row is already in the study)."""
+    from portable_deblur.backend import keras
+    from portable_deblur.models.layers import CUSTOM_OBJECTS
+
+    folder = layout.folder(candidate.id)
+    saved = layout.model(folder)
+    if not saved.is_file():
+        raise FileNotFoundError(f"{saved} is not on this machine: with optimize.apply_to=pareto and several "
+                                f"machines, give the workers a shared run.root")
+    model = keras.models.load_model(saved, custom_objects=CUSTOM_OBJECTS, compile=False)
+    trained = judged(candidate, model, cfg, dataset, folder, TRAINED)
+    return make_artifacts(trained, plan(cfg.optimize)[1:], cfg, dataset, layout, violations)
+
+
+def make_artifacts(trained: Trained, variants: Sequence[Variant], cfg: Config, dataset: Dataset,
+                   layout: RunLayout, violations: Sequence[str], train_s: float = 0.0) -> List[ResultRow]:
+    """One row per variant, in plan order. The trained model's own row raises (the trial fails); any other
+    variant that raises gets a failed row, and the variants made from a float model that failed are left out."""
+    from portable_deblur.optimize.variants import make_float, qat_model
+
+    floats, rows = {None: trained}, []
+    for v in variants:
+        source = floats.get(v.base)
+        if source is None and v.kind != "fp32":
+            continue  # its float model failed: that row says why
+        start = time.perf_counter()
+        try:
+            if v == TRAINED:
+                rows.append(artifact_row(trained, v, cfg, dataset, layout, violations, {"train": train_s}))
+            elif v.kind == "fp32":
+                source = floats[v.base] = make_float(trained, v, cfg, dataset, layout)
+                rows.append(artifact_row(source, v, cfg, dataset, layout, violations,
+                                         {"optimize": time.perf_counter() - start}))
+            elif v.kind == "qat":
+                qat = qat_model(source, cfg, dataset)
+                rows.append(artifact_row(source, v, cfg, dataset, layout, violations,
+                                         {"qat": time.perf_counter() - start}, qat=qat))
+            else:
+                rows.append(artifact_row(source, v, cfg, dataset, layout, violations, {}))
+        except Exception as exc:  # e.g. the converter refuses an op in this mode
+            if v == TRAINED:
+                raise
+            rows.append(failed_row(trained.candidate, exc, v))
+    return rows
+
+
+def failed_row(candidate: Candidate, error: BaseException, variant: Variant = TRAINED) -> ResultRow:
+    """The row recorded for a candidate (or one of its variants) whose pipeline raised: the search goes on."""
+    message = " ".join(str(error).split())  # converter errors span many lines
+    return ResultRow(id=variant.row_id(candidate.id), arch=candidate.arch, values={**candidate.values, **variant.values},
+                     status="failed", error=f"{type(error).__name__}: {message}"[:2000])
+
+
+def skipped_row(candidate: Candidate, reasons: dict) -> ResultRow:
+    """The row for a candidate not trained because a required target would reject some of its ops."""
+    return ResultRow(id=candidate.id, arch=candidate.arch, values=candidate.values, status="skipped",
+                     error="; ".join(f"{t}: {why}" for t, why in sorted(reasons.items())),
+                     violations=sorted(reasons))

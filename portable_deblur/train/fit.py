@@ -1,0 +1,212 @@
+"""Training stage: a step budget, Adam + cosine decay, seeded, streamed crops (``pipeline.py``), float32 or
+mixed precision, resumable from a checkpoint (weights, optimizer state, step), TensorBoard scalars, tqdm."""
+import re
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from portable_deblur.backend import keras, tf
+from portable_deblur.data.sources import UnreadableImage
+from portable_deblur.train.losses import get_loss
+from portable_deblur.data.pipeline import batches
+from portable_deblur.registry import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What training produced besides the weights (which stay in the model)."""
+
+    steps: int
+    seconds: float
+    final_loss: float
+
+
+def seed_everything(seed: int, jit_compile: bool) -> None:
+    """Same seed, same numbers: seeds Python, NumPy and TF; makes TF's own kernels deterministic.
+
+    TF refuses op determinism for XLA's MaxPool gradient ("GPU MaxPool gradient ops do not yet have a
+    deterministic XLA implementation"), so with ``train.jit_compile=true`` the switch is left off (XLA on CPU
+    repeated exactly in our runs, but that is not guaranteed). The switch cannot be turned off again within
+    a process, so one process should not mix the two paths.
+    """
+    keras.utils.set_random_seed(seed)
+    if not jit_compile:
+        tf.config.experimental.enable_op_determinism()
+
+
+def strategy_for(cfg) -> tf.distribute.Strategy:
+    """``train.distribute=mirrored``: MirroredStrategy over every local GPU (the CPU when there is none);
+    otherwise TF's default (single-device) strategy. Build the model inside ``strategy.scope()``."""
+    return tf.distribute.MirroredStrategy() if cfg.distribute == "mirrored" else tf.distribute.get_strategy()
+
+
+def make_optimizer(cfg):
+    """(learning-rate schedule, optimizer) for a ``TrainConfig``."""
+    if cfg.schedule == "exponential":
+        schedule = keras.optimizers.schedules.ExponentialDecay(cfg.learning_rate, cfg.decay_steps, cfg.decay_rate)
+    else:
+        warmup = min(cfg.warmup_steps, cfg.steps - 1)  # linear from 0, then cosine over the remaining steps
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else cfg.learning_rate, decay_steps=cfg.steps - warmup, alpha=cfg.final_lr_ratio,
+            warmup_target=cfg.learning_rate if warmup else None, warmup_steps=warmup)
+    if cfg.weight_decay > 0:
+        return schedule, keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay, beta_2=cfg.beta_2)
+    return schedule, keras.optimizers.Adam(schedule, beta_2=cfg.beta_2)
+
+
+@contextmanager
+def precision_policy(name: str):
+    """Build (and train) models under Keras's ``name`` dtype policy: fp16/bf16 compute, float32 variables."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)  # one of config.PRECISIONS (validated at load)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def as_float32(model: keras.Model) -> keras.Model:
+    """The same network and weights with float32 layers: what evaluation and export use after mixed-precision
+    training (the variables were float32 all along, so nothing is lost)."""
+    if model.dtype_policy.name == "float32":
+        return model
+    clone = keras.models.clone_model(model, clone_function=lambda layer: layer.__class__.from_config(
+        {**layer.get_config(), "dtype": "float32"}))
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def _input_error(exc: Exception) -> Exception:
+    """A failed batch names the file that broke it (the message comes from ``data.read_image``)."""
+    found = re.search(r"(cannot read image .*?|image .* has shape .*?)(\n|$)", str(exc))
+    return UnreadableImage(found.group(1)) if found else exc
+
+
+def _make_step(model: keras.Model, optimizer, loss_fn, strategy: tf.distribute.Strategy, jit_compile: bool):
+    """One optimizer step on a (blurry, sharp) batch; under a MirroredStrategy the batch is split across the
+    replicas and their losses (each divided by the replica count) summed, so the update equals one device's."""
+    replicas = strategy.num_replicas_in_sync
+    scaled = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
+
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    def replica_step(blurry, sharp):
+        with tf.GradientTape() as tape:
+            restored = tf.cast(model(blurry, training=True), tf.float32)  # mixed precision computes in 16 bit
+            loss = loss_fn(sharp, restored) / replicas  # summed across replicas
+            scaled_loss = optimizer.get_scaled_loss(loss) if scaled else loss
+        grads = tape.gradient(scaled_loss, model.trainable_variables)
+        if scaled:
+            grads = optimizer.get_unscaled_gradients(grads)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    def step(blurry, sharp):
+        if replicas == 1 and not isinstance(strategy, tf.distribute.MirroredStrategy):
+            return replica_step(blurry, sharp)
+        shards = strategy.experimental_distribute_values_from_function(
+            lambda ctx: (blurry[ctx.replica_id_in_sync_group::replicas], sharp[ctx.replica_id_in_sync_group::replicas]))
+        per_replica = strategy.run(replica_step, args=shards)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    return step
+
+
+def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, desc: str = "train",
+        strategy: Optional[tf.distribute.Strategy] = None, checkpoint: Optional[Path] = None,
+        stop_at: Optional[int] = None) -> TrainResult:
+    """Train ``model`` in place on random crops of ``train_pairs`` according to a ``TrainConfig``.
+
+    With a ``strategy`` (the one ``model`` was built under), each batch is split across its replicas and
+    the gradients are summed across them, so the update equals the single-device one. With ``checkpoint``
+    (a folder), training resumes from the weights, optimizer state and step saved there and saves them
+    again at the end; ``stop_at`` ends before ``cfg.steps`` (the schedule still spans ``cfg.steps``), so
+    training in pieces equals training at once.
+    """
+    seed_everything(cfg.seed, cfg.jit_compile)
+    loss_fn = get_loss(cfg.loss, cfg.fft_weight)
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    if cfg.batch_size % replicas:
+        raise ConfigError(f"train.batch_size={cfg.batch_size} must be a multiple of the {replicas} replicas "
+                          f"of train.distribute={cfg.distribute}")
+    with strategy.scope():
+        schedule, optimizer = make_optimizer(cfg)
+        if model.dtype_policy.name == "mixed_float16":  # fp16 gradients underflow without loss scaling
+            optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+        state = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        saver = tf.train.CheckpointManager(state, str(checkpoint), max_to_keep=1) if checkpoint else None
+        if saver is not None and saver.latest_checkpoint:
+            state.restore(saver.latest_checkpoint).expect_partial()
+    start, end = int(optimizer.iterations.numpy()), min(stop_at or cfg.steps, cfg.steps)
+    step = _make_step(model, optimizer, loss_fn, strategy, cfg.jit_compile)
+
+    data = batches(train_pairs, cfg.batch_size, cfg.crop, cfg.crops_per_pair, cfg.seed, start, max(end - start, 0))
+    writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else tf.summary.create_noop_writer()
+    clock, losses = time.perf_counter(), []
+    with writer.as_default(), tqdm(total=end, initial=start, desc=desc, leave=False, disable=None) as bar:
+        try:
+            for i, (blurry, sharp) in enumerate(data, start):
+                loss = float(step(blurry, sharp))
+                if not np.isfinite(loss):  # stop now: every later step would be wasted on a broken model
+                    raise FloatingPointError(f"training loss became {loss} at step {i + 1}; "
+                                             f"try a lower train.learning_rate (now {cfg.learning_rate})")
+                losses.append(loss)
+                if (i + 1) % cfg.log_every == 0 or i + 1 == end:
+                    recent = float(np.mean(losses[-cfg.log_every:]))
+                    tf.summary.scalar("train/loss", recent, step=i + 1)
+                    tf.summary.scalar("train/learning_rate", float(schedule(i)), step=i + 1)
+                    bar.set_postfix(loss=f"{recent:.4f}")
+                bar.update(1)
+        except tf.errors.OpError as exc:  # a file that fails to decode mid-run: fail the trial, naming it
+            raise _input_error(exc) from None
+    writer.flush()
+    if saver is not None:
+        saver.save(checkpoint_number=end)
+    final = float(np.mean(losses[-cfg.log_every:])) if losses else float("nan")
+    return TrainResult(end, time.perf_counter() - clock, final)
+
+
+def init_file(init: str, candidate_id: str) -> Path:
+    """The ``.keras`` file ``train.init`` names: the file itself, ``<folder>/model.keras``, or the candidate's
+    folder in a run directory (``<run>/<candidate id>/model.keras``)."""
+    from portable_deblur.layout import saved_model
+
+    found = saved_model(init, candidate_id)
+    if found is not None:
+        return found
+    raise ConfigError(f"train.init={init!r} holds no model.keras for candidate {candidate_id!r}; pass a .keras "
+                      f"file, a candidate folder, or a run directory with a {candidate_id}/ folder")
+
+
+def warm_start(model: keras.Model, path: Path) -> None:
+    """Copy the weights saved in ``path`` into ``model`` layer by layer (matched by name); a layer that is
+    missing or whose shapes differ is a clear error naming it."""
+    from portable_deblur.models.layers import CUSTOM_OBJECTS
+
+    saved = keras.models.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False)
+    theirs = {layer.name: layer for layer in saved.layers}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        other = theirs.get(layer.name)
+        mine = [tuple(w.shape) for w in layer.weights]
+        saved_shapes = [tuple(w.shape) for w in other.weights] if other is not None else None
+        if saved_shapes != mine:
+            raise ConfigError(f"train.init {str(path)!r} does not fit this candidate: layer {layer.name!r} has "
+                              f"weights {mine} here but {saved_shapes or 'no such layer'} there "
+                              f"(warm starts need the same architecture)")
+        layer.set_weights(other.get_weights())
+
+
+def log_scalars(log_dir: Path, step: int, **values: float) -> None:
+    """Append scalars (e.g. validation PSNR) to a candidate's TensorBoard log."""
+    writer = tf.summary.create_file_writer(str(log_dir))
+    with writer.as_default():
+        for name, value in values.items():
+            tf.summary.scalar(name, value, step=step)
+    writer.flush()

@@ -1,0 +1,52 @@
+"""Judging a trained float model: its Keras PSNR/SSIM on the validation frames, its size, MACs and layer
+widths -- what every artifact made from it shares (``Trained``)."""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Tuple
+
+from portable_deblur.config import Config
+from portable_deblur.data.sources import Dataset
+from portable_deblur.layout import RunLayout
+from portable_deblur.models.build import size_multiple
+from portable_deblur.models.candidate import Candidate
+from portable_deblur.models.macs import count_macs, count_params
+from portable_deblur.records import Variant
+from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality
+from portable_deblur.train.fit import log_scalars
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A trained float model (the candidate's, or a pruned / sparse variant of it) and what every artifact
+    row made from it shares."""
+
+    candidate: Candidate
+    model: object
+    canvas: Tuple[int, int]
+    multiple: int
+    keras_psnr: float
+    keras_ssim: float
+    blurry_psnr: float
+    blurry_ssim: float
+    params: int
+    macs: int
+    steps: int
+    folder: Path
+    channels: Dict[str, int]  # conv layer -> output channels (a pruned model's real widths)
+
+
+def conv_widths(model) -> Dict[str, int]:
+    """Output channels of every conv layer of ``model`` (what a bundle records as the widths it has)."""
+    return {layer.name: int(layer.filters) for layer in model.layers if getattr(layer, "filters", None)}
+
+
+def judged(candidate: Candidate, model, cfg: Config, dataset: Dataset, folder: Path, variant: Variant) -> Trained:
+    """A trained float model with its Keras quality, size and MACs (the row fields its artifacts share)."""
+    multiple = size_multiple(candidate)
+    canvas = canvas_shape(dataset.val, multiple)
+    keras_q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas)
+    suffix = "_" + variant.id.replace("-", "_") if variant.id else ""
+    log_scalars(RunLayout.tensorboard(folder), cfg.train.steps, **{f"val/psnr_keras{suffix}": keras_q.psnr})
+    return Trained(candidate, model, canvas, multiple, keras_q.psnr, keras_q.ssim, *blurry_quality(dataset.val),
+                   count_params(model), count_macs(model, cfg.measure.shapes[0]), cfg.train.steps, folder,
+                   conv_widths(model))

@@ -1,0 +1,27 @@
+"""The training stage's choices (registries keyed by the YAML strings) and the check of ``train.*``."""
+from pathlib import Path
+
+from portable_deblur.registry import ConfigError, lookup
+
+SCHEDULES = ("cosine", "exponential")  # cosine (with optional warm-up) or the MediaTek paper's exponential decay
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras mixed-precision policies
+DISTRIBUTE = ("mirrored", "none")  # mirrored: tf.distribute.MirroredStrategy over every local GPU
+
+
+def validate(t) -> None:
+    """Check a ``TrainConfig`` (no TensorFlow)."""
+    from portable_deblur.train.losses import LOSSES
+
+    lookup(LOSSES, "train.loss", t.loss)
+    for kind, value, table in (("train.schedule", t.schedule, SCHEDULES), ("train.precision", t.precision, PRECISIONS),
+                               ("train.distribute", t.distribute, DISTRIBUTE)):
+        lookup(dict.fromkeys(table), kind, value)
+    for key in ("steps", "batch_size", "crop", "crops_per_pair"):
+        if getattr(t, key) < 1:
+            raise ConfigError(f"train.{key} must be >= 1; got {getattr(t, key)}")
+    for key in ("fft_weight", "warmup_steps"):
+        if getattr(t, key) < 0:
+            raise ConfigError(f"train.{key} must be >= 0; got {getattr(t, key)}")
+    if t.init is not None and not Path(t.init).expanduser().exists():
+        raise ConfigError(f"train.init must be a run directory, a candidate folder or a .keras file; "
+                          f"{t.init!r} does not exist")

@@ -1,0 +1,65 @@
+"""The records the stages pass each other, and the pure optimize plan: hand-built inputs, answers written out."""
+import math
+
+import pytest
+
+from portable_deblur.config import load_config
+from portable_deblur.optimize.plan import TRAINED, plan
+from portable_deblur.records import LatencyKey, ResultRow, Variant, best_ms, latency_key
+from portable_deblur.registry import ConfigError
+
+
+def test_variant_ids_follow_the_combined_grammar():
+    assert TRAINED.row_id("unet__a-1") == "unet__a-1" and TRAINED.values == {} and TRAINED.label == "fp32"
+    v = Variant(("prune", 0.3), "ptq", "int8")
+    assert v.row_id("unet__a-1") == "unet__a-1__prune-0.3__ptq-int8"
+    assert v.values == {"prune": 0.3, "ptq": "int8"} and v.label == "pruned-30%+int8" and v.file_label == "int8"
+    sparse_qat = Variant(("sparsity", "2:4"), "qat", "int8")
+    assert sparse_qat.id == "sparsity-2-4__qat-int8" and sparse_qat.file_label == "qat_int8"
+    assert sparse_qat.label == "sparse-2:4+qat-int8"
+    assert Variant(("prune", 0.1)).id == "prune-0.1" and Variant(("prune", 0.1)).label == "pruned-10%"
+
+
+def test_plan_lists_floats_then_each_combined_float_with_ptq_and_qat(tiny_args):
+    cfg = load_config(["space=upsampling", *tiny_args, "optimize.prune=[0.1,0.3]", "optimize.sparsity=['2:4']",
+                       "optimize.ptq=[int8,fp16]", "optimize.qat_steps=2", "optimize.combine=[prune-0.3]"])
+    assert [v.id for v in plan(cfg.optimize)] == [
+        "", "prune-0.1", "prune-0.3", "sparsity-2-4",
+        "ptq-int8", "ptq-fp16", "qat-int8",
+        "prune-0.3__ptq-int8", "prune-0.3__ptq-fp16", "prune-0.3__qat-int8"]
+    nothing = load_config(["space=upsampling", *tiny_args])
+    assert plan(nothing.optimize) == [TRAINED]
+
+
+def test_latency_key_round_trips_and_rejects_bad_text():
+    key = LatencyKey.parse("720x1280_t4")
+    assert (key.height, key.width, key.threads, key.pixels) == (720, 1280, 4, 921600)
+    assert str(key) == "720x1280_t4" == latency_key((720, 1280), 4)
+    with pytest.raises(ConfigError, match=r"HxW_tN.*got '720x1280'"):
+        LatencyKey.parse("720x1280")
+
+
+def test_best_ms_prefers_the_interleaved_re_timing():
+    assert best_ms({"median_ms": 5.0, "interleaved_median_ms": 4.0}) == 4.0
+    assert best_ms({"median_ms": 5.0}) == 5.0
+    assert math.isnan(best_ms({}))
+
+
+def test_flat_row_has_one_column_per_nested_value():
+    row = ResultRow(id="unet__x__ptq-int8", arch="unet", values={"enc_blocks": [1, 2], "ptq": "int8"}, status="ok",
+                    psnr_tflite=27.5, psnr_blurry=26.0,
+                    latency={"32x32_t2": {"median_ms": 3.0, "interleaved_median_ms": 2.5}},
+                    ops={"CONV_2D": 4}, violations=["gpu"], artifacts={"primary": "a/int8_32x32.tflite"},
+                    seconds={"export": 1.234}, channels={"enc0_conv": 8},
+                    portability={"gpu": {"fallback": {"PRELU": "PRELU not supported"}, "accelerator_mac_fraction": 0.91234}},
+                    xnnpack={"nodes": 10, "delegated_nodes": 9, "undelegated_ops": {"PRELU": 1}})
+    flat = row.flat()
+    assert flat["value_enc_blocks"] == "1-2" and flat["value_ptq"] == "int8"
+    assert flat["psnr_gain"] == pytest.approx(1.5)
+    assert flat["latency_32x32_t2_median_ms"] == 3.0 and flat["latency_32x32_t2_interleaved_median_ms"] == 2.5
+    assert flat["ops"] == "CONV_2D:4" and flat["violations"] == "gpu"
+    assert flat["fallback_gpu"] == "PRELU" and flat["accel_macs_gpu"] == 0.9123
+    assert flat["xnnpack_delegated"] == "9/10" and flat["xnnpack_undelegated"] == "PRELU:1"
+    assert flat["artifact_primary"] == "a/int8_32x32.tflite" and flat["seconds_export"] == 1.23
+    assert "channels" not in flat and "values" not in flat
+    assert row.best_ms("32x32_t2") == 2.5 and row.optimization == "int8"
