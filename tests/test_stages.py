@@ -89,3 +89,20 @@ def test_nsga2_with_a_portability_objective_steers_on_the_fronts_three_objective
     for t in best:
         row = next(r for r in rows if r.id == t.user_attrs["candidate"])
         assert t.values == list(spec.values(row))
+
+
+def test_a_study_made_with_fewer_directions_than_the_front_is_a_clear_error(tiny_args):
+    import optuna
+
+    from portable_deblur.registry import ConfigError
+    from portable_deblur.search.storage import comparable
+    from portable_deblur.search.study import SearchStudy
+
+    cfg = load_config(["space=upsampling", *tiny_args, "portability.objective=gpu"])
+    layout = RunLayout.of(cfg)
+    layout.root.mkdir(parents=True)
+    old = optuna.create_study(study_name=layout.root.name, storage=layout.study_url,
+                              directions=["maximize", "minimize"])  # as made before rank owned the directions
+    old.set_user_attr("config", comparable(cfg))
+    with pytest.raises(ConfigError, match=r"optimises 2 objectives but this config's front uses 3 .*run.overwrite=true"):
+        SearchStudy.open(cfg)

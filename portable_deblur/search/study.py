@@ -117,6 +117,11 @@ class SearchStudy:
             study, saved = _create(name, storage, cfg, load_if_exists=False), None
         if saved is None:
             study.set_user_attr(attrs.CONFIG, wanted)
+        spec = Objectives.of(cfg)
+        if len(study.directions) != len(spec.directions):  # a study made before rank owned the directions
+            raise ConfigError(f"study {name!r} ({url}) optimises {len(study.directions)} objectives but this config's "
+                              f"front uses {len(spec.directions)} ({spec.names}); it was made by an older version: "
+                              f"pick another run.name=... or pass run.overwrite=true")
         opened, machine = cls(cfg, storage, study), environment.describe()
         study.set_user_attr(attrs.ENVIRONMENT + opened.worker, machine)
         atomic_write(layout.config, to_yaml(cfg) + yaml.safe_dump({"environment": machine}, sort_keys=False))
