@@ -65,6 +65,7 @@ class ResultRow:
     inventory: List[Dict[str, Any]] = field(default_factory=list)  # flatbuffer.inventory_table rows
     portability: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # target -> TargetReport fields
     xnnpack: Dict[str, Any] = field(default_factory=dict)  # measured delegation on this host
+    gpu_measured: Dict[str, Any] = field(default_factory=dict)  # deploy.gpu.GpuPlacement on this host's Vulkan
     violations: List[str] = field(default_factory=list)  # required targets this candidate falls back on
     artifacts: Dict[str, str] = field(default_factory=dict)  # name -> path relative to the run dir
     seconds: Dict[str, float] = field(default_factory=dict)  # stage -> wall seconds
@@ -88,7 +89,7 @@ class ResultRow:
     def flat(self) -> Dict[str, Any]:
         """One CSV row: nested fields flattened to ``latency_256x256_median_ms``-style columns."""
         nested = ("values", "latency", "ops", "artifacts", "seconds", "inventory", "portability", "xnnpack", "violations",
-                  "channels")
+                  "channels", "gpu_measured")
         row = {k: v for k, v in asdict(self).items() if k not in nested}
         row.update({f"value_{k}": _cell(v) for k, v in self.values.items()})
         row["psnr_gain"] = self.psnr_gain
@@ -99,6 +100,9 @@ class ResultRow:
         for target, rep in self.portability.items():
             row[f"fallback_{target}"] = " ".join(rep["fallback"])
             row[f"accel_macs_{target}"] = round(rep["accelerator_mac_fraction"], 4)
+        if self.gpu_measured:
+            row["gpu_measured_split"] = f"{self.gpu_measured['gpu_ops']} gpu / {self.gpu_measured['cpu_ops']} cpu"
+            row["gpu_measured_fallback"] = " ".join(self.gpu_measured["rejected"])
         if self.xnnpack:
             row["xnnpack_delegated"] = f"{self.xnnpack['delegated_nodes']}/{self.xnnpack['nodes']}"
             row["xnnpack_undelegated"] = " ".join(f"{k}:{v}" for k, v in self.xnnpack["undelegated_ops"].items())

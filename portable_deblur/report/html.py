@@ -172,8 +172,21 @@ def portability_rows(rows: Sequence[ResultRow]) -> List[Dict]:
         for target, rep in sorted(r.portability.items()):
             ops = " ".join(rep["fallback"])
             entry[target] = f"{ops} ({100 * rep['accelerator_mac_fraction']:.0f}% MACs stay)" if ops else "ok"
+        if r.gpu_measured:
+            entry["gpu (measured)"] = _measured_gpu(r)
         out.append(entry)
     return out
+
+
+def _measured_gpu(r: ResultRow) -> str:
+    """The GPU accelerator's measured placement, and whether the ``gpu`` table's prediction agrees."""
+    m = r.gpu_measured
+    text = (f"{' '.join(m['rejected'])} ({m['cpu_ops']} of {m['gpu_ops'] + m['cpu_ops']} ops on the CPU)"
+            if m["cpu_ops"] or m["rejected"] else "ok")
+    table = r.portability.get("gpu")
+    if table is not None and (not table["fallback"]) != (text == "ok"):
+        text += " -- the table predicted " + (" ".join(table["fallback"]) or "ok")
+    return text
 
 
 def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives,
@@ -214,8 +227,14 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
                             fmt={"median_ms": ".1f", "p90_ms": ".1f", "peak_rss_mb": ".0f", "scaling_exponent": ".2f"}))
     port = portability_rows(rows)
     if port:
+        measured = next((r.gpu_measured["adapter"] for r in rows if r.gpu_measured), None)
+        how = (f" The <b>gpu (measured)</b> column is LiteRT's GPU accelerator itself, compiled on this host's "
+               f"Vulkan adapter ({html.escape(measured)}): the ops it rejected, from the runtime's own report; "
+               f"required-target checks use it instead of the <b>gpu</b> table prediction." if measured else
+               " No Vulkan adapter on this host: every column is a table prediction.")
         parts.append("<h2>Portability</h2><p>Ops each delegate would reject (they run on the CPU, which wrecks "
-                     "latency) and the share of MACs that stays on the accelerator.</p>")
+                     "latency) and the share of MACs that stays on the accelerator, predicted from the tables in "
+                     f"deploy/op_support/.{how}</p>")
         parts.append(html_table(port, list(dict.fromkeys(k for r in port for k in r))))
     if crops:
         parts.append("<h2>Visual crops</h2><p>The same validation patches: blurry input, each Pareto artifact "

@@ -9,6 +9,7 @@ from portable_deblur.config import Config
 from portable_deblur.data.sources import Dataset
 from portable_deblur.deploy.export import NEEDS_DATA, representative_inputs, to_tflite
 from portable_deblur.deploy.flatbuffer import inventory_table, op_counts, op_inventory
+from portable_deblur.deploy.gpu import measure_placement
 from portable_deblur.deploy.measure import measure
 from portable_deblur.deploy.portability import check_all, xnnpack_delegation
 from portable_deblur.deploy.runtime import predictor
@@ -71,6 +72,15 @@ def export_and_measure(t: Trained, v: Variant, cfg: Config, layout: RunLayout, c
     return artifacts, latency
 
 
+def measured_violations(violations: Sequence[str], gpu, require: Sequence[str]) -> List[str]:
+    """The required targets this artifact misses: the pre-training table verdicts, with ``gpu`` replaced by
+    the measured placement when there is one (the runtime, not the table, decides)."""
+    out = [t for t in violations if t != "gpu" or gpu is None]
+    if gpu is not None and "gpu" in require and not gpu.fully_delegated:
+        out.append("gpu")
+    return sorted(out)
+
+
 def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: RunLayout,
                  violations: Sequence[str], seconds: Dict[str, float], qat=None) -> ResultRow:
     """Convert ``t.model`` (or the QAT model ``qat``) as variant ``v``: PSNR of the file itself, fidelity
@@ -91,6 +101,8 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
     ops = op_inventory(primary)
     reports = check_all(ops, cfg.portability.targets)
     xnn = xnnpack_delegation(primary)
+    gpu = measure_placement(primary) if "gpu" in cfg.portability.targets else None
+    violations = measured_violations(violations, gpu, cfg.portability.require)
     laps("portability")
     return ResultRow(
         id=v.row_id(t.candidate.id), arch=t.candidate.arch, values={**t.candidate.values, **v.values},
@@ -99,4 +111,5 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
         psnr_tflite=tflite_q.psnr, ssim_tflite=tflite_q.ssim, fidelity_psnr=fid.psnr, fidelity_l2=fid.l2,
         latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),
         portability={k: dataclasses.asdict(r) for k, r in reports.items()}, xnnpack=xnn,
+        gpu_measured=dataclasses.asdict(gpu) if gpu else {},
         violations=list(violations), artifacts=artifacts, seconds=laps.seconds, channels=t.channels)

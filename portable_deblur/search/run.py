@@ -33,13 +33,39 @@ def check_candidates(cfg: Config, candidates: Sequence[Candidate]) -> Dict[str, 
 
 
 def violations_of(cfg: Config, candidate: Candidate) -> Dict[str, str]:
-    """``{required target: the ops its delegate would reject}`` for ``candidate``'s Keras graph."""
-    from portable_deblur.models.build import build_model
+    """``{required target: the ops its delegate would reject}`` for ``candidate``, before any training: the
+    table prediction from its Keras graph, except a required ``gpu`` on a host with a Vulkan adapter, which is
+    measured: the untrained network is converted and compiled by LiteRT's GPU accelerator (``deploy.gpu``;
+    placement does not depend on the weights)."""
     from portable_deblur.deploy.portability import check_all, predict_ops
+    from portable_deblur.models.build import build_model
 
+    if not cfg.portability.require:
+        return {}
     model = build_model(candidate)
-    reports = check_all(predict_ops(model), cfg.portability.require) if cfg.portability.require else {}
-    return {t: ", ".join(r.fallback.values()) for t, r in reports.items() if not r.portable}
+    reports = check_all(predict_ops(model), cfg.portability.require)
+    out = {t: ", ".join(r.fallback.values()) for t, r in reports.items() if not r.portable}
+    measured = _measured_gpu(model, cfg) if "gpu" in cfg.portability.require else None
+    if measured is not None:
+        out.pop("gpu", None)
+        if not measured.fully_delegated:
+            out["gpu"] = "measured: " + ", ".join(f"{op} ({why})" for op, why in measured.rejected.items())
+    return out
+
+
+def _measured_gpu(model, cfg: Config):
+    import tempfile
+    from pathlib import Path
+
+    from portable_deblur.deploy.export import to_tflite
+    from portable_deblur.deploy.gpu import measure_placement, vulkan_icd
+
+    if vulkan_icd() is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "untrained.tflite"
+        path.write_bytes(to_tflite(model, cfg.measure.shapes[0]))
+        return measure_placement(path)
 
 
 def prepare(args: Sequence[str]):

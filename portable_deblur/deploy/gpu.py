@@ -1,0 +1,96 @@
+"""Measured GPU placement: which ops LiteRT's GPU accelerator takes and which it leaves to the CPU, read from
+the runtime's own report -- not predicted from a table.
+
+The ``ai-edge-litert`` wheel carries the GPU accelerator (``libLiteRtWebGpuAccelerator.so``: WebGPU over
+Vulkan). It runs on any host with a Vulkan adapter, a software one included: SwiftShader, whose driver
+manifest Debian's ``chromium`` ships beside its own Vulkan loader, or Mesa's lavapipe >= 25. Compiled with
+GPU|CPU, the runtime prints each op it rejects ("Following operations are not supported by GPU delegate")
+and "N operations will run on the GPU, and the remaining M operations will run on the CPU";
+``is_fully_accelerated()`` still says True once XNNPACK takes the rest, so it is not used. The model is
+compiled in a fresh subprocess: the Vulkan loader's search path must be set before the process starts.
+No adapter: ``measure_placement`` returns None and the table prediction (``portability``) stands.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Optional, Union
+
+ENV_ICD = "PORTABLE_DEBLUR_VK_ICD"  # a Vulkan driver manifest to use, or "none" to skip the measurement
+ICD_CANDIDATES = ("/usr/lib/chromium/vk_swiftshader_icd.json",  # Debian's chromium (what .ci/run installs)
+                  "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")  # Mesa lavapipe (>= 25 is accepted by Dawn)
+_SPLIT = re.compile(r"(\d+) operations will run on the GPU, and the remaining (\d+) operations will run on the CPU")
+_REJECTED = re.compile(r"^([A-Z][A-Z0-9_]+): (.+?)\s*$")
+
+
+@dataclass(frozen=True)
+class GpuPlacement:
+    """Where LiteRT's GPU accelerator put one model's ops on this host's Vulkan ``adapter``."""
+
+    adapter: str
+    gpu_ops: int
+    cpu_ops: int
+    rejected: Dict[str, str] = field(default_factory=dict)  # op -> the runtime's first reason
+
+    @property
+    def fully_delegated(self) -> bool:
+        return self.cpu_ops == 0 and not self.rejected
+
+
+def vulkan_icd() -> Optional[str]:
+    """The Vulkan driver manifest to use: ``$PORTABLE_DEBLUR_VK_ICD``, else the first known one present."""
+    chosen = os.environ.get(ENV_ICD)
+    if chosen:
+        return None if chosen == "none" else chosen
+    return next((p for p in ICD_CANDIDATES if Path(p).is_file()), None)
+
+
+def parse_report(text: str, ops: int, adapter: str) -> GpuPlacement:
+    """The placement the runtime printed (``text``: the child's stderr) for a model of ``ops`` operators: no
+    split line means every op went to the GPU."""
+    split = _SPLIT.search(text)
+    if split is None:
+        return GpuPlacement(adapter, ops, 0)
+    rejected: Dict[str, str] = {}
+    listing = text[text.find("not supported by GPU delegate"):split.start()].splitlines()[1:]
+    for line in listing:
+        match = _REJECTED.match(line.strip())
+        if match:  # the reason without the tensor name the runtime appends
+            rejected.setdefault(match.group(1), match.group(2).split(". ")[0].rstrip(".") + ".")
+    return GpuPlacement(adapter, int(split.group(1)), int(split.group(2)), dict(sorted(rejected.items())))
+
+
+def measure_placement(path: Union[str, Path], timeout: float = 300.0) -> Optional[GpuPlacement]:
+    """Compile ``path`` with LiteRT's GPU|CPU accelerators in a subprocess and read the placement; None when
+    this host has no Vulkan adapter the accelerator accepts."""
+    from portable_deblur.deploy.flatbuffer import op_inventory
+
+    icd = vulkan_icd()
+    if icd is None or not Path(icd).is_file():
+        return None
+    env = {**os.environ, "VK_ICD_FILENAMES": icd,
+           "LD_LIBRARY_PATH": os.pathsep.join(filter(None, [str(Path(icd).parent), os.environ.get("LD_LIBRARY_PATH")]))}
+    proc = subprocess.run([sys.executable, "-m", "portable_deblur.deploy.gpu", str(path)], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if "No adapters found" in proc.stderr:
+        return None
+    if proc.returncode != 0:
+        tail = " ".join(proc.stderr.split()[-60:])
+        raise RuntimeError(f"LiteRT's GPU accelerator could not compile {path} on {icd}: {tail}")
+    return parse_report(proc.stderr, len(op_inventory(path)), Path(icd).stem)
+
+
+def main(argv=None) -> None:
+    """Child process: compile one model with GPU|CPU (the runtime reports the split on stderr)."""
+    from ai_edge_litert.compiled_model import CompiledModel, HardwareAccelerator
+
+    path = (sys.argv[1:] if argv is None else argv)[0]
+    model = CompiledModel.from_file(path, hardware_accel=HardwareAccelerator.GPU | HardwareAccelerator.CPU)
+    print(json.dumps({"created": True, "signatures": model.get_num_signatures()}))
+
+
+if __name__ == "__main__":
+    main()

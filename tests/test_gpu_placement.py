@@ -1,0 +1,88 @@
+"""Measured GPU placement: LiteRT's own GPU accelerator on this host's Vulkan adapter (SwiftShader from the
+chromium package CI installs), not the table's prediction."""
+import os
+
+import numpy as np
+import pytest
+
+from portable_deblur.deploy.gpu import GpuPlacement, measure_placement, parse_report, vulkan_icd
+from portable_deblur.records import ResultRow
+from portable_deblur.search.artifact import measured_violations
+
+# What the runtime printed for a 16x8 U-Net (ai-edge-litert 2.3, SwiftShader), shortened.
+REPORT = """INFO: [delegate_webgpu.cc:363] Created a WebGPU environment.
+ERROR: Following operations are not supported by GPU delegate:
+CONV_2D: Tensor type(INT16) is not supported. serving_default_blurry:0_int16
+CONV_2D: Tensor type(INT16) is not supported. unet/dec0_concat/concat
+DEQUANTIZE: Unsupported dequantization type.
+QUANTIZE: Tensor type(INT16) is not supported. unet/up0_tconv/conv2d_transpose1
+1 operations will run on the GPU, and the remaining 16 operations will run on the CPU.
+INFO: Created TensorFlow Lite XNNPACK delegate for CPU.
+"""
+
+
+def test_the_runtimes_report_is_parsed_into_ops_and_counts():
+    placement = parse_report(REPORT, 17, "swiftshader")
+    assert (placement.gpu_ops, placement.cpu_ops) == (1, 16) and not placement.fully_delegated
+    assert placement.rejected == {"CONV_2D": "Tensor type(INT16) is not supported.",
+                                  "DEQUANTIZE": "Unsupported dequantization type.",
+                                  "QUANTIZE": "Tensor type(INT16) is not supported."}
+    assert parse_report("INFO: Created a WebGPU environment.\n", 15, "swiftshader") == GpuPlacement("swiftshader", 15, 0)
+
+
+def test_the_measured_verdict_replaces_the_tables_for_a_required_gpu():
+    ok, split = GpuPlacement("a", 10, 0), GpuPlacement("a", 8, 2, {"PRELU": "x."})
+    assert measured_violations(["gpu", "nnapi_api28"], ok, ["gpu", "nnapi_api28"]) == ["nnapi_api28"]
+    assert measured_violations([], split, ["gpu"]) == ["gpu"]
+    assert measured_violations(["gpu"], None, ["gpu"]) == ["gpu"]  # no adapter: the table verdict stands
+
+
+def test_the_report_shows_the_measured_column_and_a_disagreement():
+    from portable_deblur.report.html import portability_rows
+
+    row = ResultRow(id="a", arch="unet", values={}, status="ok",
+                    portability={"gpu": {"fallback": {}, "accelerator_mac_fraction": 1.0}},
+                    gpu_measured={"adapter": "swiftshader", "gpu_ops": 8, "cpu_ops": 2, "rejected": {"PRELU": "x."}})
+    entry = portability_rows([row])[0]
+    assert entry["gpu"] == "ok"
+    assert entry["gpu (measured)"] == "PRELU (2 of 10 ops on the CPU) -- the table predicted ok"
+
+
+@pytest.fixture(scope="module")
+def adapter():
+    if vulkan_icd() is None:
+        if os.environ.get("PORTABLE_DEBLUR_REQUIRE_CHROMIUM"):
+            pytest.fail("no Vulkan driver manifest: chromium's vk_swiftshader_icd.json is missing")
+        pytest.skip("no Vulkan adapter on this host (install chromium for SwiftShader)")
+    return vulkan_icd()
+
+
+@pytest.mark.slow
+def test_a_model_the_gpu_accelerator_rejects_is_caught_by_the_measured_path(adapter, tmp_path):
+    from portable_deblur.deploy.export import to_tflite
+    from portable_deblur.files import atomic_write
+    from portable_deblur.models.unet import build_unet
+
+    model = build_unet(width=4, enc_blocks=[1], dec_blocks=[1], middle_blocks=1)
+    fp32 = atomic_write(tmp_path / "fp32.tflite", to_tflite(model, (32, 32)))
+    rep = lambda: ([np.random.default_rng(i).random((1, 32, 32, 3), np.float32)] for i in range(2))  # noqa: E731
+    int16 = atomic_write(tmp_path / "int16x8.tflite", to_tflite(model, (32, 32), "int16x8", rep))
+    accepted = measure_placement(fp32)
+    assert accepted is not None and accepted.fully_delegated and accepted.gpu_ops > 0
+    refused = measure_placement(int16)  # 16-bit activations: the GPU accelerator has no int16 kernels
+    assert refused.cpu_ops > 0 and "CONV_2D" in refused.rejected
+    assert "INT16" in refused.rejected["CONV_2D"]
+
+
+def test_a_required_gpu_is_judged_before_training_by_the_measured_path(adapter, tiny_args, monkeypatch):
+    from portable_deblur.config import load_config
+    from portable_deblur.deploy import gpu
+    from portable_deblur.models.candidate import expand
+    from portable_deblur.search.run import violations_of
+
+    cfg = load_config(["space=upsampling", *tiny_args, "portability.require=[gpu]", "grid.upsampler=[bilinear]",
+                       "grid.activation=[prelu]"])
+    candidate = expand(cfg.arch, cfg.model, cfg.grid)[0]
+    assert violations_of(cfg, candidate) == {}  # the untrained network compiles fully onto the GPU accelerator
+    monkeypatch.setattr(gpu, "measure_placement", lambda path: GpuPlacement("a", 9, 1, {"PRELU": "Not supported."}))
+    assert violations_of(cfg, candidate) == {"gpu": "measured: PRELU (Not supported.)"}
