@@ -139,6 +139,25 @@ def test_handoff_bundles_verify_with_litert_and_tampering_is_caught(tiny_run, tm
     assert "SHA-256 mismatch" in capsys.readouterr().err
 
 
+def test_handoff_at_the_apps_sizes_exports_verifies_and_times_each(tiny_run, tmp_path):
+    out = tmp_path / "sized"
+    assert handoff.main([f"run={tiny_run}", f"candidate={BASE}__ptq-int8", f"out={out}", "resolution=48x64,40x40"]) == 0
+    bundle = out / f"{BASE}__ptq-int8"
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert set(manifest["resolutions"]) == {"48x64", "40x40"}
+    sized, padded = manifest["resolutions"]["48x64"], manifest["resolutions"]["40x40"]
+    assert sized["input"]["shape"] == [1, 48, 64, 3] and sized["latency"]["median_ms"] > 0
+    assert padded["padded_to"] == "48x48" and padded["input"]["shape"] == [1, 48, 48, 3]  # multiple of 16
+    assert {"model_48x64.tflite", "golden_input_48x64.npy", "golden_output_48x64.npy"} <= set(manifest["sha256"])
+    assert any(op["input_dtypes"] == "int8" for op in manifest["op_inventory"])  # still the int8 artifact
+    assert "model_48x64.tflite" in (bundle / "README.md").read_text()
+    assert manifest["candidate"]["channels"]["out_conv"] == 3  # the widths the file has
+    handoff.verify_bundle(bundle)  # every size's golden pair reproduced with LiteRT
+    (bundle / "golden_output_40x40.npy").write_bytes((bundle / "golden_output_48x64.npy").read_bytes())
+    with pytest.raises(ValueError, match="SHA-256 mismatch for .*golden_output_40x40.npy"):
+        handoff.verify_bundle(bundle)
+
+
 def test_handoff_errors_name_the_bad_value(tiny_run, capsys):
     assert handoff.main([f"run={tiny_run}", "candidate=unet__nope"]) == 2
     err = capsys.readouterr().err
@@ -147,6 +166,9 @@ def test_handoff_errors_name_the_bad_value(tiny_run, capsys):
     assert "candidate=<id>" in capsys.readouterr().err
     assert handoff.main(["rnu=x"]) == 2
     assert "key one of ['run'" in capsys.readouterr().err
+    assert handoff.main([f"run={tiny_run}", "pareto=true", "resolution=720by1280"]) == 2
+    assert "resolution must be HEIGHTxWIDTH sizes separated by commas (e.g. 720x1280,1080x1920); got '720by1280'" \
+        in capsys.readouterr().err
 
 
 def test_interrupted_handoff_leaves_no_truncated_file(tiny_run, tmp_path, monkeypatch):

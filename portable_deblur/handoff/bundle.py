@@ -1,4 +1,5 @@
-"""``python -m portable_deblur.handoff run=<dir> [candidate=<id> | pareto=true]``: bundles for app teams.
+"""``python -m portable_deblur.handoff run=<dir> [candidate=<id> | pareto=true] [resolution=720x1280,...]``:
+bundles for app teams.
 
 One folder per chosen artifact (a row of the run: a float model or one of its quantized variants):
 
@@ -10,6 +11,8 @@ One folder per chosen artifact (a row of the run: a float model or one of its qu
                         measured latency, PSNR/SSIM, MACs, params, the source candidate and training config,
                         library versions, and the SHA-256 of every other file
     README.md           how to feed it, pad and crop, dequantize
+    model_<H>x<W>.tflite + golden_*_<H>x<W>.npy   with ``resolution=``: the network at each app size, verified
+                        and timed here (``manifest.json`` ``resolutions``: input shape, padding, latency)
 
 ``python -m portable_deblur.handoff verify=<bundle dir>`` checks a bundle with the standalone LiteRT runtime
 (not TensorFlow): every SHA-256, then the golden input through the file against the golden output.
@@ -27,11 +30,12 @@ import numpy as np
 
 from portable_deblur.environment import library_versions
 from portable_deblur.files import atomic_write
+from portable_deblur.handoff.readme import app_readme
 from portable_deblur.registry import ConfigError
 from portable_deblur.search import attrs
 from portable_deblur.records import searched
 
-KEYS = ("run", "candidate", "pareto", "out", "version", "author", "verify")
+KEYS = ("run", "candidate", "pareto", "out", "version", "author", "verify", "resolution")
 LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "numpy", "portable_deblur")
 GOLDEN_ATOL = 1e-5  # float outputs: same file, same runtime; int8 outputs must match exactly
 
@@ -91,61 +95,89 @@ def _tensor_entry(detail: dict) -> dict:
                              "quantized_dimension": int(q["quantized_dimension"])}}
 
 
-def build_bundle(study, row, out: Path, version: str, author: str) -> Path:
-    """Write the bundle of one row under ``out/<row id>/``; returns its folder."""
-    from portable_deblur.models.candidate import candidate_at
+def write_model(study, row, folder: Path, stem: str, tflite: bytes, multiple: int, version: str, author: str) -> dict:
+    """``<stem>.tflite`` with TFLite metadata, and its golden input / output pair (1 thread, as
+    ``verify_bundle``); returns its manifest entry."""
     from portable_deblur.deploy.metadata import ModelInfo, TensorInfo, embed, read
-    from portable_deblur.models.build import size_multiple
     from portable_deblur.deploy.runtime import load_interpreter
+
+    inp, outp = _io_details(load_interpreter(tflite))
+    h, w, c = (int(d) for d in inp["shape"][1:])
+    info = ModelInfo(
+        name=row.id, version=version, author=author, license="",
+        description=(f"Image deblurring ({row.arch}, {row.optimization}). Input: one blurry RGB frame, float32 "
+                     f"[1, {h}, {w}, {c}] in [0, 1] (pixel / 255); output: the sharp frame, same shape, same range "
+                     f"(clip to [0, 1], multiply by 255). Other sizes: pad to a multiple of {multiple} and crop back."),
+        inputs=[TensorInfo("blurry", "blurry frame, RGB, value = pixel / 255", h, w, c)],
+        outputs=[TensorInfo("sharp", "restored frame, RGB, pixel = clip(value, 0, 1) * 255", h, w, c)])
+    tflite = embed(tflite, info)
+    model_path = atomic_write(folder / f"{stem}.tflite", tflite)
+    x = golden_input(study, (h, w))
+    interpreter = load_interpreter(model_path, threads=1)
+    interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))
+    interpreter.invoke()
+    suffix = stem[len("model"):]
+    atomic_write(folder / f"golden_input{suffix}.npy", _npy(x))
+    atomic_write(folder / f"golden_output{suffix}.npy", _npy(interpreter.get_tensor(outp["index"])))
+    return {"file": model_path.name, "golden_input": f"golden_input{suffix}.npy",
+            "golden_output": f"golden_output{suffix}.npy", "metadata": read(tflite),
+            "input": {**_tensor_entry(inp), "range": [0.0, 1.0], "normalisation": "value = pixel / 255"},
+            "output": {**_tensor_entry(outp), "range": [0.0, 1.0], "normalisation": "pixel = clip(value, 0, 1) * 255"}}
+
+
+def _io_details(interpreter):
+    return interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+
+
+def _at_size(study, row, folder: Path, shape, multiple: int, version: str, author: str) -> dict:
+    """The bundle's file for an app size: exported, verified by its golden pair, timed on this host."""
+    from portable_deblur.deploy.measure import measure
+    from portable_deblur.handoff.sizes import export_at
+
+    entry = write_model(study, row, folder, f"model_{shape[0]}x{shape[1]}", export_at(study, row, shape, multiple),
+                        multiple, version, author)
+    threads = study.cfg.measure.threads[0]
+    entry["latency"] = dataclasses.asdict(measure(folder / entry["file"], study.cfg.measure, threads))
+    entry["latency_key"] = f"{shape[0]}x{shape[1]}_t{threads}"
+    padded_to = entry["input"]["shape"][1:3]
+    if tuple(padded_to) != tuple(shape):
+        entry["padded_to"] = f"{padded_to[0]}x{padded_to[1]}"
+    return entry
+
+
+def build_bundle(study, row, out: Path, version: str, author: str, resolutions=()) -> Path:
+    """Write the bundle of one row under ``out/<row id>/`` (plus one file per app size in ``resolutions``);
+    returns its folder."""
+    from portable_deblur.models.build import size_multiple
+    from portable_deblur.models.candidate import candidate_at
 
     source = study.layout / row.artifacts["primary"]
     if not source.is_file():
         raise ConfigError(f"artifact {str(source)!r} of {row.id!r} is not on this machine (worker {row.worker}); "
                           f"run the handoff where that worker wrote it")
     candidate = candidate_at(row.arch, study.cfg.model, searched(row.values))
-    interpreter = load_interpreter(source)
-    inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    h, w, c = (int(d) for d in inp["shape"][1:])
-    multiple = size_multiple(candidate)
-
-    quantized = row.optimization
-    info = ModelInfo(
-        name=row.id, version=version, author=author, license="",
-        description=(f"Image deblurring ({row.arch}, {quantized}). Input: one blurry RGB frame, float32 "
-                     f"[1, {h}, {w}, {c}] in [0, 1] (pixel / 255); output: the sharp frame, same shape, same range "
-                     f"(clip to [0, 1], multiply by 255). Other sizes: pad to a multiple of {multiple} and crop back."),
-        inputs=[TensorInfo("blurry", "blurry frame, RGB, value = pixel / 255", h, w, c)],
-        outputs=[TensorInfo("sharp", "restored frame, RGB, pixel = clip(value, 0, 1) * 255", h, w, c)])
-    tflite = embed(source.read_bytes(), info)
-    folder = Path(out) / row.id
-    model_path = atomic_write(folder / "model.tflite", tflite)
-
-    x = golden_input(study, (h, w))
-    interpreter = load_interpreter(model_path, threads=1)  # the bundled file itself; 1 thread, as verify_bundle
-    interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))
-    interpreter.invoke()
-    y = interpreter.get_tensor(outp["index"])
-    atomic_write(folder / "golden_input.npy", _npy(x))
-    atomic_write(folder / "golden_output.npy", _npy(y))
-    atomic_write(folder / "README.md", app_readme(row, h, w, c, multiple, quantized))
-
-    files = ("model.tflite", "golden_input.npy", "golden_output.npy", "README.md")
+    multiple, folder = size_multiple(candidate), Path(out) / row.id
+    main = write_model(study, row, folder, "model", source.read_bytes(), multiple, version, author)
+    sizes = {f"{h}x{w}": _at_size(study, row, folder, (h, w), multiple, version, author) for h, w in resolutions}
+    atomic_write(folder / "README.md", app_readme(row, main, sizes, multiple))  # handoff/readme.py
+    files = [name for e in (main, *sizes.values()) for name in (e["file"], e["golden_input"], e["golden_output"])]
     manifest = {
-        "id": row.id, "version": version, "author": author, "metadata": read(tflite),
-        "input": {**_tensor_entry(inp), "range": [0.0, 1.0], "normalisation": "value = pixel / 255"},
-        "output": {**_tensor_entry(outp), "range": [0.0, 1.0], "normalisation": "pixel = clip(value, 0, 1) * 255"},
-        "pad_to_multiple_of": multiple, "quantization": quantized,
-        "quality": _quality(row), "latency": row.latency, "macs": row.macs, "params": row.params,
+        "id": row.id, "version": version, "author": author, "metadata": main["metadata"],
+        "input": main["input"], "output": main["output"], "pad_to_multiple_of": multiple,
+        "quantization": row.optimization, "quality": _quality(row), "latency": row.latency,
+        "resolutions": {k: {n: v for n, v in e.items() if n != "metadata"} for k, e in sizes.items()},
+        "macs": row.macs, "params": row.params,
         "op_inventory": row.inventory, "delegate_fallback": row.portability, "xnnpack": row.xnnpack,
-        "candidate": _architecture(row, candidate),
+        "gpu_measured": row.gpu_measured or None, "candidate": _architecture(row, candidate),
         "training": dataclasses.asdict(study.cfg.train), "data": dataclasses.asdict(study.cfg.data),
         "source": {"run": str(study.layout.root.resolve()), "artifact": row.artifacts["primary"], "trial": row.trial,
                    "worker": row.worker},
         "libraries": library_versions(LIBRARIES),
         # The machine the numbers above were measured on (same seed, same numbers holds there).
         "environment": study.study.user_attrs.get(attrs.ENVIRONMENT + row.worker),
-        "golden": {"atol": GOLDEN_ATOL if np.dtype(outp["dtype"]).kind == "f" else 0, "threads": 1},
-        "sha256": {name: sha256(folder / name) for name in files},
+        "golden": {"atol": GOLDEN_ATOL if main["output"]["dtype"].startswith("float") else 0, "threads": 1,
+                   "pairs": [[e["file"], e["golden_input"], e["golden_output"]] for e in (main, *sizes.values())]},
+        "sha256": {name: sha256(folder / name) for name in [*files, "README.md"]},
     }
     atomic_write(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
     return folder
@@ -166,34 +198,6 @@ def _architecture(row, candidate) -> dict:
             "pruned": "prune" in row.values or "sparsity" in row.values}
 
 
-def app_readme(row, h: int, w: int, c: int, multiple: int, quantized: str) -> str:
-    lat = next(iter(row.latency.items()), ("-", {}))
-    return f"""# {row.id}
-
-Image deblurring network for on-device use ({row.arch}, {quantized}). PSNR on validation {row.psnr_tflite:.2f} dB
-(the blurry input scores {row.psnr_blurry:.2f} dB); median latency {lat[1].get('median_ms', float('nan')):.1f} ms at
-{lat[0]} (height x width, threads) with LiteRT on the machine that ran the search -- time it on your phone.
-
-## Feeding it
-- Input `blurry`: float32 `[1, {h}, {w}, {c}]`, RGB, each value = pixel / 255 (range [0, 1]), NHWC.
-- Output `sharp`: float32, same shape; pixel = clip(value, 0, 1) * 255.
-- Other frame sizes: pad height and width up to a multiple of {multiple} (edge-replicate the last row/column),
-  run, then crop the output back. The file is built for exactly {h}x{w}; ask for an export at your size.
-- Quantization: input and output stay float32 (the converter adds QUANTIZE/DEQUANTIZE inside the model
-  for int8 variants); if you convert to integer I/O yourself, use the scale and zero point in
-  `manifest.json` (`real = scale * (q - zero_point)`).
-
-## Checking your integration
-`golden_input.npy` through `model.tflite` must give `golden_output.npy` (within `manifest.json`'s
-`golden.atol`). `python -m portable_deblur.handoff verify=<this folder>` does exactly that with LiteRT and
-checks every file's SHA-256 against `manifest.json`.
-
-## Where it falls back
-`manifest.json` lists every op (`op_inventory`) and, per accelerator delegate, the ops it would reject and run
-on the CPU (`delegate_fallback`) -- a rejected op wrecks latency on that delegate.
-"""
-
-
 def verify_bundle(folder: Path) -> None:
     """Raise ValueError unless every file matches its SHA-256 and the golden input reproduces the golden
     output through the bundled ``.tflite`` with the standalone LiteRT runtime."""
@@ -210,21 +214,23 @@ def verify_bundle(folder: Path) -> None:
             raise ValueError(f"{path} listed in manifest.json is missing")
         if sha256(path) != digest:
             raise ValueError(f"SHA-256 mismatch for {path}: the file was changed after the handoff")
-    interpreter = load_interpreter(folder / "model.tflite", threads=1)
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    x = np.load(folder / "golden_input.npy")
-    interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))
-    interpreter.invoke()
-    y = interpreter.get_tensor(out["index"])
-    expected = np.load(folder / "golden_output.npy")
-    err = float(np.max(np.abs(y.astype(np.float64) - expected.astype(np.float64))))
-    if y.shape != expected.shape or err > manifest["golden"]["atol"]:
-        raise ValueError(f"golden output mismatch for {folder / 'model.tflite'}: max |diff| {err:.3g} "
-                         f"> atol {manifest['golden']['atol']}")
+    pairs = manifest["golden"].get("pairs") or [["model.tflite", "golden_input.npy", "golden_output.npy"]]
+    for model, x_name, y_name in pairs:
+        interpreter = load_interpreter(folder / model, threads=1)
+        inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        x = np.load(folder / x_name)
+        interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))
+        interpreter.invoke()
+        y = interpreter.get_tensor(out["index"])
+        expected = np.load(folder / y_name)
+        err = float(np.max(np.abs(y.astype(np.float64) - expected.astype(np.float64))))
+        if y.shape != expected.shape or err > manifest["golden"]["atol"]:
+            raise ValueError(f"golden output mismatch for {folder / model}: max |diff| {err:.3g} "
+                             f"> atol {manifest['golden']['atol']}")
 
 
 def handoff(run: str, candidate: Optional[str] = None, pareto: bool = False, out: Optional[str] = None,
-            version: str = "1.0.0", author: str = "portable_deblur") -> List[Path]:
+            version: str = "1.0.0", author: str = "portable_deblur", resolutions=()) -> List[Path]:
     """Write the bundles of the chosen artifacts of run directory ``run``; returns their folders."""
     from portable_deblur.rank import Objectives, front_rows
     from portable_deblur.search.study import SearchStudy
@@ -234,7 +240,7 @@ def handoff(run: str, candidate: Optional[str] = None, pareto: bool = False, out
     _, front = front_rows(rows, Objectives.of(study.cfg))
     chosen = choose(rows, front, candidate, pareto)
     target = Path(out) if out else study.layout.handoff
-    folders = [build_bundle(study, row, target, version, author) for row in chosen]
+    folders = [build_bundle(study, row, target, version, author, resolutions) for row in chosen]
     for folder in folders:
         verify_bundle(folder)
     return folders
@@ -252,8 +258,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         pareto = args.get("pareto", "false").lower()
         if pareto not in ("true", "false"):
             raise ConfigError(f"pareto must be true or false; got {args['pareto']!r}")
+        from portable_deblur.handoff.sizes import parse_resolutions
+
+        sizes = parse_resolutions(args.get("resolution", ""))
         folders = handoff(args["run"], args.get("candidate"), pareto == "true", args.get("out"),
-                          args.get("version", "1.0.0"), args.get("author", "portable_deblur"))
+                          args.get("version", "1.0.0"), args.get("author", "portable_deblur"), sizes)
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

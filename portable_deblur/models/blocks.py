@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from portable_deblur.backend import keras
-from portable_deblur.models.layers import DepthToSpace
+from portable_deblur.models.layers import DepthToSpace, PortablePReLU
 from portable_deblur.registry import lookup
 
 
@@ -31,6 +31,8 @@ ACTIVATIONS = {
     "prelu": Activation(layer=lambda name: keras.layers.PReLU(
         alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name)),
     "leaky_relu": Activation(layer=lambda name: keras.layers.LeakyReLU(alpha=0.1, name=name)),
+    # PReLU as MUL, MUL(+ReLU), ADD: int8 stays on XNNPACK, where int8 PRELU has no kernel (layers.py).
+    "prelu_portable": Activation(layer=lambda name: PortablePReLU(name=name)),
 }
 
 

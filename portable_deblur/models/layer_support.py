@@ -80,6 +80,7 @@ LAYERS: Dict[str, LayerSupport] = {
     "UpSampling2D": LayerSupport(_upsampling_ops),
     "ReLU": LayerSupport(("RELU",)),
     "PReLU": LayerSupport(("PRELU",), "output"),
+    "PortablePReLU": LayerSupport(("MUL", "MUL", "ADD"), "output"),  # the ReLU fuses into the second MUL
     "LeakyReLU": LayerSupport(("LEAKY_RELU",), "output"),
     "ELU": LayerSupport(("ELU",)),
     "Activation": LayerSupport(_activation_ops, "output"),
