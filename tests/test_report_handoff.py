@@ -42,6 +42,7 @@ def test_report_page_holds_every_section_and_its_images(tiny_run):
     for crop in crops:
         assert f"crops/{crop.name}" in page
     assert BASE in page and f"{BASE}__ptq-int8" in page
+    assert "NPU &gt; GPU &gt; CPU" in page and "deprecated since Android 15" in page
 
 
 def test_choice_effects_average_over_the_other_choices():

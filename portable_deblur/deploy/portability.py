@@ -17,6 +17,9 @@ from portable_deblur.deploy.flatbuffer import OpRecord
 from portable_deblur.registry import lookup
 
 SUPPORT_DIR = Path(__file__).parent / "op_support"
+# How LiteRT's CompiledModel API places a model today (ai.google.dev/edge/litert/next/acceleration): an NPU
+# through a vendor compiler plugin, else the GPU accelerator, else the CPU (XNNPACK).
+ACCELERATOR_ORDER = ("npu", "gpu", "cpu")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class Target:
     dtypes: Tuple[str, ...]
     ops: Dict[str, dict] = field(default_factory=dict)
     api: Optional[int] = None  # Android API level, NNAPI only
+    deprecated: str = ""  # since when and why, with the source (NNAPI and Hexagon: Android 15)
 
 
 @lru_cache(maxsize=None)
@@ -38,7 +42,7 @@ def targets() -> Dict[str, Target]:
     for path in sorted(SUPPORT_DIR.glob("*.yaml")):
         spec = yaml.safe_load(path.read_text())
         common = dict(description=spec["description"], source=spec["source"], dtypes=tuple(spec["dtypes"]),
-                      ops={k: v or {} for k, v in spec["ops"].items()})
+                      ops={k: v or {} for k, v in spec["ops"].items()}, deprecated=spec.get("deprecated", ""))
         for api in spec.get("api_levels") or [None]:
             name = spec["name"] if api is None else f"{spec['name']}_api{api}"
             out[name] = Target(name=name, api=api, **common)

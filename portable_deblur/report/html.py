@@ -232,9 +232,16 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
                f"Vulkan adapter ({html.escape(measured)}): the ops it rejected, from the runtime's own report; "
                f"required-target checks use it instead of the <b>gpu</b> table prediction." if measured else
                " No Vulkan adapter on this host: every column is a table prediction.")
+        from portable_deblur.deploy.portability import ACCELERATOR_ORDER, targets
+
+        old = sorted({t.name.split("_api")[0] for t in targets().values() if t.deprecated} & {
+            k.split("_api")[0] for r in rows for k in r.portability})
+        dep = (f" Deprecated targets ({', '.join(old)}): NNAPI and the Hexagon delegate are deprecated since "
+               f"Android 15; their columns matter for older devices only." if old else "")
         parts.append("<h2>Portability</h2><p>Ops each delegate would reject (they run on the CPU, which wrecks "
                      "latency) and the share of MACs that stays on the accelerator, predicted from the tables in "
-                     f"deploy/op_support/.{how}</p>")
+                     f"deploy/op_support/.{how} LiteRT's CompiledModel API places a model on the first of "
+                     f"{' &gt; '.join(a.upper() for a in ACCELERATOR_ORDER)} that takes it.{dep}</p>")
         parts.append(html_table(port, list(dict.fromkeys(k for r in port for k in r))))
     if crops:
         parts.append("<h2>Visual crops</h2><p>The same validation patches: blurry input, each Pareto artifact "

@@ -1,0 +1,54 @@
+"""Benchmark: the GPU accelerator's measured placement next to the ``gpu`` table's prediction, for every
+trained candidate of a run and its int8 twin (PTQ, calibrated on the run's training crops).
+
+Needs a Vulkan adapter (``deploy/gpu.py``: chromium's SwiftShader or lavapipe). Prints one line per file:
+ops, the table's verdict, the runtime's verdict (GPU/CPU op split and the rejected ops) and whether they
+agree, plus what XNNPACK leaves undelegated on this CPU.
+
+    python benchmarks/gpu_placement.py experiments/runs/upsampling
+"""
+import sys
+import tempfile
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    from portable_deblur.backend import keras
+    from portable_deblur.data.sources import load_dataset
+    from portable_deblur.deploy.export import representative_inputs, to_tflite
+    from portable_deblur.deploy.flatbuffer import op_inventory
+    from portable_deblur.deploy.gpu import measure_placement, vulkan_icd
+    from portable_deblur.deploy.portability import check, xnnpack_delegation
+    from portable_deblur.files import atomic_write
+    from portable_deblur.models.layers import CUSTOM_OBJECTS
+    from portable_deblur.search.study import SearchStudy
+
+    run = Path((sys.argv[1:] if argv is None else argv)[0])
+    if vulkan_icd() is None:
+        print("no Vulkan adapter on this host: install chromium (SwiftShader) or Mesa lavapipe >= 25")
+        return 1
+    study = SearchStudy.load(run)
+    cfg, shape = study.cfg, study.cfg.measure.shapes[0]
+    train = load_dataset(cfg.data).train
+    out = Path(tempfile.mkdtemp(prefix="gpu_placement_"))
+    print(f"adapter {vulkan_icd()}; files at {shape[0]}x{shape[1]}")
+    print(f"{'artifact':62} {'table (gpu.yaml)':22} {'measured (GPU accelerator)':36} agree  xnnpack left")
+    for row in (r for r in study.rows() if r.status == "ok" and r.optimization == "fp32"):
+        model = keras.models.load_model(study.layout.model(study.layout.folder(row.id)),
+                                        custom_objects=CUSTOM_OBJECTS, compile=False)
+        for mode in ("fp32", "int8"):
+            rep = representative_inputs(train, shape, cfg.optimize.representative_count, cfg.data.seed)
+            path = atomic_write(out / f"{row.id}_{mode}.tflite", to_tflite(model, shape, mode, rep))
+            table = check(op_inventory(path), "gpu")
+            measured = measure_placement(path)
+            said = "ok" if table.portable else "rejects " + " ".join(table.fallback)
+            got = (f"ok ({measured.gpu_ops} ops on GPU)" if measured.fully_delegated else
+                   f"{measured.cpu_ops} on CPU: {' '.join(measured.rejected)}")
+            agree = table.portable == measured.fully_delegated
+            left = xnnpack_delegation(path)["undelegated_ops"] or "-"
+            print(f"{row.id + ' ' + mode:62} {said:22} {got:36} {'yes' if agree else 'NO':5}  {left}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
