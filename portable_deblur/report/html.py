@@ -189,6 +189,32 @@ def _measured_gpu(r: ResultRow) -> str:
     return text
 
 
+def _portability_section(rows: Sequence[ResultRow]) -> List[str]:
+    """The portability matrix with what it is based on: the tables, the measured GPU column, the LiteRT
+    accelerator order and which targets are deprecated."""
+    from portable_deblur.deploy.portability import ACCELERATOR_ORDER, targets
+
+    port = portability_rows(rows)
+    if not port:
+        return []
+    parts: List[str] = []
+    measured = next((r.gpu_measured["adapter"] for r in rows if r.gpu_measured), None)
+    how = (f" The <b>gpu (measured)</b> column is LiteRT's GPU accelerator itself, compiled on this host's "
+           f"Vulkan adapter ({html.escape(measured)}): the ops it rejected, from the runtime's own report; "
+           f"required-target checks use it instead of the <b>gpu</b> table prediction." if measured else
+           " No Vulkan adapter on this host: every column is a table prediction.")
+    old = sorted({t.name.split("_api")[0] for t in targets().values() if t.deprecated} & {
+        k.split("_api")[0] for r in rows for k in r.portability})
+    dep = (f" Deprecated targets ({', '.join(old)}): NNAPI and the Hexagon delegate are deprecated since "
+           f"Android 15; their columns matter for older devices only." if old else "")
+    parts.append("<h2>Portability</h2><p>Ops each delegate would reject (they run on the CPU, which wrecks "
+                 "latency) and the share of MACs that stays on the accelerator, predicted from the tables in "
+                 f"deploy/op_support/.{how} LiteRT's CompiledModel API places a model on the first of "
+                 f"{' &gt; '.join(a.upper() for a in ACCELERATOR_ORDER)} that takes it.{dep}</p>")
+    parts.append(html_table(port, list(dict.fromkeys(k for r in port for k in r))))
+    return parts
+
+
 def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives,
                latency: Sequence[dict], crops: Sequence[Dict], title: str = "") -> Path:
     from portable_deblur.files import atomic_write
@@ -225,24 +251,7 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
         parts.append(html_table(list(latency), ["id", "resolution", "threads", "median_ms", "p90_ms", "peak_rss_mb",
                                             "scaling_exponent"],
                             fmt={"median_ms": ".1f", "p90_ms": ".1f", "peak_rss_mb": ".0f", "scaling_exponent": ".2f"}))
-    port = portability_rows(rows)
-    if port:
-        measured = next((r.gpu_measured["adapter"] for r in rows if r.gpu_measured), None)
-        how = (f" The <b>gpu (measured)</b> column is LiteRT's GPU accelerator itself, compiled on this host's "
-               f"Vulkan adapter ({html.escape(measured)}): the ops it rejected, from the runtime's own report; "
-               f"required-target checks use it instead of the <b>gpu</b> table prediction." if measured else
-               " No Vulkan adapter on this host: every column is a table prediction.")
-        from portable_deblur.deploy.portability import ACCELERATOR_ORDER, targets
-
-        old = sorted({t.name.split("_api")[0] for t in targets().values() if t.deprecated} & {
-            k.split("_api")[0] for r in rows for k in r.portability})
-        dep = (f" Deprecated targets ({', '.join(old)}): NNAPI and the Hexagon delegate are deprecated since "
-               f"Android 15; their columns matter for older devices only." if old else "")
-        parts.append("<h2>Portability</h2><p>Ops each delegate would reject (they run on the CPU, which wrecks "
-                     "latency) and the share of MACs that stays on the accelerator, predicted from the tables in "
-                     f"deploy/op_support/.{how} LiteRT's CompiledModel API places a model on the first of "
-                     f"{' &gt; '.join(a.upper() for a in ACCELERATOR_ORDER)} that takes it.{dep}</p>")
-        parts.append(html_table(port, list(dict.fromkeys(k for r in port for k in r))))
+    parts += _portability_section(rows)
     if crops:
         parts.append("<h2>Visual crops</h2><p>The same validation patches: blurry input, each Pareto artifact "
                      "(its .tflite), sharp ground truth.</p>")

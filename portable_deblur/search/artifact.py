@@ -75,10 +75,9 @@ def export_and_measure(t: Trained, v: Variant, cfg: Config, layout: RunLayout, c
 def measured_violations(violations: Sequence[str], gpu, require: Sequence[str]) -> List[str]:
     """The required targets this artifact misses: the pre-training table verdicts, with ``gpu`` replaced by
     the measured placement when there is one (the runtime, not the table, decides)."""
-    out = [t for t in violations if t != "gpu" or gpu is None]
-    if gpu is not None and "gpu" in require and not gpu.fully_delegated:
-        out.append("gpu")
-    return sorted(out)
+    if gpu is None or "gpu" not in require:
+        return sorted(violations)
+    return sorted([t for t in violations if t != "gpu"] + ([] if gpu.fully_delegated else ["gpu"]))
 
 
 def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: RunLayout,

@@ -40,9 +40,9 @@ def violations_of(cfg: Config, candidate: Candidate) -> Dict[str, str]:
     from portable_deblur.deploy.portability import check_all, predict_ops
     from portable_deblur.models.build import build_model
 
+    model = build_model(candidate)  # also how a bad builder value (e.g. an unknown upsampler) fails up front
     if not cfg.portability.require:
         return {}
-    model = build_model(candidate)
     reports = check_all(predict_ops(model), cfg.portability.require)
     out = {t: ", ".join(r.fallback.values()) for t, r in reports.items() if not r.portable}
     measured = _measured_gpu(model, cfg) if "gpu" in cfg.portability.require else None
