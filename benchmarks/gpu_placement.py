@@ -3,9 +3,11 @@ trained candidate of a run and its int8 twin (PTQ, calibrated on the run's train
 
 Needs a Vulkan adapter (``deploy/gpu.py``: chromium's SwiftShader or lavapipe). Prints one line per file:
 ops, the table's verdict, the runtime's verdict (GPU/CPU op split and the rejected ops) and whether they
-agree, plus what XNNPACK leaves undelegated on this CPU.
+agree, plus what XNNPACK leaves undelegated on this CPU. With ``--psnr``, also every float row's evaluated
+file through the GPU accelerator on the validation frames (what ``measure.gpu_psnr=true`` records), beside
+its CPU ``.tflite`` PSNR.
 
-    python benchmarks/gpu_placement.py experiments/runs/upsampling
+    python benchmarks/gpu_placement.py experiments/runs/upsampling [--psnr]
 """
 import sys
 import tempfile
@@ -23,7 +25,8 @@ def main(argv=None) -> int:
     from portable_deblur.models.layers import CUSTOM_OBJECTS
     from portable_deblur.search.study import SearchStudy
 
-    run = Path((sys.argv[1:] if argv is None else argv)[0])
+    args = list(sys.argv[1:] if argv is None else argv)
+    run = Path(next(a for a in args if not a.startswith("--")))
     if vulkan_icd() is None:
         print("no Vulkan adapter on this host: install chromium (SwiftShader) or Mesa lavapipe >= 25")
         return 1
@@ -47,7 +50,28 @@ def main(argv=None) -> int:
             agree = table.portable == measured.fully_delegated
             left = xnnpack_delegation(path)["undelegated_ops"] or "-"
             print(f"{row.id + ' ' + mode:62} {said:22} {got:36} {'yes' if agree else 'NO':5}  {left}", flush=True)
+    if "--psnr" in args:
+        gpu_psnr(study)
     return 0
+
+
+def gpu_psnr(study) -> None:
+    import time
+
+    from portable_deblur.data.sources import load_dataset
+    from portable_deblur.deploy.gpu import GpuPredictor
+    from portable_deblur.train.evaluate import quality
+
+    val = load_dataset(study.cfg.data).val
+    print(f"\n{'float artifact':52} {'CPU .tflite dB':>14} {'GPU accel. dB':>14} {'GPU - CPU':>10}  seconds")
+    for row in (r for r in study.rows() if r.status == "ok" and r.optimization in ("fp32", "fp16")):
+        path = study.layout / row.artifacts["eval"]
+        shape = tuple(int(n) for n in path.stem.rsplit("_", 1)[1].split("x"))
+        start = time.perf_counter()
+        with GpuPredictor(path) as predict:
+            q = quality(predict, val, shape)
+        print(f"{row.id:52} {row.psnr_tflite:14.4f} {q.psnr:14.4f} {q.psnr - row.psnr_tflite:+10.4f}  "
+              f"{time.perf_counter() - start:.0f}", flush=True)
 
 
 if __name__ == "__main__":

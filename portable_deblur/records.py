@@ -58,6 +58,8 @@ class ResultRow:
     ssim_keras: float = float("nan")
     psnr_tflite: float = float("nan")
     ssim_tflite: float = float("nan")
+    psnr_gpu: float = float("nan")  # the same file through LiteRT's GPU accelerator (measure.gpu_psnr)
+    ssim_gpu: float = float("nan")
     fidelity_psnr: float = float("nan")
     fidelity_l2: float = float("nan")
     latency: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # "HxW_tN" -> Latency fields

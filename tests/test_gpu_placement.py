@@ -86,3 +86,37 @@ def test_a_required_gpu_is_judged_before_training_by_the_measured_path(adapter, 
     assert violations_of(cfg, candidate) == {}  # the untrained network compiles fully onto the GPU accelerator
     monkeypatch.setattr(gpu, "measure_placement", lambda path: GpuPlacement("a", 9, 1, {"PRELU": "Not supported."}))
     assert violations_of(cfg, candidate) == {"gpu": "measured: PRELU (Not supported.)"}
+
+
+@pytest.mark.slow
+def test_gpu_psnr_is_the_float_files_quality_through_the_gpu_accelerator(adapter, tiny_args, tiny_dataset):
+    from portable_deblur.config import load_config
+    from portable_deblur.layout import RunLayout
+    from portable_deblur.models.build import build_model
+    from portable_deblur.models.candidate import expand
+    from portable_deblur.optimize.plan import TRAINED, plan
+    from portable_deblur.search.trial import make_artifacts
+    from portable_deblur.train.judge import judged
+
+    cfg = load_config(["space=upsampling", *tiny_args, "grid.upsampler=[bilinear]", "grid.activation=[relu]",
+                       "measure.gpu_psnr=true", "optimize.ptq=[int8]", "optimize.representative_count=2"])
+    layout, candidate = RunLayout.of(cfg), expand(cfg.arch, cfg.model, cfg.grid)[0]
+    model = build_model(candidate)
+    out = model.get_layer("out_conv")  # a non-identity network, so the comparison means something
+    out.set_weights([np.random.default_rng(1).normal(0, 0.05, w.shape) for w in out.get_weights()])
+    trained = judged(candidate, model, cfg, tiny_dataset, layout.folder(candidate.id), TRAINED)
+    fp32, int8 = make_artifacts(trained, plan(cfg.optimize), cfg, tiny_dataset, layout, [])
+    assert fp32.psnr_gpu == pytest.approx(fp32.psnr_tflite, abs=0.05)  # SwiftShader computes in fp32
+    assert fp32.psnr_gpu != fp32.psnr_blurry and "evaluate_gpu" in fp32.seconds
+    assert np.isnan(int8.psnr_gpu)  # integer files: the GPU column is for float artifacts
+    assert "psnr_gpu" in fp32.flat()
+
+
+def test_an_old_runs_config_without_a_newer_setting_still_resumes():
+    from portable_deblur.search.storage import same_config
+
+    defaults = {"measure": {"runs": 20, "gpu_psnr": False}, "space": "upsampling"}
+    saved = {"measure": {"runs": 20}, "space": "upsampling"}  # written before measure.gpu_psnr existed
+    assert same_config(saved, {"measure": {"runs": 20, "gpu_psnr": False}, "space": "upsampling"}, defaults)
+    assert not same_config(saved, {"measure": {"runs": 20, "gpu_psnr": True}, "space": "upsampling"}, defaults)
+    assert not same_config(saved, {"measure": {"runs": 5, "gpu_psnr": False}, "space": "upsampling"}, defaults)

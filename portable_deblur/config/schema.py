@@ -98,6 +98,10 @@ class MeasureConfig:
     runs: int = 20
     max_seconds: float = 5.0  # a slow artifact (16x8: ~1 s a run here) stops timing after this (>= 3 runs)
     interleaved_rounds: int = 3  # final round-robin re-timing of every candidate's primary artifact
+    # Also run every float artifact on LiteRT's GPU accelerator (needs a Vulkan adapter, deploy/gpu.py) and
+    # keep its validation PSNR (psnr_gpu): what a phone's GPU outputs, in the accelerator's default precision.
+    # Slow on software adapters (SwiftShader: ~7 s per 512x752 frame of the default U-Net), so off by default.
+    gpu_psnr: bool = False
     backend: str = "local"
     adb_binary: str = "/data/local/tmp/benchmark_model"
     adb_delegate: str = "none"

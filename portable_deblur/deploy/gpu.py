@@ -10,14 +10,18 @@ and "N operations will run on the GPU, and the remaining M operations will run o
 compiled in a fresh subprocess: the Vulkan loader's search path must be set before the process starts.
 No adapter: ``measure_placement`` returns None and the table prediction (``portability``) stands.
 """
+import io
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Union
+
+import numpy as np
 
 ENV_ICD = "PORTABLE_DEBLUR_VK_ICD"  # a Vulkan driver manifest to use, or "none" to skip the measurement
 ICD_CANDIDATES = ("/usr/lib/chromium/vk_swiftshader_icd.json",  # Debian's chromium (what .ci/run installs)
@@ -63,6 +67,13 @@ def parse_report(text: str, ops: int, adapter: str) -> GpuPlacement:
     return GpuPlacement(adapter, int(split.group(1)), int(split.group(2)), dict(sorted(rejected.items())))
 
 
+def _child_env(icd: str) -> Dict[str, str]:
+    """The child's environment: the driver manifest, and the Vulkan loader beside it (chromium ships its own
+    ``libvulkan.so.1`` there; without it Dawn finds no adapter)."""
+    return {**os.environ, "VK_ICD_FILENAMES": icd,
+            "LD_LIBRARY_PATH": os.pathsep.join(filter(None, [str(Path(icd).parent), os.environ.get("LD_LIBRARY_PATH")]))}
+
+
 def measure_placement(path: Union[str, Path], timeout: float = 300.0) -> Optional[GpuPlacement]:
     """Compile ``path`` with LiteRT's GPU|CPU accelerators in a subprocess and read the placement; None when
     this host has no Vulkan adapter the accelerator accepts."""
@@ -71,9 +82,7 @@ def measure_placement(path: Union[str, Path], timeout: float = 300.0) -> Optiona
     icd = vulkan_icd()
     if icd is None or not Path(icd).is_file():
         return None
-    env = {**os.environ, "VK_ICD_FILENAMES": icd,
-           "LD_LIBRARY_PATH": os.pathsep.join(filter(None, [str(Path(icd).parent), os.environ.get("LD_LIBRARY_PATH")]))}
-    proc = subprocess.run([sys.executable, "-m", "portable_deblur.deploy.gpu", str(path)], env=env,
+    proc = subprocess.run([sys.executable, "-m", "portable_deblur.deploy.gpu", str(path)], env=_child_env(icd),
                           capture_output=True, text=True, timeout=timeout)
     if "No adapters found" in proc.stderr:
         return None
@@ -83,12 +92,79 @@ def measure_placement(path: Union[str, Path], timeout: float = 300.0) -> Optiona
     return parse_report(proc.stderr, len(op_inventory(path)), Path(icd).stem)
 
 
-def main(argv=None) -> None:
-    """Child process: compile one model with GPU|CPU (the runtime reports the split on stderr)."""
+class GpuPredictor:
+    """``predict(x) -> y`` through LiteRT's GPU accelerator (GPU|CPU: what a phone runs, rejected ops on its
+    CPU) in its default precision, in a child process that keeps the compiled model; frames go over pipes as
+    ``.npy`` bytes. Use as a context manager; ``available()`` says whether this host has an adapter."""
+
+    def __init__(self, path: Union[str, Path]):
+        icd = vulkan_icd()
+        if icd is None:
+            raise RuntimeError("no Vulkan adapter on this host for LiteRT's GPU accelerator")
+        self.proc = subprocess.Popen([sys.executable, "-m", "portable_deblur.deploy.gpu", str(path), "--serve"],
+                                     env=_child_env(icd), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL)
+
+    @staticmethod
+    def available() -> bool:
+        return vulkan_icd() is not None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        _send(self.proc.stdin, np.ascontiguousarray(x, np.float32))
+        y = _receive(self.proc.stdout)
+        if y is None:
+            raise RuntimeError(f"LiteRT's GPU accelerator process ended (exit {self.proc.wait()})")
+        return y
+
+    def __enter__(self) -> "GpuPredictor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def _send(stream, array: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    stream.write(struct.pack("<Q", buf.tell()) + buf.getvalue())
+    stream.flush()
+
+
+def _receive(stream) -> Optional[np.ndarray]:
+    head = stream.read(8)
+    if len(head) < 8:
+        return None
+    return np.load(io.BytesIO(stream.read(struct.unpack("<Q", head)[0])), allow_pickle=False)
+
+
+def _serve(path: str) -> None:
+    """Child: compile once, then answer every frame on stdin with the model's output on stdout."""
+    out = os.fdopen(os.dup(1), "wb")  # the frame channel: the runtime's own logs go to fd 1 too, so fd 1
+    os.dup2(2, 1)  # becomes stderr before anything is loaded
     from ai_edge_litert.compiled_model import CompiledModel, HardwareAccelerator
 
-    path = (sys.argv[1:] if argv is None else argv)[0]
     model = CompiledModel.from_file(path, hardware_accel=HardwareAccelerator.GPU | HardwareAccelerator.CPU)
+    inputs, outputs = model.create_input_buffers(0), model.create_output_buffers(0)
+    while True:
+        x = _receive(sys.stdin.buffer)
+        if x is None:
+            return
+        inputs[0].write(x)
+        model.run_by_index(0, inputs, outputs)
+        _send(out, outputs[0].read(x.size, np.float32).reshape(x.shape))
+
+
+def main(argv=None) -> None:
+    """Child process: compile one model with GPU|CPU (the runtime reports the split on stderr); with
+    ``--serve``, then run frames (``GpuPredictor``)."""
+    args = sys.argv[1:] if argv is None else argv
+    if "--serve" in args:
+        _serve(args[0])
+        return
+    from ai_edge_litert.compiled_model import CompiledModel, HardwareAccelerator
+
+    model = CompiledModel.from_file(args[0], hardware_accel=HardwareAccelerator.GPU | HardwareAccelerator.CPU)
     print(json.dumps({"created": True, "signatures": model.get_num_signatures()}))
 
 

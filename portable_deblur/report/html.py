@@ -147,12 +147,13 @@ figcaption { font-size: 11px; max-width: 160px; word-wrap: break-word; }
 
 def results_rows(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
     front_ids = {r.id for r in front}
+    gpu = any(r.psnr_gpu == r.psnr_gpu for r in rows)  # measure.gpu_psnr: the GPU accelerator's PSNR beside the CPU's
     out = []
     for r in rows:
         lat = r.latency.get(spec.latency, {})
         out.append({"artifact": r.id, "front": "*" if r.id in front_ids else "", "family": r.arch,
                     "optimization": r.optimization, "status": r.status, "psnr_tflite": r.psnr_tflite,
-                    "ssim_tflite": r.ssim_tflite, "psnr_keras": r.psnr_keras, "gain_db": r.psnr_gain,
+                    **({"psnr_gpu": r.psnr_gpu} if gpu else {}), "ssim_tflite": r.ssim_tflite, "psnr_keras": r.psnr_keras, "gain_db": r.psnr_gain,
                     f"ms@{spec.latency}": r.best_ms(spec.latency),
                     "p90_ms": lat.get("p90_ms", float("nan")), "params": r.params, "gmac": r.macs / 1e9,
                     "size_kb": r.size_kb, "fidelity_db": r.fidelity_psnr, "fidelity_l2": r.fidelity_l2,
@@ -242,7 +243,7 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
                             fmt={"mean_psnr_db": ".2f", "delta_db": "+.2f", "mean_latency_ms": ".1f", "delta_ms": "+.1f"}))
     parts.append("<h2>All results</h2><p>Click a column to sort.</p>")
     parts.append(html_table(results, list(results[0]) if results else [],
-                        fmt={"psnr_tflite": ".2f", "ssim_tflite": ".4f", "psnr_keras": ".2f", "gain_db": "+.2f",
+                        fmt={"psnr_tflite": ".2f", "psnr_gpu": ".2f", "ssim_tflite": ".4f", "psnr_keras": ".2f", "gain_db": "+.2f",
                              ms: ".1f", "p90_ms": ".1f", "gmac": ".2f", "size_kb": ".0f", "fidelity_db": ".1f",
                              "fidelity_l2": ".2e"}))
     if latency:

@@ -72,6 +72,19 @@ def export_and_measure(t: Trained, v: Variant, cfg: Config, layout: RunLayout, c
     return artifacts, latency
 
 
+def gpu_quality(path, v: Variant, cfg: Config, dataset: Dataset, canvas):
+    """``measure.gpu_psnr``: the float file's validation quality through LiteRT's GPU accelerator in its default
+    precision (fp16 where the adapter computes it: the drop a phone's GPU adds); None when not asked, not a
+    float file, or no Vulkan adapter here."""
+    from portable_deblur.deploy.gpu import GpuPredictor
+    from portable_deblur.train.evaluate import quality
+
+    if not (cfg.measure.gpu_psnr and v.mode in ("fp32", "fp16") and GpuPredictor.available()):
+        return None
+    with GpuPredictor(path) as predict:
+        return quality(predict, dataset.val, canvas)
+
+
 def measured_violations(violations: Sequence[str], gpu, require: Sequence[str]) -> List[str]:
     """The required targets this artifact misses: the pre-training table verdicts, with ``gpu`` replaced by
     the measured placement when there is one (the runtime, not the table, decides)."""
@@ -93,6 +106,9 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
                                          predictor(eval_path, cfg.measure.threads[0]), dataset.val, t.canvas)
     log_scalars(RunLayout.tensorboard(t.folder), t.steps, **{f"val/psnr_tflite_{v.file_label}": tflite_q.psnr})
     laps("evaluate")
+    gpu_q = gpu_quality(eval_path, v, cfg, dataset, t.canvas)
+    if gpu_q is not None:
+        laps("evaluate_gpu")
     made, latency = export_and_measure(t, v, cfg, layout, convert, laps)
     artifacts = {"eval": layout.relative(eval_path), "primary": made[0].path,
                  **{f"{a.precision}_{a.shape[0]}x{a.shape[1]}": a.path for a in made}}
@@ -108,6 +124,7 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
         status="ok", params=t.params, macs=t.macs, size_kb=primary.stat().st_size / 1024,
         psnr_blurry=t.blurry_psnr, ssim_blurry=t.blurry_ssim, psnr_keras=t.keras_psnr, ssim_keras=t.keras_ssim,
         psnr_tflite=tflite_q.psnr, ssim_tflite=tflite_q.ssim, fidelity_psnr=fid.psnr, fidelity_l2=fid.l2,
+        psnr_gpu=gpu_q.psnr if gpu_q else float("nan"), ssim_gpu=gpu_q.ssim if gpu_q else float("nan"),
         latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),
         portability={k: dataclasses.asdict(r) for k, r in reports.items()}, xnnpack=xnn,
         gpu_measured=dataclasses.asdict(gpu) if gpu else {},

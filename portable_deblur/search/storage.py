@@ -46,3 +46,18 @@ def worth_keeping(study: optuna.Study, heartbeat_s: float) -> bool:
                for t in study.get_trials(deepcopy=False))
 
 
+
+
+def same_config(saved: Any, wanted: Any, defaults: Any) -> bool:
+    """Whether a stored comparable config equals ``wanted``, a key the stored one lacks counting as its
+    default (a setting a later version added: old runs still resume while it keeps its default)."""
+    if not (isinstance(saved, dict) and isinstance(wanted, dict)):
+        return saved == wanted
+    defaults = defaults if isinstance(defaults, dict) else {}
+    for key, value in wanted.items():
+        if key not in saved:
+            if key not in defaults or value != defaults[key]:
+                return False
+        elif not same_config(saved[key], value, defaults.get(key)):
+            return False
+    return set(saved) <= set(wanted)

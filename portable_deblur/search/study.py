@@ -47,7 +47,7 @@ from portable_deblur.search.grid import Grid
 from portable_deblur.search.heartbeat import Heartbeat, alive
 from portable_deblur.search.rows import RowStore
 from portable_deblur.search.sampler import make_sampler
-from portable_deblur.search.storage import comparable, open_storage, worth_keeping
+from portable_deblur.search.storage import comparable, open_storage, same_config, worth_keeping
 
 
 class Outcome(NamedTuple):
@@ -108,7 +108,7 @@ class SearchStudy:
         storage = open_storage(url)
         study = _create(name, storage, cfg)
         wanted, saved = comparable(cfg), study.user_attrs.get(attrs.CONFIG)
-        if saved is not None and saved != wanted:
+        if saved is not None and not same_config(saved, wanted, comparable(Config())):
             if worth_keeping(study, cfg.search.heartbeat_s):
                 raise ConfigError(f"study {name!r} ({url}) holds a run with a different config; resume with the "
                                   f"same settings, pick another run.name=..., or pass run.overwrite=true")
