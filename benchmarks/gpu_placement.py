@@ -66,7 +66,7 @@ def gpu_psnr(study) -> None:
     print(f"\n{'float artifact':52} {'CPU .tflite dB':>14} {'GPU accel. dB':>14} {'GPU - CPU':>10}  seconds")
     for row in (r for r in study.rows() if r.status == "ok" and r.optimization in ("fp32", "fp16")):
         path = study.layout / row.artifacts["eval"]
-        shape = tuple(int(n) for n in path.stem.rsplit("_", 1)[1].split("x"))
+        _, shape = study.layout.artifact_parts(path)
         start = time.perf_counter()
         with GpuPredictor(path) as predict:
             q = quality(predict, val, shape)

@@ -90,6 +90,13 @@ class RunLayout:
         """``<folder>/fp32_256x256.tflite`` (label, height x width)."""
         return folder / f"{label}_{shape[0]}x{shape[1]}.tflite"
 
+    @staticmethod
+    def artifact_parts(path: Path) -> Tuple[str, Tuple[int, int]]:
+        """The inverse of ``artifact``: (label, (height, width)) of an artifact file."""
+        label, size = Path(path).stem.rsplit("_", 1)
+        height, width = size.split("x")
+        return label, (int(height), int(width))
+
     def relative(self, path: Path) -> str:
         return str(Path(path).relative_to(self.root))
 

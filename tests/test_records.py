@@ -63,3 +63,11 @@ def test_flat_row_has_one_column_per_nested_value():
     assert flat["artifact_primary"] == "a/int8_32x32.tflite" and flat["seconds_export"] == 1.23
     assert "channels" not in flat and "values" not in flat
     assert row.best_ms("32x32_t2") == 2.5 and row.optimization == "int8"
+
+
+def test_artifact_names_round_trip_through_the_layout(tmp_path):
+    from portable_deblur.layout import RunLayout
+
+    path = RunLayout.artifact(tmp_path, "qat_int8", (720, 1280))
+    assert path.name == "qat_int8_720x1280.tflite"
+    assert RunLayout.artifact_parts(path) == ("qat_int8", (720, 1280))

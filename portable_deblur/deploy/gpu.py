@@ -70,13 +70,15 @@ def parse_report(text: str, ops: int, adapter: str) -> GpuPlacement:
 def _child_env(icd: str) -> Dict[str, str]:
     """The child's environment: the driver manifest, and the Vulkan loader beside it (chromium ships its own
     ``libvulkan.so.1`` there; without it Dawn finds no adapter)."""
-    return {**os.environ, "VK_ICD_FILENAMES": icd,
-            "LD_LIBRARY_PATH": os.pathsep.join(filter(None, [str(Path(icd).parent), os.environ.get("LD_LIBRARY_PATH")]))}
+    loader = os.pathsep.join(filter(None, [str(Path(icd).parent), os.environ.get("LD_LIBRARY_PATH")]))
+    return {**os.environ, "VK_ICD_FILENAMES": icd, "LD_LIBRARY_PATH": loader}
 
 
-def measure_placement(path: Union[str, Path], timeout: float = 300.0) -> Optional[GpuPlacement]:
-    """Compile ``path`` with LiteRT's GPU|CPU accelerators in a subprocess and read the placement; None when
-    this host has no Vulkan adapter the accelerator accepts."""
+def measure_placement(path: Union[str, Path], ops: Optional[int] = None,
+                      timeout: float = 300.0) -> Optional[GpuPlacement]:
+    """Compile ``path`` with LiteRT's GPU|CPU accelerators in a subprocess and read the placement (``ops``: its
+    operator count, read from the file when not given); None when this host has no Vulkan adapter the
+    accelerator accepts."""
     from portable_deblur.deploy.flatbuffer import op_inventory
 
     icd = vulkan_icd()
@@ -89,7 +91,7 @@ def measure_placement(path: Union[str, Path], timeout: float = 300.0) -> Optiona
     if proc.returncode != 0:
         tail = " ".join(proc.stderr.split()[-60:])
         raise RuntimeError(f"LiteRT's GPU accelerator could not compile {path} on {icd}: {tail}")
-    return parse_report(proc.stderr, len(op_inventory(path)), Path(icd).stem)
+    return parse_report(proc.stderr, len(op_inventory(path)) if ops is None else ops, Path(icd).stem)
 
 
 class GpuPredictor:

@@ -30,8 +30,8 @@ def export_at(study, row, shape: Tuple[int, int], multiple: int) -> bytes:
 
     size = padded(shape, multiple)
     primary = study.layout / row.artifacts["primary"]
-    label = primary.name.rsplit("_", 1)[0]  # fp32, int8, qat_int8 (RunLayout.artifact's naming)
-    existing = primary.parent / f"{label}_{size[0]}x{size[1]}.tflite"
+    label, _ = study.layout.artifact_parts(primary)  # fp32, int8, qat_int8
+    existing = study.layout.artifact(primary.parent, label, size)
     if existing.is_file():
         return existing.read_bytes()
     if "qat" in row.values:

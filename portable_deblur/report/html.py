@@ -243,8 +243,8 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
                             fmt={"mean_psnr_db": ".2f", "delta_db": "+.2f", "mean_latency_ms": ".1f", "delta_ms": "+.1f"}))
     parts.append("<h2>All results</h2><p>Click a column to sort.</p>")
     parts.append(html_table(results, list(results[0]) if results else [],
-                        fmt={"psnr_tflite": ".2f", "psnr_gpu": ".2f", "ssim_tflite": ".4f", "psnr_keras": ".2f", "gain_db": "+.2f",
-                             ms: ".1f", "p90_ms": ".1f", "gmac": ".2f", "size_kb": ".0f", "fidelity_db": ".1f",
+                        fmt={"psnr_tflite": ".2f", "psnr_gpu": ".2f", "ssim_tflite": ".4f", "psnr_keras": ".2f",
+                             "gain_db": "+.2f", ms: ".1f", "p90_ms": ".1f", "gmac": ".2f", "size_kb": ".0f", "fidelity_db": ".1f",
                              "fidelity_l2": ".2e"}))
     if latency:
         parts.append(f"<h2>Latency against resolution</h2><img class='plot' src='{layout.relative(layout.latency_png)}' "

@@ -116,7 +116,7 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
     ops = op_inventory(primary)
     reports = check_all(ops, cfg.portability.targets)
     xnn = xnnpack_delegation(primary)
-    gpu = measure_placement(primary) if "gpu" in cfg.portability.targets else None
+    gpu = measure_placement(primary, len(ops)) if "gpu" in cfg.portability.targets else None
     violations = measured_violations(violations, gpu, cfg.portability.require)
     laps("portability")
     return ResultRow(
