@@ -69,6 +69,10 @@ class RunLayout:
     def handoff(self) -> Path:
         return self.root / "handoff"
 
+    def reference(self, shape: Tuple[int, int]) -> Path:
+        """The run's fixed reference network at one input shape (``deploy.reference``)."""
+        return self.root / "reference" / f"reference_{shape[0]}x{shape[1]}.tflite"
+
     def folder(self, candidate_id: str, variant_id: str = "") -> Path:
         """A candidate's folder, or its pruned / sparse float variant's subfolder."""
         return self.root / candidate_id / variant_id if variant_id else self.root / candidate_id

@@ -73,3 +73,96 @@ def front_rows(rows: Sequence[ResultRow], spec: Objectives) -> Tuple[List[Result
     feasible = [r for r in ok if all(c <= 0 for c in spec.constraints(r).values())]
     front = [feasible[i] for i in pareto_front([spec.values(r) for r in feasible], spec.maximize)]
     return ok, sorted(front, key=lambda r: spec.values(r)[1])
+
+
+def nondominated_sort(points: Sequence[Sequence[float]], maximize: Sequence[bool]) -> List[List[int]]:
+    """Indices of ``points`` in successive Pareto fronts (NSGA-II's non-dominated sorting): the first front
+    is ``pareto_front``, the second is the front of what is left, and so on."""
+    left, fronts = list(range(len(points))), []
+    while left:
+        front = [i for i in left if not any(dominates(points[j], points[i], maximize) for j in left if j != i)]
+        fronts.append(front)
+        left = [i for i in left if i not in front]
+    return fronts
+
+
+def crowding_distance(points: Sequence[Sequence[float]], front: Sequence[int]) -> Dict[int, float]:
+    """NSGA-II crowding distance of each index in ``front``: the sum over objectives of the normalised gap
+    between its neighbours; the extremes of every objective get infinity (they are always kept first)."""
+    unique = sorted({tuple(points[i]) for i in front})  # identical points share one distance
+    dist = {p: 0.0 for p in unique}
+    for k in range(len(unique[0]) if unique else 0):
+        ordered = sorted(unique, key=lambda p: p[k])
+        low, high = ordered[0][k], ordered[-1][k]
+        dist[ordered[0]] = dist[ordered[-1]] = float("inf")
+        if high == low:
+            continue
+        for before, p, after in zip(ordered, ordered[1:-1], ordered[2:]):
+            dist[p] += (after[k] - before[k]) / (high - low)
+    return {i: dist[tuple(points[i])] for i in front}
+
+
+def promote(points: Sequence[Sequence[float]], maximize: Sequence[bool], keep: int,
+            feasible: Optional[Sequence[bool]] = None, names: Optional[Sequence[str]] = None) -> List[int]:
+    """The ``keep`` best indices of ``points`` for a rung's promotion: feasible before infeasible, then by
+    non-dominated front, within a front by crowding distance (extremes first), exact ties by ``names``
+    (else index) so every worker computes the same set. Returned in that order."""
+    feasible = list(feasible) if feasible is not None else [True] * len(points)
+    names = list(names) if names is not None else [f"{i:09d}" for i in range(len(points))]
+    order: List[int] = []
+    for group in ([i for i, f in enumerate(feasible) if f], [i for i, f in enumerate(feasible) if not f]):
+        sub = [points[i] for i in group]
+        for front in nondominated_sort(sub, maximize):
+            dist = crowding_distance(sub, front)
+            order += [group[i] for i in sorted(front, key=lambda i: (-dist[i], names[group[i]]))]
+    return order[:max(keep, 0)]
+
+
+def promotion_count(candidates: int, eta: int) -> int:
+    """How many of ``candidates`` a rung promotes with ``search.eta``: the best 1/eta, at least one."""
+    return max(1, candidates // eta) if candidates else 0
+
+
+def hypervolume(points: Sequence[Sequence[float]], reference: Sequence[float], maximize: Sequence[bool]) -> float:
+    """The volume dominated by ``points`` and bounded by ``reference`` (exact, by slicing: fine for the
+    tens of points of a front). Points not better than the reference in every objective add nothing."""
+    flip = [-1.0 if up else 1.0 for up in maximize]  # as minimisation
+    ref = [r * f for r, f in zip(reference, flip)]
+    pts = [[v * f for v, f in zip(p, flip)] for p in points]
+    pts = [p for p in pts if all(v < r for v, r in zip(p, ref))]
+    return _hv_min(pts, ref)
+
+
+def _hv_min(points: List[List[float]], ref: List[float]) -> float:
+    if not points:
+        return 0.0
+    if len(ref) == 1:
+        return ref[0] - min(p[0] for p in points)
+    ordered = sorted(points, key=lambda p: p[-1])
+    volume = 0.0
+    for i, p in enumerate(ordered):  # slab between this point's last coordinate and the next one's
+        top = ordered[i + 1][-1] if i + 1 < len(ordered) else ref[-1]
+        if top > p[-1]:
+            volume += (top - p[-1]) * _hv_min([q[:-1] for q in ordered[:i + 1]], ref[:-1])
+    return volume
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
+    """Kendall's tau-b between two scorings of the same items (1: same order, -1: reversed); NaN for
+    fewer than two items or a constant scoring."""
+    concordant = discordant = ties_a = ties_b = 0
+    for i in range(len(a)):
+        for j in range(i + 1, len(a)):
+            da, db = a[i] - a[j], b[i] - b[j]
+            if da == 0 and db == 0:
+                continue
+            if da == 0:
+                ties_a += 1
+            elif db == 0:
+                ties_b += 1
+            elif (da > 0) == (db > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    denom = ((concordant + discordant + ties_a) * (concordant + discordant + ties_b)) ** 0.5
+    return (concordant - discordant) / denom if denom else float("nan")

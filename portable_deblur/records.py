@@ -72,6 +72,8 @@ class ResultRow:
     artifacts: Dict[str, str] = field(default_factory=dict)  # name -> path relative to the run dir
     seconds: Dict[str, float] = field(default_factory=dict)  # stage -> wall seconds
     channels: Dict[str, int] = field(default_factory=dict)  # conv layer -> output channels it really has
+    rung: int = 0  # search.rungs: the rung it was trained to (0 without rungs)
+    steps: int = 0  # training steps its weights had
     trial: int = -1  # the Optuna trial that produced it
     worker: str = ""  # host:pid of the process that ran that trial (the artifacts are on that host)
 
@@ -150,9 +152,21 @@ def latency_key(shape, threads: int) -> str:
 
 
 def best_ms(latency: Dict[str, Any]) -> float:
-    """The figure a row is ranked by: the final interleaved re-timing's median when it has one (every
-    candidate timed in the same window), else its own trial's median."""
-    return latency.get("interleaved_median_ms", latency.get("median_ms", float("nan")))
+    """The figure a row is ranked by, the same in the study and the report: the reference-scaled
+    milliseconds when it has them (``stable_ms``: its ratio to the run's reference network, timed alternately
+    in the same process, times the reference's milliseconds at the run's start), else the final interleaved
+    re-timing's median, else its own trial's median."""
+    for key in ("stable_ms", "interleaved_median_ms", "median_ms"):
+        if latency.get(key) is not None:
+            return latency[key]
+    return float("nan")
+
+
+def latency_basis(latency: Dict[str, Any]) -> str:
+    """Which figure ``best_ms`` used, in words (the report says it)."""
+    if latency.get("stable_ms") is not None:
+        return "reference-scaled"
+    return "interleaved re-timing" if latency.get("interleaved_median_ms") is not None else "trial median"
 
 
 @dataclass(frozen=True)

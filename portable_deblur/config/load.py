@@ -62,6 +62,8 @@ def load_config(args: Sequence[str]) -> Config:
         cfg: Config = OmegaConf.to_object(merged)
     except OmegaConfBaseException as exc:
         raise _friendly(exc) from None
+    if cfg.search.rungs:  # the schedule spans the top rung: training in rungs equals training at once
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=int(cfg.search.rungs[-1])))
     validate(cfg)
     return cfg
 

@@ -175,6 +175,7 @@ class SearchConfig:
     ``sampler=grid`` enumerates the grid (every point once); ``nsga2``/``tpe`` sample it and stop after
     ``n_trials`` distinct candidates. ``storage`` defaults to ``sqlite:///<run dir>/study.db``; a
     ``postgresql://user:password@host/db`` URL lets several processes on several machines share the study.
+    ``rungs``/``eta``: successive halving (``search.rungs``, ``rank.promote``).
     """
 
     sampler: str = "grid"
@@ -184,8 +185,19 @@ class SearchConfig:
     storage: Optional[str] = None
     psnr: str = "tflite"  # objective 1 (maximise): PSNR of the deployed .tflite, or of the Keras model
     latency: Optional[str] = None  # objective 2 (minimise): "HxW_tN"; default: first resolution, first threads
-    max_latency_ms: Optional[float] = None  # constraint: slower candidates stay off the front
+    # Budget: a candidate whose untrained export is slower is skipped before any training step; a trained
+    # artifact that turns out slower stays off the front.
+    max_latency_ms: Optional[float] = None
     heartbeat_s: float = 10.0  # a running trial silent for 3 heartbeats is taken as killed and re-run
+    # Multi-fidelity (successive halving): every candidate trains rungs[0] steps; at each rung the best
+    # 1/eta (non-dominated sorting on the front's objectives, crowding distance) continue from their weights
+    # and optimizer state to the next rung. The learning-rate schedule spans the top rung (train.steps is set
+    # to it). Empty: every candidate trains train.steps.
+    rungs: List[int] = field(default_factory=list)
+    eta: int = 3
+    # A run directory of the same space trained without rungs: the report lists the candidates a rung
+    # dropped that its front kept.
+    compare_run: Optional[str] = None
 
 
 @dataclass(frozen=True)

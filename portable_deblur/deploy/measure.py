@@ -37,6 +37,8 @@ class Latency:
     model_rss_mb: float  # the part that appeared once the model was loaded and run
     delegated_nodes: Optional[int] = None  # adb backend: what benchmark_model reported
     nodes: Optional[int] = None
+    reference_ms: Optional[float] = None  # the reference network's median, timed alternately with this file
+    reference_ratio: Optional[float] = None  # median of (this run / the reference run that followed it)
 
 
 def _peak_rss_mb() -> float:
@@ -54,15 +56,8 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB; other OSes differ
 
 
-def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: int,
-                     max_seconds: float = float("inf")) -> Latency:
-    """Warm up, then time ``runs`` invocations on a fixed random input (in this process). A slow model
-    (16x8 on reference kernels: ~1 s a run) stops after ``max_seconds`` of timed runs (at least 3) and
-    a quarter of that of warm-up (at least 1); ``Latency.runs`` says how many were timed."""
-    from portable_deblur.deploy.runtime import load_interpreter
-
-    before = _peak_rss_mb()
-    interpreter = load_interpreter(path, threads)
+def _timed_input(interpreter):
+    """Sets a fixed random input of the right type on ``interpreter``."""
     inp = interpreter.get_input_details()[0]
     rng = np.random.default_rng(0)
     if np.issubdtype(inp["dtype"], np.floating):
@@ -71,30 +66,64 @@ def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: in
         info = np.iinfo(inp["dtype"])
         x = rng.integers(info.min, info.max, inp["shape"], dtype=inp["dtype"], endpoint=True)
     interpreter.set_tensor(inp["index"], x)
+
+
+def _invoke_ms(interpreter) -> float:
+    start = time.perf_counter()
+    interpreter.invoke()
+    return (time.perf_counter() - start) * 1000.0
+
+
+def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: int,
+                     max_seconds: float = float("inf"), reference: Optional[Union[str, Path]] = None) -> Latency:
+    """Warm up, then time ``runs`` invocations on a fixed random input (in this process). A slow model
+    (16x8 on reference kernels: ~1 s a run) stops after ``max_seconds`` of timed runs (at least 3) and
+    a quarter of that of warm-up (at least 1); ``Latency.runs`` says how many were timed.
+
+    With a ``reference`` file, each timed run of ``path`` is followed by one of the reference, so both see
+    the same machine conditions: ``reference_ratio`` is the median of the per-pair ratios, a figure that
+    stays put when the whole machine gets faster or slower (``search.run``'s stable latency)."""
+    from portable_deblur.deploy.runtime import load_interpreter
+
+    ref = load_interpreter(reference, threads) if reference is not None else None
+    if ref is not None:
+        _timed_input(ref)
+        ref.invoke()  # its memory is counted before the artifact's
+    before = _peak_rss_mb()
+    interpreter = load_interpreter(path, threads)
+    _timed_input(interpreter)
     start = time.perf_counter()
     for _ in range(warmup):
         interpreter.invoke()
+        if ref is not None:
+            ref.invoke()
         if time.perf_counter() - start > max_seconds / 4:
             break
-    times, budget_ms = [], 1000.0 * max_seconds
+    times, ref_times, budget_ms = [], [], 1000.0 * max_seconds
     for _ in range(runs):
-        start = time.perf_counter()
-        interpreter.invoke()
-        times.append((time.perf_counter() - start) * 1000.0)
+        times.append(_invoke_ms(interpreter))
         budget_ms -= times[-1]
+        if ref is not None:
+            ref_times.append(_invoke_ms(ref))
         if budget_ms < 0 and len(times) >= 3:
             break
     t = np.array(times)
     peak = _peak_rss_mb()
+    extra = {}
+    if ref is not None:
+        extra = {"reference_ms": float(np.median(ref_times)),
+                 "reference_ratio": float(np.median(t / np.array(ref_times)))}
     return Latency(float(np.median(t)), float(np.percentile(t, 90)), float(t.mean()), float(t.min()),
-                   float(t.std() / t.mean()), len(times), threads, peak, peak - before)
+                   float(t.std() / t.mean()), len(times), threads, peak, peak - before, **extra)
 
 
 def measure_local(path: Union[str, Path], threads: int = 2, warmup: int = 3, runs: int = 20,
-                  max_seconds: float = 5.0) -> Latency:
-    """Time ``path`` in a fresh Python subprocess; raises RuntimeError with its stderr if it fails."""
+                  max_seconds: float = 5.0, reference: Optional[Path] = None) -> Latency:
+    """Time ``path`` in a fresh Python subprocess (alternating with ``reference`` when given); raises
+    RuntimeError with its stderr if it fails."""
     cmd = [sys.executable, "-m", "portable_deblur.deploy.measure", str(path), "--threads", str(threads),
            "--warmup", str(warmup), "--runs", str(runs), "--max-seconds", str(max_seconds)]
+    cmd += ["--reference", str(reference)] if reference is not None else []
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"measuring {path} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
@@ -153,13 +182,15 @@ def measure_adb(path: Union[str, Path], cfg, threads: int) -> Latency:
     return parse_benchmark_output(output, threads, cfg.runs)
 
 
-BACKENDS = {"local": lambda path, cfg, threads: measure_local(path, threads, cfg.warmup, cfg.runs, cfg.max_seconds),
-            "adb": measure_adb}
+BACKENDS = {"local": lambda path, cfg, threads, reference: measure_local(path, threads, cfg.warmup, cfg.runs,
+                                                                         cfg.max_seconds, reference),
+            "adb": lambda path, cfg, threads, reference: measure_adb(path, cfg, threads)}
 
 
-def measure(path: Union[str, Path], cfg, threads: int) -> Latency:
-    """Latency of ``path`` with the configured backend (a ``MeasureConfig``) at ``threads`` threads."""
-    return BACKENDS[cfg.backend](path, cfg, threads)
+def measure(path: Union[str, Path], cfg, threads: int, reference: Optional[Path] = None) -> Latency:
+    """Latency of ``path`` with the configured backend (a ``MeasureConfig``) at ``threads`` threads; locally,
+    timed alternately with the ``reference`` file when one is given (adb: no reference)."""
+    return BACKENDS[cfg.backend](path, cfg, threads, reference)
 
 
 def measure_interleaved(paths: List[Path], cfg, threads: int, rounds: int) -> List[dict]:
@@ -189,8 +220,10 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--max-seconds", type=float, default=float("inf"))
+    parser.add_argument("--reference", help="a .tflite timed alternately with PATH (reference_ratio)")
     args = parser.parse_args(argv)
-    print(json.dumps(asdict(time_interpreter(args.path, args.threads, args.warmup, args.runs, args.max_seconds))))
+    print(json.dumps(asdict(time_interpreter(args.path, args.threads, args.warmup, args.runs, args.max_seconds,
+                                             args.reference))))
 
 
 if __name__ == "__main__":

@@ -63,8 +63,9 @@ def export_and_measure(t: Trained, v: Variant, cfg: Config, layout: RunLayout, c
             atomic_write(path, convert(export_shape))
         artifacts.append(Artifact(layout.relative(path), tuple(shape), v.file_label))
         laps("export")
+        reference = layout.reference(tuple(shape))
         for threads in cfg.measure.threads:
-            lat = dataclasses.asdict(measure(path, cfg.measure, threads))
+            lat = dataclasses.asdict(measure(path, cfg.measure, threads, reference if reference.is_file() else None))
             if export_shape != shape:
                 lat["padded_to"] = f"{export_shape[0]}x{export_shape[1]}"
             latency[latency_key(shape, threads)] = lat

@@ -30,5 +30,9 @@ def validate(cfg) -> None:
         raise ConfigError(f"search.max_latency_ms must be > 0; got {s.max_latency_ms}")
     if s.heartbeat_s <= 0:
         raise ConfigError(f"search.heartbeat_s must be > 0; got {s.heartbeat_s}")
+    if s.rungs and (any(r < 1 for r in s.rungs) or any(b <= a for a, b in zip(s.rungs, s.rungs[1:]))):
+        raise ConfigError(f"search.rungs must be increasing step counts >= 1 (e.g. [100, 300, 1200]); got {s.rungs}")
+    if s.eta < 2:
+        raise ConfigError(f"search.eta must be >= 2 (each rung keeps the best 1/eta); got {s.eta}")
     if s.storage is not None and s.storage.split(":", 1)[0].split("+")[0] not in STORAGE_SCHEMES:
         raise ConfigError(f"search.storage must be a sqlite:///, postgresql:// or mysql:// URL; got {s.storage!r}")

@@ -33,6 +33,26 @@ class RowStore:
             out.append(row)
         return out
 
+    def history(self) -> List[ResultRow]:
+        """Every row of every finished trial in trial order, each rung's included (``rows`` keeps the latest)."""
+        return [ResultRow(**data) for t in sorted(self.study.get_trials(deepcopy=False), key=lambda t: t.number)
+                if t.state.is_finished() for data in t.user_attrs.get(attrs.ROWS, [])]
+
+    def reference_ms(self) -> Dict[str, float]:
+        """The run's anchor: the reference network's milliseconds per latency key at the run's start."""
+        return self.study.user_attrs.get(attrs.REFERENCE_MS, {})
+
+    def stabilize(self, rows: List[ResultRow]) -> List[ResultRow]:
+        """``rows`` with ``stable_ms`` (reference ratio x the run's anchor) at every latency key that has both:
+        the figure the study's objective values and the report's front both use (``records.best_ms``)."""
+        anchor, out = self.reference_ms(), []
+        for row in rows:
+            latency = {key: ({**lat, "stable_ms": lat["reference_ratio"] * anchor[key]}
+                             if lat.get("reference_ratio") and key in anchor else lat)
+                       for key, lat in row.latency.items()}
+            out.append(dataclasses.replace(row, latency=latency))
+        return out
+
     def record_interleaved(self, key: str, stats: Dict[str, Dict[str, Any]], seconds: float) -> None:
         """Keep the final interleaved re-timing (row id -> stats at latency ``key``)."""
         merged = {**self.study.user_attrs.get(attrs.INTERLEAVED, {}),

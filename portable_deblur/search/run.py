@@ -4,6 +4,7 @@ config -> candidates (+ pre-training portability check) -> Optuna study (``study
 evaluate -> export -> portability -> measure -> interleaved re-timing -> Pareto front -> report.
 Several processes given the same ``search.storage`` and run name share one study.
 """
+import dataclasses
 import sys
 import time
 from typing import Dict, List, Optional, Sequence
@@ -14,8 +15,8 @@ from portable_deblur.models.candidate import Candidate, check_grid, expand
 from portable_deblur.config import Config, load_config
 from portable_deblur.registry import ConfigError
 from portable_deblur.rank import Objectives
-from portable_deblur.records import LatencyKey, ResultRow
-from portable_deblur.search.attrs import TRAIN
+from portable_deblur.records import LatencyKey, ResultRow, best_ms
+from portable_deblur.search.attrs import FINAL, OPTIMIZE, TRAIN
 from portable_deblur.search.study import Outcome, SearchStudy
 
 
@@ -88,29 +89,71 @@ def prepare(args: Sequence[str]):
             check_arguments(c.arch, c.kwargs)
         violations = {}
     dataset = load_dataset(cfg.data)  # lists and checks every file (or renders the embedded set) ...
-    return cfg, violations, dataset, SearchStudy.open(cfg)  # ... before anything is written
+    study = SearchStudy.open(cfg)  # ... before anything is written
+    if cfg.measure.backend == "local":  # the fixed network every artifact is timed against (deploy.reference)
+        from portable_deblur.deploy.reference import reference_ms, write_references
+
+        write_references(study.layout, cfg)
+        study.set_reference_ms(lambda: reference_ms(study.layout, cfg))
+    return cfg, violations, dataset, study
 
 
 def evaluate(cfg: Config, study: SearchStudy, dataset, violations: Dict[str, Dict[str, str]],
-             candidate: Candidate, phase: str = TRAIN) -> Outcome:
-    """Train and judge one candidate (``phase=train``), or make the optimized variants of one trained
-    earlier (``phase=optimize``, ``optimize.apply_to=pareto``): its rows, and the objective values of the
-    first good row if there is one."""
+             candidate: Candidate, phase: str = TRAIN, rung: int = 0) -> Outcome:
+    """Train and judge one candidate (``phase=train``; to ``search.rungs[rung]`` steps with rungs), or make
+    the optimized variants of one trained earlier (``phase=optimize``, ``optimize.apply_to=pareto``): its
+    rows, and the objective values of the first good row if there is one.
+
+    Before its first training step a candidate is skipped (row status ``skipped``, reasons kept) when a
+    required target would reject its ops (``portability.on_violation=skip``) or its untrained export is
+    slower than ``search.max_latency_ms``: neither depends on the weights."""
     from optuna.trial import TrialState
 
     from portable_deblur.search.trial import failed_row, optimize_saved, run_candidate, skipped_row
 
     reasons = violations[candidate.id] if candidate.id in violations else violations_of(cfg, candidate)
-    if reasons and cfg.portability.on_violation == "skip" and phase == TRAIN:
-        return Outcome(TrialState.PRUNED, [skipped_row(candidate, reasons)])
+    if phase == TRAIN and rung == 0:
+        skip = dict(reasons) if cfg.portability.on_violation == "skip" else {}
+        latency = untrained_latency(cfg, study, candidate) if cfg.search.max_latency_ms is not None else {}
+        ms = best_ms(latency.get(Objectives.of(cfg).latency, {}))
+        if ms > cfg.search.max_latency_ms if latency else False:
+            skip["latency"] = (f"{ms:.1f} ms at {Objectives.of(cfg).latency} (untrained export) > "
+                               f"search.max_latency_ms={cfg.search.max_latency_ms:g}")
+        if skip:
+            return Outcome(TrialState.PRUNED, [skipped_row(candidate, skip, latency)])
     try:
         if phase == TRAIN:
-            rows = run_candidate(candidate, cfg, dataset, study.layout, sorted(reasons))
+            rows = run_candidate(candidate, cfg, dataset, study.layout, sorted(reasons), rung)
         else:
             rows = optimize_saved(candidate, cfg, dataset, study.layout, sorted(reasons))
     except Exception as exc:  # recorded FAIL with its reason; the search goes on
-        return Outcome(TrialState.FAIL, [failed_row(candidate, exc)])
-    return outcome_of(rows, Objectives.of(cfg))
+        return Outcome(TrialState.FAIL, [dataclasses.replace(failed_row(candidate, exc), rung=rung)])
+    outcome = outcome_of(study.store.stabilize(rows), Objectives.of(cfg))
+    if phase == TRAIN and rung < len(cfg.search.rungs) - 1 and outcome.state == TrialState.COMPLETE:
+        return outcome._replace(state=TrialState.PRUNED)  # a later rung may supersede it (study.py)
+    return outcome
+
+
+def untrained_latency(cfg: Config, study: SearchStudy, candidate: Candidate) -> Dict[str, Dict]:
+    """``{latency key: Latency fields}`` of ``candidate``'s untrained fp32 export at the objective's
+    resolution and threads (timed against the run's reference like every artifact): latency does not depend
+    on the weights, so a network over ``search.max_latency_ms`` is known before any training step."""
+    import tempfile
+    from pathlib import Path
+
+    from portable_deblur.deploy.export import to_tflite
+    from portable_deblur.deploy.measure import measure
+    from portable_deblur.models.build import build_model, size_multiple
+    from portable_deblur.search.artifact import padded
+
+    key = LatencyKey.parse(Objectives.of(cfg).latency)
+    reference = study.layout.reference(key.shape)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "untrained.tflite"
+        path.write_bytes(to_tflite(build_model(candidate), padded(key.shape, size_multiple(candidate))))
+        lat = measure(path, cfg.measure, key.threads, reference if reference.is_file() else None)
+    row = ResultRow(id=candidate.id, arch=candidate.arch, latency={str(key): dataclasses.asdict(lat)})
+    return study.store.stabilize([row])[0].latency
 
 
 def outcome_of(rows: List[ResultRow], spec: Objectives) -> Outcome:
@@ -123,6 +166,20 @@ def outcome_of(rows: List[ResultRow], spec: Objectives) -> Outcome:
     if not good:
         return Outcome(TrialState.FAIL, rows)
     return Outcome(TrialState.COMPLETE, rows, spec.values(good[0]), spec.constraints(good[0]))
+
+
+def promotions(cfg: Config, rows: Sequence[ResultRow]) -> List[str]:
+    """Ids of the candidates a rung promotes: of its trained (ok) float rows, the best 1/``search.eta`` by
+    non-dominated sorting on the front's objectives, crowding distance breaking ties within a front
+    (``rank.promote``)."""
+    from portable_deblur.rank import promote, promotion_count
+
+    spec = Objectives.of(cfg)
+    ok = [r for r in rows if r.status == "ok" and r.optimization == "fp32" and spec.latency in r.latency]
+    keep = promotion_count(len(ok), cfg.search.eta)
+    feasible = [all(c <= 0 for c in spec.constraints(r).values()) for r in ok]
+    chosen = promote([spec.values(r) for r in ok], spec.maximize, keep, feasible, [r.id for r in ok])
+    return [ok[i].id for i in chosen]
 
 
 def float_front(cfg: Config, study: SearchStudy) -> List[str]:
@@ -148,7 +205,7 @@ class TrialLog:
             r = outcome.rows[0]
             elapsed = time.perf_counter() - self.start
             left = elapsed / self.timed * max(self.total - self.done, 0)
-            lat = r.latency.get(self.spec.latency, {}).get("median_ms", float("nan"))
+            lat = r.best_ms(self.spec.latency)
             result = (f"PSNR {r.psnr_tflite:.2f} dB ({r.psnr_gain:+.2f} over blurry), {lat:.1f} ms "
                       f"@{self.spec.latency}" if r.status == "ok" else f"{r.status}: {r.error[:100]}")
             print(f"[{self.done}/{self.total}] {r.id}: {result}; elapsed {_clock(elapsed)}, "
@@ -167,7 +224,7 @@ def _drain(cfg: Config, study: SearchStudy, work, bar) -> None:
         if study.needs_trial():
             with study.next_trial() as job:
                 if job.pending:
-                    job.tell(work(job.candidate, job.phase))
+                    job.tell(work(job.candidate, job.phase, job.rung))
             study.write_results()
             bar.n = study.evaluated()
             bar.refresh()
@@ -185,12 +242,22 @@ def run_search(cfg: Config, violations: Dict[str, Dict[str, str]], study: Search
     total = study.size if cfg.search.sampler == "grid" else cfg.search.n_trials
     with tqdm(total=total, initial=study.evaluated(), desc="trials", disable=None) as bar:
         log = TrialLog(cfg, total, study.evaluated(), enabled=bar.disable)
-        work = lambda c, phase: log(evaluate(cfg, study, dataset, violations, c, phase))  # noqa: E731
+        work = lambda c, phase, rung: log(evaluate(cfg, study, dataset, violations, c, phase, rung))  # noqa: E731
         _drain(cfg, study, work, bar)
+        for rung in range(1, len(cfg.search.rungs)):  # successive halving: every worker promotes the same set
+            promoted = promotions(cfg, study.rows_at(rung - 1))
+            study.enqueue(promoted, TRAIN, rung)
+            bar.total = log.total = bar.total + len(promoted)
+            _drain(cfg, study, work, bar)
+        if cfg.search.rungs:  # the dropped candidates' values, so the study's front is the report's
+            top = len(cfg.search.rungs) - 1
+            study.enqueue([r.id for r in study.rows(retimed=False) if r.status == "ok" and r.optimization == "fp32"
+                           and r.rung < top], FINAL)
+            _drain(cfg, study, work, bar)
         if cfg.optimize.apply_to == "pareto" and cfg.optimize.variants:
             front = float_front(cfg, study)
-            study.enqueue_optimizations(front)
-            bar.total = log.total = total + len(front)
+            study.enqueue(front, OPTIMIZE)
+            bar.total = log.total = bar.total + len(front)
             _drain(cfg, study, work, bar)
     remeasure_interleaved(cfg, study)
     study.write_results()

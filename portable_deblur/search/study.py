@@ -15,10 +15,17 @@ Exactly-once, without locks of our own:
   RUNNING -> FAIL transition re-enqueues that trial's parameters, so it is re-run once. For grids this waits
   until all *n* points have their trial, so a retry never takes a trial number GridSampler maps to a point.
 - A trial that raises (NaN loss, a refused op, out of memory) is FAIL with its reason and is not retried.
-- ``optimize.apply_to=pareto``: once every candidate is trained, each candidate on the float Pareto front
-  gets one enqueued *optimize* trial (user attribute ``phase``) that makes its optimized variants. Workers
-  may enqueue the same one twice; of the trials for one candidate only the lowest-numbered that is not
-  failed runs (trial numbers never change, so every worker agrees), the others are pruned as duplicates.
+- Enqueued work (``enqueue``): ``search.rungs`` promotions (a *train* trial with user attribute ``rung`` k
+  continues a candidate from rung k-1) and ``optimize.apply_to=pareto`` (one *optimize* trial per candidate
+  on the float front makes its optimized variants). Every worker computes the same set from the same
+  finished trials and may enqueue it again; of the trials for one (candidate, phase, rung) only the
+  lowest-numbered that is not failed runs (trial numbers never change, so every worker agrees), the others
+  are pruned as duplicates: each promotion happens exactly once.
+- ``search.rungs``: a trial below the top rung is told PRUNED (its rows and values kept as user
+  attributes), since a later rung may supersede it; once the last rung is done, every candidate whose last
+  rung is below the top gets one *final* trial, told COMPLETE on the spot with that rung's values. So the
+  study's COMPLETE trials are one per candidate at its highest rung: ``study.best_trials`` is the report's
+  front.
 """
 import dataclasses
 import os
@@ -42,7 +49,7 @@ from portable_deblur.rank import Objectives
 from portable_deblur.records import ResultRow
 from portable_deblur.registry import ConfigError
 from portable_deblur.search import attrs
-from portable_deblur.search.attrs import OPTIMIZE, TRAIN
+from portable_deblur.search.attrs import FINAL, TRAIN
 from portable_deblur.search.grid import Grid
 from portable_deblur.search.heartbeat import Heartbeat, alive
 from portable_deblur.search.rows import RowStore
@@ -65,13 +72,19 @@ def _create(name: str, storage, cfg: Config, load_if_exists: bool = True) -> opt
                                sampler=make_sampler(cfg), load_if_exists=load_if_exists)
 
 
+def _job(t: optuna.trial.FrozenTrial) -> Tuple[Optional[str], str, int]:
+    """(candidate id, phase, rung) of a trial."""
+    return t.user_attrs.get(attrs.CANDIDATE), t.user_attrs.get(attrs.PHASE, TRAIN), t.user_attrs.get(attrs.RUNG, 0)
+
+
 class Job:
-    """One asked trial: evaluate ``candidate`` in ``phase`` when ``pending``, then ``tell`` the outcome."""
+    """One asked trial: evaluate ``candidate`` in ``phase`` (to ``rung``) when ``pending``, then ``tell`` the
+    outcome."""
 
     def __init__(self, study: "SearchStudy", trial: optuna.Trial, beat: Heartbeat, candidate: Optional[Candidate],
-                 phase: str, pending: bool):
+                 phase: str, pending: bool, rung: int = 0):
         self.study, self.trial, self.beat = study, trial, beat
-        self.candidate, self.phase, self.pending = candidate, phase, pending
+        self.candidate, self.phase, self.pending, self.rung = candidate, phase, pending, rung
 
     def tell(self, outcome: Outcome) -> None:
         self.beat.stop()
@@ -162,7 +175,7 @@ class SearchStudy:
                 won = False  # another worker got there first and enqueued the retry
             params = self._params_of(t)
             if won and params is not None:
-                phase = {k: t.user_attrs[k] for k in (attrs.PHASE, attrs.CANDIDATE) if k in t.user_attrs}
+                phase = {k: t.user_attrs[k] for k in (attrs.PHASE, attrs.CANDIDATE, attrs.RUNG) if k in t.user_attrs}
                 self.study.enqueue_trial(params, user_attrs={attrs.RETRY_OF: t.number, **phase})
                 recovered.append(t.number)
         return recovered
@@ -203,13 +216,14 @@ class SearchStudy:
         settled on the spot: surplus or a duplicate) while its heartbeat runs. The caller evaluates and calls
         ``job.tell(outcome)``; an exception or Ctrl-C inside marks the trial interrupted, to be re-run."""
         trial = self.study.ask()
-        phase = self.storage.get_trial_user_attrs(trial._trial_id).get(attrs.PHASE, TRAIN)
+        given = self.storage.get_trial_user_attrs(trial._trial_id)
+        phase, rung = given.get(attrs.PHASE, TRAIN), given.get(attrs.RUNG, 0)
         beat = Heartbeat(self.storage, trial._trial_id, self.cfg.search.heartbeat_s,
                          {attrs.WORKER: self.worker, attrs.RUN_DIR: str(self.layout.root.resolve()),
                           attrs.INTERRUPTED: False})
         try:
-            candidate, told = self._begin(trial, phase)
-            yield Job(self, trial, beat, candidate, phase, pending=not told)
+            candidate, told = self._begin(trial, phase, rung)
+            yield Job(self, trial, beat, candidate, phase, pending=not told, rung=rung)
         except BaseException:
             if self.storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
                 self.storage.set_trial_user_attr(trial._trial_id, attrs.INTERRUPTED, True)
@@ -217,7 +231,7 @@ class SearchStudy:
         finally:
             beat.stop()
 
-    def _begin(self, trial: optuna.Trial, phase: str) -> Tuple[Optional[Candidate], bool]:
+    def _begin(self, trial: optuna.Trial, phase: str, rung: int = 0) -> Tuple[Optional[Candidate], bool]:
         """(the trial's candidate, whether the trial is already told): surplus grid trials (no candidate) and
         duplicates end here."""
         fixed = "fixed_params" in self.storage.get_trial_system_attrs(trial._trial_id)
@@ -227,21 +241,30 @@ class SearchStudy:
             return None, True
         candidate = self.candidate(trial)
         trial.set_user_attr(attrs.CANDIDATE, candidate.id)
-        if phase == OPTIMIZE and self._optimized_by_other(candidate.id, trial.number):
+        if (phase != TRAIN or rung > 0) and self._taken_by_other(candidate.id, phase, rung, trial.number):
             trial.set_user_attr(attrs.STATUS, "duplicate")
             self.study.tell(trial, state=TrialState.PRUNED)
             return candidate, True
-        earlier = self._completed(candidate.id, before=trial.number) if phase == TRAIN else None
+        if phase == FINAL:  # no work: the values of the rung that dropped it
+            row = next(r for r in self.rows(retimed=False) if r.id == candidate.id)
+            spec = Objectives.of(self.cfg)
+            trial.set_user_attr(attrs.STATUS, "final")
+            self._tell(trial, Outcome(TrialState.COMPLETE, [], spec.values(row), spec.constraints(row)))
+            return candidate, True
+        earlier = self._completed(candidate.id, before=trial.number) if phase == TRAIN and rung == 0 else None
         if earlier is not None:  # a sampler proposed a candidate already trained: reuse, don't retrain
             trial.set_user_attr(attrs.STATUS, "duplicate")
             trial.set_user_attr(attrs.DUPLICATE_OF, earlier.number)
-            self.study.tell(trial, earlier.values)
+            self.study.tell(trial, earlier.values, state=earlier.state)
         return candidate, earlier is not None
 
     def _tell(self, trial: optuna.Trial, outcome: Outcome) -> None:
         rows = [dataclasses.replace(r, trial=trial.number, worker=self.worker) for r in outcome.rows]
-        trial.set_user_attr(attrs.ROWS, [dataclasses.asdict(r) for r in rows])
-        trial.set_user_attr(attrs.STATUS, rows[0].status if rows else "empty")
+        if rows:  # (a final trial has none: its status says so)
+            trial.set_user_attr(attrs.ROWS, [dataclasses.asdict(r) for r in rows])
+            trial.set_user_attr(attrs.STATUS, rows[0].status)
+        if outcome.values is not None:
+            trial.set_user_attr(attrs.VALUES, list(outcome.values))
         for name, value in outcome.constraints.items():
             trial.set_constraint(name, value)
         if outcome.state == TrialState.FAIL:
@@ -249,39 +272,49 @@ class SearchStudy:
         self.study.tell(trial, outcome.values if outcome.state == TrialState.COMPLETE else None, state=outcome.state)
 
     def _completed(self, candidate_id: str, before: int) -> Optional[optuna.trial.FrozenTrial]:
-        for t in self._trials((TrialState.COMPLETE,)):
-            if t.number < before and t.user_attrs.get(attrs.CANDIDATE) == candidate_id \
-                    and t.user_attrs.get(attrs.PHASE, TRAIN) == TRAIN:
-                return t
+        for t in self._trials((TrialState.COMPLETE, TrialState.PRUNED)):
+            if t.number < before and _job(t) == (candidate_id, TRAIN, 0) and attrs.ROWS in t.user_attrs:
+                return t  # PRUNED: skipped, or trained to a rung below the top
         return None
 
-    def _optimized_by_other(self, candidate_id: str, number: int) -> bool:
-        """Whether a lower-numbered optimize trial of ``candidate_id`` is waiting, running or complete."""
+    def _taken_by_other(self, candidate_id: str, phase: str, rung: int, number: int) -> bool:
+        """Whether a lower-numbered trial of the same (candidate, phase, rung) is waiting, running or complete."""
         alive = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
-        return any(t.number < number and t.user_attrs.get(attrs.PHASE) == OPTIMIZE
-                   and t.user_attrs.get(attrs.CANDIDATE) == candidate_id for t in self._trials(alive))
+        return any(t.number < number and _job(t) == (candidate_id, phase, rung) for t in self._trials(alive))
 
-    def enqueue_optimizations(self, candidate_ids: Sequence[str]) -> List[str]:
-        """One optimize trial for each of ``candidate_ids`` (trained in this study) that has none yet (a
-        failed one is not retried: its rows say why; a killed one was re-enqueued by ``recover``); returns
-        the ids enqueued."""
+    def enqueue(self, candidate_ids: Sequence[str], phase: str, rung: int = 0) -> List[str]:
+        """One ``phase`` trial (to ``rung``) for each of ``candidate_ids`` (trained in this study) that has
+        none yet (a failed one is not retried: its rows say why; a killed one was re-enqueued by
+        ``recover``); returns the ids enqueued."""
         trials = self._trials()
-        done = {t.user_attrs.get(attrs.CANDIDATE) for t in trials if t.user_attrs.get(attrs.PHASE) == OPTIMIZE}
+        done = {_job(t)[0] for t in trials if _job(t)[1:] == (phase, rung)}
         out = []
         for cid in candidate_ids:
             if cid in done:
                 continue
-            trained = next(t for t in trials if t.user_attrs.get(attrs.CANDIDATE) == cid
-                           and t.user_attrs.get(attrs.PHASE, TRAIN) == TRAIN and t.state == TrialState.COMPLETE)
-            self.study.enqueue_trial(self._params_of(trained), user_attrs={attrs.PHASE: OPTIMIZE, attrs.CANDIDATE: cid})
+            trained = next(t for t in trials if _job(t)[:2] == (cid, TRAIN) and attrs.ROWS in t.user_attrs)
+            extra = {attrs.RUNG: rung} if rung else {}
+            self.study.enqueue_trial(self._params_of(trained),
+                                     user_attrs={attrs.PHASE: phase, attrs.CANDIDATE: cid, **extra})
             out.append(cid)
         return out
+
+    def set_reference_ms(self, measure) -> Dict[str, float]:
+        """The run's latency anchor (``deploy.reference``): measured by the first worker (``measure()``),
+        read back by every later one, so all trials scale their reference ratios alike."""
+        if not self.store.reference_ms():
+            self.study.set_user_attr(attrs.REFERENCE_MS, measure())
+        return self.store.reference_ms()
 
     # ---- results ------------------------------------------------------------------------------------
 
     def rows(self, retimed: bool = True) -> List[ResultRow]:
         """The row store's rows (``RowStore.rows``)."""
         return self.store.rows(retimed)
+
+    def rows_at(self, rung: int) -> List[ResultRow]:
+        """Every row trained to ``rung`` (``search.rungs``), whatever later rungs replaced it with."""
+        return [r for r in self.store.history() if r.rung == rung]
 
     def write_results(self) -> None:
         self.store.write_csv(self.layout.results_csv)

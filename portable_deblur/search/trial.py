@@ -1,9 +1,10 @@
 """One candidate through the pipeline, as a short loop over stage functions: train -> judge -> for every
 ``Variant`` of ``optimize.plan``: make its float model (``optimize.variants``) or convert it, then judge the
 file, measure it and check its portability (``search.artifact``) -- one ``ResultRow`` per artifact."""
+import dataclasses
 import shutil
 import time
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from portable_deblur.config import Config
 from portable_deblur.data.sources import Dataset
@@ -19,27 +20,40 @@ from portable_deblur.train.judge import Trained, judged
 
 
 def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, layout: RunLayout,
-                  violations: Sequence[str] = ()) -> List[ResultRow]:
+                  violations: Sequence[str] = (), rung: int = 0) -> List[ResultRow]:
     """Train one candidate, then make, judge and measure its fp32 artifact and (unless
     ``optimize.apply_to=pareto``) every optimized variant; one row each (a failing variant marks only its
-    own row failed)."""
+    own row failed).
+
+    With ``search.rungs``, trains to ``rungs[rung]`` steps: rung 0 from scratch, a later rung continuing
+    from the weights, optimizer state and step the previous rung left in the candidate's checkpoint. Only
+    the top rung makes the optimized variants (``apply_to=all``): lower rungs only rank candidates."""
     folder = layout.folder(candidate.id)
-    shutil.rmtree(folder, ignore_errors=True)  # leftovers of an interrupted attempt are never reused
+    checkpoint = layout.checkpoint(folder)
+    if rung == 0:
+        shutil.rmtree(folder, ignore_errors=True)  # leftovers of an interrupted attempt are never reused
+    elif not checkpoint.is_dir():
+        raise FileNotFoundError(f"{checkpoint} (rung {rung - 1}'s training state) is not on this machine: with "
+                                f"search.rungs and several machines, give the workers a shared run.root")
+    rungs = cfg.search.rungs
     start = time.perf_counter()
     seed_everything(cfg.train.seed, cfg.train.jit_compile)  # before building: initial weights are seeded too
     strategy = strategy_for(cfg.train)
     with precision_policy(cfg.train.precision), strategy.scope():
         model = build_model(candidate)
-    if cfg.train.init:
+    if cfg.train.init and rung == 0:
         warm_start(model, init_file(cfg.train.init, candidate.id))
-    fit(model, dataset.train, cfg.train, log_dir=layout.tensorboard(folder), desc=candidate.id, strategy=strategy,
-        checkpoint=layout.checkpoint(folder))  # weights + optimizer state + step: training can be continued
+    result = fit(model, dataset.train, cfg.train, log_dir=layout.tensorboard(folder), desc=candidate.id,
+                 strategy=strategy, checkpoint=checkpoint,  # weights + optimizer state + step: can be continued
+                 stop_at=rungs[rung] if rungs else None)
     model = as_float32(model)
     model.save(layout.model(folder))
     train_s = time.perf_counter() - start
-    trained = judged(candidate, model, cfg, dataset, folder, TRAINED)
-    variants = plan(cfg.optimize) if cfg.optimize.apply_to == "all" else [TRAINED]
-    return make_artifacts(trained, variants, cfg, dataset, layout, violations, train_s)
+    trained = judged(candidate, model, cfg, dataset, folder, TRAINED, result.steps)
+    top = not rungs or rung == len(rungs) - 1
+    variants = plan(cfg.optimize) if cfg.optimize.apply_to == "all" and top else [TRAINED]
+    rows = make_artifacts(trained, variants, cfg, dataset, layout, violations, train_s)
+    return [dataclasses.replace(r, rung=rung, steps=result.steps) for r in rows]
 
 
 def optimize_saved(candidate: Candidate, cfg: Config, dataset: Dataset, layout: RunLayout,
@@ -98,8 +112,9 @@ def failed_row(candidate: Candidate, error: BaseException, variant: Variant = TR
                      status="failed", error=f"{type(error).__name__}: {message}"[:2000])
 
 
-def skipped_row(candidate: Candidate, reasons: dict) -> ResultRow:
-    """The row for a candidate not trained because a required target would reject some of its ops."""
+def skipped_row(candidate: Candidate, reasons: dict, latency: Optional[dict] = None) -> ResultRow:
+    """The row for a candidate not trained: a required target would reject some of its ops, or (reason
+    ``latency``) its untrained export is over ``search.max_latency_ms`` (``latency``: what it measured)."""
     return ResultRow(id=candidate.id, arch=candidate.arch, values=candidate.values, status="skipped",
                      error="; ".join(f"{t}: {why}" for t, why in sorted(reasons.items())),
-                     violations=sorted(reasons))
+                     violations=sorted(t for t in reasons if t != "latency"), latency=latency or {})

@@ -2,7 +2,7 @@
 widths -- what every artifact made from it shares (``Trained``)."""
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from portable_deblur.config import Config
 from portable_deblur.data.sources import Dataset
@@ -40,13 +40,16 @@ def conv_widths(model) -> Dict[str, int]:
     return {layer.name: int(layer.filters) for layer in model.layers if getattr(layer, "filters", None)}
 
 
-def judged(candidate: Candidate, model, cfg: Config, dataset: Dataset, folder: Path, variant: Variant) -> Trained:
-    """A trained float model with its Keras quality, size and MACs (the row fields its artifacts share)."""
+def judged(candidate: Candidate, model, cfg: Config, dataset: Dataset, folder: Path, variant: Variant,
+           steps: Optional[int] = None) -> Trained:
+    """A trained float model with its Keras quality, size and MACs (the row fields its artifacts share);
+    ``steps``: the training steps it had (default ``train.steps``; a rung's own with ``search.rungs``)."""
+    steps = cfg.train.steps if steps is None else steps
     multiple = size_multiple(candidate)
     canvas = canvas_shape(dataset.val, multiple)
     keras_q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas)
     suffix = "_" + variant.id.replace("-", "_") if variant.id else ""
-    log_scalars(RunLayout.tensorboard(folder), cfg.train.steps, **{f"val/psnr_keras{suffix}": keras_q.psnr})
+    log_scalars(RunLayout.tensorboard(folder), steps, **{f"val/psnr_keras{suffix}": keras_q.psnr})
     return Trained(candidate, model, canvas, multiple, keras_q.psnr, keras_q.ssim, *blurry_quality(dataset.val),
-                   count_params(model), count_macs(model, cfg.measure.shapes[0]), cfg.train.steps, folder,
+                   count_params(model), count_macs(model, cfg.measure.shapes[0]), steps, folder,
                    conv_widths(model))
