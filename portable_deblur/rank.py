@@ -166,3 +166,19 @@ def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
                 discordant += 1
     denom = ((concordant + discordant + ties_a) * (concordant + discordant + ties_b)) ** 0.5
     return (concordant - discordant) / denom if denom else float("nan")
+
+
+def hv_reference(rows: Sequence[ResultRow], spec: Objectives) -> Tuple[float, ...]:
+    """A hypervolume reference point for ``rows``: the blurry input's PSNR (a network must beat doing
+    nothing), 1.1x the slowest latency, and 0 for an accelerator MAC fraction. Pass the union of the runs
+    being compared so every front is measured from the same point."""
+    ok = [r for r in rows if r.status == "ok" and spec.latency in r.latency]
+    psnr = min((r.psnr_blurry for r in ok), default=0.0)
+    slowest = max((r.best_ms(spec.latency) for r in ok), default=1.0)
+    return (psnr, 1.1 * slowest) + ((0.0,) if spec.target else ())
+
+
+def front_hypervolume(rows: Sequence[ResultRow], spec: Objectives, reference: Sequence[float]) -> float:
+    """Hypervolume of the feasible front of ``rows`` (dB x ms[ x fraction]) from ``reference``."""
+    _, front = front_rows(rows, spec)
+    return hypervolume([spec.values(r) for r in front], reference, spec.maximize)

@@ -95,8 +95,8 @@ def test_pareto_optimizations_run_once_per_front_candidate_whoever_enqueues(tiny
         _run(worker_a, _fake_outcome(calls))
     ids = sorted(calls)
     # Both workers finish training at once and both enqueue the front's optimize trials.
-    assert worker_a.enqueue_optimizations(ids) == ids
-    assert worker_b.enqueue_optimizations(ids) == []  # it sees them already
+    assert worker_a.enqueue(ids, "optimize") == ids
+    assert worker_b.enqueue(ids, "optimize") == []  # it sees them already
     worker_b.study.enqueue_trial(worker_b.study.get_trials()[0].params,
                                  user_attrs={"phase": "optimize", "candidate": ids[0]})  # a racing enqueue
     while worker_b.needs_trial():

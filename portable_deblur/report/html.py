@@ -13,7 +13,7 @@ import numpy as np
 
 from portable_deblur.layout import RunLayout
 from portable_deblur.rank import Objectives
-from portable_deblur.records import OPTIMIZATION_KEYS, ResultRow
+from portable_deblur.records import OPTIMIZATION_KEYS, ResultRow, latency_basis
 
 CROP = 48  # px of each validation patch, shown enlarged
 
@@ -145,8 +145,20 @@ figcaption { font-size: 11px; max-width: 160px; word-wrap: break-word; }
 """
 
 
+def _latency_basis(front: Sequence[ResultRow], spec: Objectives) -> str:
+    """Which latency figure the front ranks by (``records.best_ms``), in words."""
+    bases = sorted({latency_basis(r.latency.get(spec.latency, {})) for r in front})
+    if bases == ["reference-scaled"]:
+        return ("The front ranks by reference-scaled milliseconds: each artifact is timed alternately with a fixed "
+                "reference network in the same process, and its median ratio to it is multiplied by the "
+                "reference's milliseconds at the run's start, so timings from different moments (up to 2x apart on "
+                "shared machines) compare; the Optuna study holds the same values.")
+    return f"The front ranks by: {', '.join(bases) or 'nothing measured'}."
+
+
 def results_rows(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
     front_ids = {r.id for r in front}
+    rungs = any(r.steps for r in rows)  # search.rungs: the rung and steps each row was trained to
     gpu = any(r.psnr_gpu == r.psnr_gpu for r in rows)  # measure.gpu_psnr: the GPU accelerator's PSNR beside the CPU's
     out = []
     for r in rows:
@@ -154,7 +166,8 @@ def results_rows(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Ob
         out.append({"artifact": r.id, "front": "*" if r.id in front_ids else "", "family": r.arch,
                     "optimization": r.optimization, "status": r.status, "psnr_tflite": r.psnr_tflite,
                     **({"psnr_gpu": r.psnr_gpu} if gpu else {}), "ssim_tflite": r.ssim_tflite, "psnr_keras": r.psnr_keras, "gain_db": r.psnr_gain,
-                    f"ms@{spec.latency}": r.best_ms(spec.latency),
+                    **({"rung": r.rung, "steps": r.steps} if rungs else {}),
+                    f"ms@{spec.latency}": r.best_ms(spec.latency), "trial_median_ms": lat.get("median_ms", float("nan")),
                     "p90_ms": lat.get("p90_ms", float("nan")), "params": r.params, "gmac": r.macs / 1e9,
                     "size_kb": r.size_kb, "fidelity_db": r.fidelity_psnr, "fidelity_l2": r.fidelity_l2,
                     "xnnpack": f"{r.xnnpack['delegated_nodes']}/{r.xnnpack['nodes']}" if r.xnnpack else "",
@@ -217,7 +230,7 @@ def _portability_section(rows: Sequence[ResultRow]) -> List[str]:
 
 
 def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives,
-               latency: Sequence[dict], crops: Sequence[Dict], title: str = "") -> Path:
+               latency: Sequence[dict], crops: Sequence[Dict], title: str = "", extra: Sequence[str] = ()) -> Path:
     from portable_deblur.files import atomic_write
 
     title = title or layout.root.name
@@ -227,8 +240,8 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
              f"<style>{_STYLE}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>",
              f"<p>{len(rows)} artifacts, {sum(r.status == 'ok' for r in rows)} ok, {len(front)} on the Pareto front "
-             f"of PSNR ({html.escape(spec.psnr)}, up) against median latency at {html.escape(spec.latency)} (down), "
-             f"measured with LiteRT on the search machine.</p>",
+             f"of PSNR ({html.escape(spec.psnr)}, up) against latency at {html.escape(spec.latency)} (down), "
+             f"measured with LiteRT on the search machine. {_latency_basis(front, spec)}</p>",
              f"<h2>Pareto front</h2><img class='plot' src='{layout.relative(layout.pareto_png)}' alt='Pareto plot'>",
              "<h2>Front</h2>" + html_table([r for r in results if r["front"]], ["artifact", "optimization", "psnr_tflite",
                                         "gain_db", ms, "params", "gmac", "size_kb"],
@@ -244,7 +257,7 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
     parts.append("<h2>All results</h2><p>Click a column to sort.</p>")
     parts.append(html_table(results, list(results[0]) if results else [],
                         fmt={"psnr_tflite": ".2f", "psnr_gpu": ".2f", "ssim_tflite": ".4f", "psnr_keras": ".2f",
-                             "gain_db": "+.2f", ms: ".1f", "p90_ms": ".1f", "gmac": ".2f", "size_kb": ".0f", "fidelity_db": ".1f",
+                             "gain_db": "+.2f", ms: ".1f", "trial_median_ms": ".1f", "p90_ms": ".1f", "gmac": ".2f", "size_kb": ".0f", "fidelity_db": ".1f",
                              "fidelity_l2": ".2e"}))
     if latency:
         parts.append(f"<h2>Latency against resolution</h2><img class='plot' src='{layout.relative(layout.latency_png)}' "
@@ -253,6 +266,7 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
                                             "scaling_exponent"],
                             fmt={"median_ms": ".1f", "p90_ms": ".1f", "peak_rss_mb": ".0f", "scaling_exponent": ".2f"}))
     parts += _portability_section(rows)
+    parts += list(extra)
     if crops:
         parts.append("<h2>Visual crops</h2><p>The same validation patches: blurry input, each Pareto artifact "
                      "(its .tflite), sharp ground truth.</p>")

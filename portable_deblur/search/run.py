@@ -152,7 +152,8 @@ def untrained_latency(cfg: Config, study: SearchStudy, candidate: Candidate) -> 
         path = Path(tmp) / "untrained.tflite"
         path.write_bytes(to_tflite(build_model(candidate), padded(key.shape, size_multiple(candidate))))
         lat = measure(path, cfg.measure, key.threads, reference if reference.is_file() else None)
-    row = ResultRow(id=candidate.id, arch=candidate.arch, latency={str(key): dataclasses.asdict(lat)})
+    row = ResultRow(id=candidate.id, arch=candidate.arch, values=candidate.values, status="skipped",
+                    latency={str(key): dataclasses.asdict(lat)})
     return study.store.stabilize([row])[0].latency
 
 
@@ -262,7 +263,18 @@ def run_search(cfg: Config, violations: Dict[str, Dict[str, str]], study: Search
     remeasure_interleaved(cfg, study)
     study.write_results()
     layout = study.layout
-    return write_report(layout, study.rows(), Objectives.of(cfg), dataset.val, title=f"{layout.root.name} ({cfg.space})")
+    return write_report(layout, study.rows(), Objectives.of(cfg), dataset.val, title=f"{layout.root.name} ({cfg.space})",
+                        history=study.store.history(), rungs=cfg.search.rungs, full_front_ids=compared_front(cfg))
+
+
+def compared_front(cfg: Config) -> Optional[List[str]]:
+    """``search.compare_run``: the candidate ids on that run's front (a full run of the same space)."""
+    from portable_deblur.rank import front_rows
+
+    if not cfg.search.compare_run:
+        return None
+    full = SearchStudy.load(cfg.search.compare_run)
+    return [r.id for r in front_rows(full.rows(), Objectives.of(full.cfg))[1]]
 
 
 def remeasure_interleaved(cfg: Config, study: SearchStudy) -> None:

@@ -1,0 +1,249 @@
+"""Multi-fidelity search (search.rungs): promotion maths, exactly-once promotions, continuation from the
+previous rung, latency before training, resume in the middle of a rung, and the report's rung diagnostics."""
+import os
+import subprocess
+import sys
+import uuid
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from portable_deblur.config import load_config
+from portable_deblur.rank import hypervolume, kendall_tau, nondominated_sort, promote, promotion_count
+from portable_deblur.records import ResultRow
+from portable_deblur.search import trial as trial_module
+from portable_deblur.search.study import Outcome, SearchStudy
+
+FOUR = ["grid.upsampler=[transpose,bilinear]", "grid.activation=[relu,prelu]"]
+POSTGRES = os.environ.get("PORTABLE_DEBLUR_TEST_POSTGRES")
+
+
+def _row(cid, psnr, ms, gpu=None, **extra):
+    portability = {"gpu": {"accelerator_mac_fraction": gpu, "fallback": {}}} if gpu is not None else {}
+    return ResultRow(id=cid, arch="unet", values={}, status="ok", psnr_tflite=psnr, latency={"32x32_t2": {"median_ms": ms}},
+                     portability=portability, **extra)
+
+
+def _cfg(*extra):
+    from conftest import TINY
+
+    return load_config(["space=upsampling", *TINY, *extra])
+
+
+# ---- promotion maths on hand-made rows ---------------------------------------------------------------
+
+def test_nondominated_sorting_and_crowding_pick_the_front_then_its_extremes():
+    from portable_deblur.search.run import promotions
+
+    rows = [_row("a", 30.0, 5.0), _row("b", 29.0, 3.0), _row("c", 31.0, 9.0), _row("d", 28.0, 4.0),
+            _row("e", 29.5, 6.0), _row("f", 30.5, 7.0)]
+    points = [(r.psnr_tflite, r.best_ms("32x32_t2")) for r in rows]
+    assert nondominated_sort(points, (True, False)) == [[0, 1, 2, 5], [3, 4]]
+    # eta 2: 3 of 6, all from the first front: both extremes (b fastest, c best) before the crowded middle
+    assert promotions(_cfg("search.eta=2", "search.rungs=[1,2]"), rows) == ["b", "c", "a"]
+    # eta 3: 2 of 6: only the extremes
+    assert promotions(_cfg("search.eta=3", "search.rungs=[1,2]"), rows) == ["b", "c"]
+    assert [promotion_count(n, 3) for n in (0, 1, 2, 3, 7)] == [0, 1, 1, 1, 2]
+
+
+def test_ties_are_broken_by_name_so_every_worker_promotes_the_same():
+    from portable_deblur.search.run import promotions
+
+    rows = [_row("z", 30.0, 5.0), _row("y", 30.0, 5.0), _row("x", 30.0, 5.0), _row("w", 25.0, 9.0)]
+    assert promotions(_cfg("search.eta=2", "search.rungs=[1,2]"), rows) == ["x", "y"]
+    assert promotions(_cfg("search.eta=2", "search.rungs=[1,2]"), rows[::-1]) == ["x", "y"]
+
+
+def test_three_objectives_keep_a_portable_but_slower_candidate():
+    from portable_deblur.search.run import promotions
+
+    cfg = _cfg("search.eta=2", "search.rungs=[1,2]", "portability.objective=gpu")
+    rows = [_row("fast", 30.0, 2.0, gpu=0.5), _row("good", 31.0, 8.0, gpu=0.5), _row("portable", 29.0, 9.0, gpu=1.0),
+            _row("meh1", 29.5, 6.0, gpu=0.5), _row("meh2", 29.0, 7.0, gpu=0.5), _row("meh3", 28.0, 8.5, gpu=0.5)]
+    # Without the third objective "portable" is dominated; with it, it is an extreme of the first front.
+    assert promotions(cfg, rows) == ["fast", "good", "portable"]  # each an extreme of one objective
+    assert promotions(_cfg("search.eta=2", "search.rungs=[1,2]"), rows) == ["fast", "good", "meh1"]
+
+
+def test_infeasible_rows_are_promoted_last_and_failed_rows_never():
+    rows_points = [(31.0, 9.0), (30.0, 5.0), (29.0, 3.0)]
+    assert promote(rows_points, (True, False), 3, feasible=[False, True, True]) == [1, 2, 0]
+    from portable_deblur.search.run import promotions
+
+    rows = [_row("a", 30.0, 5.0), ResultRow(id="b", arch="unet", values={}, status="failed"), _row("c", 29.0, 6.0)]
+    assert promotions(_cfg("search.eta=2", "search.rungs=[1,2]"), rows) == ["a"]
+
+
+def test_hypervolume_and_kendall_tau():
+    assert hypervolume([(3.0, 1.0), (2.0, 0.5)], (0.0, 2.0), (True, False)) == pytest.approx(4.0)
+    assert hypervolume([(1.0, 1.0, 1.0)], (0.0, 2.0, 0.0), (True, False, True)) == pytest.approx(1.0)
+    assert hypervolume([(-1.0, 1.0)], (0.0, 2.0), (True, False)) == 0.0  # worse than the reference
+    assert kendall_tau([1, 2, 3], [10, 20, 30]) == 1.0 and kendall_tau([1, 2, 3], [3, 2, 1]) == -1.0
+    assert np.isnan(kendall_tau([1.0], [2.0]))
+
+
+def test_rungs_must_increase_and_eta_be_at_least_two():
+    from portable_deblur.registry import ConfigError
+
+    with pytest.raises(ConfigError, match=r"search.rungs must be increasing .* got \[300, 100\]"):
+        _cfg("search.rungs=[300,100]")
+    with pytest.raises(ConfigError, match="search.eta must be >= 2"):
+        _cfg("search.eta=1")
+    assert _cfg("search.rungs=[2,5]").train.steps == 5  # the schedule spans the top rung
+
+
+# ---- the study: exactly-once promotions, final trials ------------------------------------------------
+
+def _fake(calls, psnr):
+    def evaluate(candidate, phase="train", rung=0):
+        calls.append((candidate.id, phase, rung))
+        row = ResultRow(id=candidate.id, arch=candidate.arch, values=candidate.values, status="ok", rung=rung,
+                        psnr_tflite=psnr[candidate.id] + rung, latency={"32x32_t2": {"median_ms": 1.0}})
+        return Outcome(TrialState.PRUNED if rung == 0 else TrialState.COMPLETE, [row], (row.psnr_tflite, 1.0),
+                       {"required_targets_missed": 0.0})
+    return evaluate
+
+
+def _run(study, evaluate):
+    with study.next_trial() as job:
+        if job.pending:
+            job.tell(evaluate(job.candidate, job.phase, job.rung))
+
+
+def test_two_workers_promote_each_candidate_once_and_the_studys_front_is_one_trial_per_candidate(tiny_args):
+    args = ["space=upsampling", *tiny_args, *FOUR, "search.rungs=[2,4]", "search.eta=2"]
+    worker_a, worker_b = SearchStudy.open(load_config(args)), SearchStudy.open(load_config(args))
+    calls, ids = [], sorted(_ids(worker_a))
+    psnr = {cid: 30.0 + i for i, cid in enumerate(ids)}
+    while worker_a.needs_trial():
+        _run(worker_a, _fake(calls, psnr))
+    promoted = ids[:2]
+    assert worker_a.enqueue(promoted, "train", 1) == promoted
+    assert worker_b.enqueue(promoted, "train", 1) == []  # it sees them already
+    worker_b.study.enqueue_trial(worker_b.study.get_trials()[0].params,
+                                 user_attrs={"phase": "train", "rung": 1, "candidate": promoted[0]})  # a racing one
+    while worker_b.needs_trial():
+        _run(worker_b, _fake(calls, psnr))
+    assert sorted(c for c in calls if c[2] == 1) == [(i, "train", 1) for i in promoted]  # each promoted once
+    dropped = ids[2:]
+    worker_a.enqueue(dropped, "final")
+    worker_b.enqueue(dropped, "final")
+    while worker_a.needs_trial():
+        _run(worker_a, _fake(calls, psnr))
+    assert len(calls) == 4 + 2  # final trials do no work
+    complete = worker_a.study.get_trials(states=(TrialState.COMPLETE,))
+    assert sorted(t.user_attrs["candidate"] for t in complete) == ids  # one COMPLETE trial per candidate
+
+
+def _ids(study):
+    from portable_deblur.models.candidate import expand
+
+    return [c.id for c in expand(study.cfg.arch, study.cfg.model, study.cfg.grid)]
+
+
+# ---- end to end, tiny ---------------------------------------------------------------------------------
+
+def test_an_over_budget_candidate_is_skipped_without_a_training_step(tiny_args, monkeypatch):
+    from portable_deblur.search.run import evaluate, prepare
+
+    cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, "grid.upsampler=[transpose]",
+                                               "grid.activation=[relu]", "search.max_latency_ms=0.000001"])
+    monkeypatch.setattr(trial_module, "fit", lambda *a, **k: pytest.fail("trained an over-budget candidate"))
+    candidate = study.candidate(optuna.trial.FixedTrial({"upsampler": "transpose", "activation": "relu"}))
+    outcome = evaluate(cfg, study, dataset, violations, candidate)
+    row, = outcome.rows
+    assert outcome.state == TrialState.PRUNED and row.status == "skipped"
+    assert "latency" in row.error and "search.max_latency_ms=1e-06" in row.error and "untrained export" in row.error
+    assert row.latency["32x32_t2"]["reference_ratio"] > 0 and row.best_ms("32x32_t2") > 1e-6
+    assert not (study.layout.root / candidate.id).exists()  # nothing trained, nothing written
+
+
+@pytest.mark.slow
+def test_a_rung_continues_training_exactly_as_one_uninterrupted_run(tiny_args, tiny_dataset):
+    """Rung 1 restores rung 0's weights, optimizer state and step: the weights equal training 4 steps at once."""
+    from portable_deblur.backend import keras
+    from portable_deblur.layout import RunLayout
+    from portable_deblur.models.candidate import expand
+    from portable_deblur.models.layers import CUSTOM_OBJECTS
+
+    one = ["grid.upsampler=[transpose]", "grid.activation=[prelu]", "measure.interleaved_rounds=0"]
+    rungs = load_config(["space=upsampling", *tiny_args, *one, "search.rungs=[2,4]", "run.name=rungs"])
+    full = load_config(["space=upsampling", *tiny_args, *one, "train.steps=4", "run.name=full"])
+    candidate, = expand(full.arch, full.model, full.grid)
+    weights = []
+    for cfg, rung_list in ((rungs, (0, 1)), (full, (0,))):
+        layout = RunLayout.of(cfg)
+        for rung in rung_list:
+            row, = trial_module.run_candidate(candidate, cfg, tiny_dataset, layout, (), rung)
+        assert row.steps == 4 and row.rung == rung_list[-1]
+        model = keras.models.load_model(layout.model(layout.folder(candidate.id)), custom_objects=CUSTOM_OBJECTS)
+        weights.append(model.get_weights())
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(*weights))
+
+
+@pytest.mark.slow
+def test_resume_in_the_middle_of_a_rung_reruns_nothing_finished(tiny_args, monkeypatch):
+    from portable_deblur.search.run import prepare, run_search
+
+    args = ["space=upsampling", *tiny_args, *FOUR, "search.rungs=[2,4]", "search.eta=2", "measure.interleaved_rounds=0"]
+    real, calls = trial_module.run_candidate, []
+
+    def interrupted_at_rung_1(candidate, cfg, dataset, layout, violations=(), rung=0):
+        if rung == 1 and any(r == 1 for _, r in calls):
+            raise KeyboardInterrupt  # the second promoted candidate: Ctrl-C mid-rung
+        calls.append((candidate.id, rung))
+        return real(candidate, cfg, dataset, layout, violations, rung)
+
+    monkeypatch.setattr(trial_module, "run_candidate", interrupted_at_rung_1)
+    cfg, violations, dataset, study = prepare(args)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(cfg, violations, study, dataset)
+    assert [r for _, r in calls] == [0, 0, 0, 0, 1]
+    first = list(calls)
+
+    def recorded(candidate, cfg, dataset, layout, violations=(), rung=0):
+        calls.append((candidate.id, rung))
+        return real(candidate, cfg, dataset, layout, violations, rung)
+
+    monkeypatch.setattr(trial_module, "run_candidate", recorded)
+    cfg, violations, dataset, study = prepare(args)
+    front = run_search(cfg, violations, study, dataset)
+    again = calls[len(first):]
+    assert len(again) == 1 and again[0][1] == 1 and again[0] not in first  # only the interrupted promotion
+    history = study.store.history()
+    assert sorted((r.rung, r.steps) for r in history) == [(0, 2)] * 4 + [(1, 4)] * 2
+    assert {r.id for r in front} == {t.user_attrs["candidate"] for t in study.study.best_trials}
+    complete = study.study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 4 and len({t.user_attrs["candidate"] for t in complete}) == 4
+    report = study.layout.report.read_text()
+    assert "Rungs: how far the cheap ranking can be trusted" in report and "kendall_tau_psnr" in report
+    assert "reference-scaled milliseconds" in report
+
+
+def _cli(args):
+    return [sys.executable, "-m", "portable_deblur.search", *args]
+
+
+@pytest.mark.slow
+def test_two_workers_on_postgresql_promote_each_candidate_once(tiny_args, tmp_path):
+    if not POSTGRES:
+        if os.environ.get("PORTABLE_DEBLUR_REQUIRE_POSTGRES"):
+            pytest.fail("PORTABLE_DEBLUR_REQUIRE_POSTGRES is set but PORTABLE_DEBLUR_TEST_POSTGRES is not")
+        pytest.skip("set PORTABLE_DEBLUR_TEST_POSTGRES (bash .ci/postgres.sh prints it) to run this test")
+    name = f"rungs-{uuid.uuid4().hex[:8]}"
+    args = [*tiny_args, f"run.name={name}", f"search.storage={POSTGRES}", *FOUR, "search.rungs=[2,4]",
+            "search.eta=2", "measure.interleaved_rounds=0"]  # one shared run root: rung 1 continues rung 0's files
+    procs = [subprocess.Popen(_cli(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "CI": "true"}) for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+    url = POSTGRES.replace("postgresql://", "postgresql+psycopg://")
+    study = optuna.load_study(study_name=name, storage=url)
+    worked = [(t.user_attrs["candidate"], t.user_attrs.get("rung", 0)) for t in study.get_trials() if "rows" in t.user_attrs]
+    assert len(worked) == len(set(worked)) == 4 + 2, worked  # every candidate at rung 0 once, two promoted once
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert sorted(t.user_attrs["candidate"] for t in complete) == sorted({c for c, _ in worked})
+    optuna.delete_study(study_name=name, storage=url)
