@@ -9,7 +9,7 @@ TINY = [
     "data.blurs_per_image=2", "data.val_blurs_per_image=1",
     "train.steps=3", "train.batch_size=2", "train.crop=32", "train.log_every=1",
     "measure.resolutions=[[32,32]]", "measure.runs=2", "measure.warmup=1",
-    "model.width=4",
+    "model.width=4", "search.rungs=[]",
 ]
 
 

@@ -29,7 +29,17 @@ def _row(cid, psnr, ms, gpu=None, **extra):
 def _cfg(*extra):
     from conftest import TINY
 
-    return load_config(["space=upsampling", *TINY, *extra])
+    return load_config(["space=upsampling", *_no_steps(TINY), *extra])
+
+
+def _no_steps(args):
+    """The tiny overrides without train.steps: with rungs the top rung is the training length."""
+    return [a for a in args if not a.startswith("train.steps=")]
+
+
+@pytest.fixture
+def rung_args(tiny_args):
+    return _no_steps(tiny_args)
 
 
 # ---- promotion maths on hand-made rows ---------------------------------------------------------------
@@ -91,6 +101,8 @@ def test_rungs_must_increase_and_eta_be_at_least_two():
         _cfg("search.rungs=[300,100]")
     with pytest.raises(ConfigError, match="search.eta must be >= 2"):
         _cfg("search.eta=1")
+    with pytest.raises(ConfigError, match=r"train.steps=50 but search.rungs=\[2, 5\] ends at 5.*search.rungs=\[\]"):
+        _cfg("search.rungs=[2,5]", "train.steps=50")
     assert _cfg("search.rungs=[2,5]").train.steps == 5  # the schedule spans the top rung
 
 
@@ -112,8 +124,8 @@ def _run(study, evaluate):
             job.tell(evaluate(job.candidate, job.phase, job.rung))
 
 
-def test_two_workers_promote_each_candidate_once_and_the_studys_front_is_one_trial_per_candidate(tiny_args):
-    args = ["space=upsampling", *tiny_args, *FOUR, "search.rungs=[2,4]", "search.eta=2"]
+def test_two_workers_promote_each_candidate_once_and_the_studys_front_is_one_trial_per_candidate(rung_args):
+    args = ["space=upsampling", *rung_args, *FOUR, "search.rungs=[2,4]", "search.eta=2"]
     worker_a, worker_b = SearchStudy.open(load_config(args)), SearchStudy.open(load_config(args))
     calls, ids = [], sorted(_ids(worker_a))
     psnr = {cid: 30.0 + i for i, cid in enumerate(ids)}
@@ -145,10 +157,10 @@ def _ids(study):
 
 # ---- end to end, tiny ---------------------------------------------------------------------------------
 
-def test_an_over_budget_candidate_is_skipped_without_a_training_step(tiny_args, monkeypatch):
+def test_an_over_budget_candidate_is_skipped_without_a_training_step(rung_args, monkeypatch):
     from portable_deblur.search.run import evaluate, prepare
 
-    cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, "grid.upsampler=[transpose]",
+    cfg, violations, dataset, study = prepare(["space=upsampling", *rung_args, "grid.upsampler=[transpose]",
                                                "grid.activation=[relu]", "search.max_latency_ms=0.000001"])
     monkeypatch.setattr(trial_module, "fit", lambda *a, **k: pytest.fail("trained an over-budget candidate"))
     candidate = study.candidate(optuna.trial.FixedTrial({"upsampler": "transpose", "activation": "relu"}))
@@ -169,7 +181,7 @@ def test_a_rung_continues_training_exactly_as_one_uninterrupted_run(tiny_args, t
     from portable_deblur.models.layers import CUSTOM_OBJECTS
 
     one = ["grid.upsampler=[transpose]", "grid.activation=[prelu]", "measure.interleaved_rounds=0"]
-    rungs = load_config(["space=upsampling", *tiny_args, *one, "search.rungs=[2,4]", "run.name=rungs"])
+    rungs = load_config(["space=upsampling", *_no_steps(tiny_args), *one, "search.rungs=[2,4]", "run.name=rungs"])
     full = load_config(["space=upsampling", *tiny_args, *one, "train.steps=4", "run.name=full"])
     candidate, = expand(full.arch, full.model, full.grid)
     weights = []
@@ -184,10 +196,10 @@ def test_a_rung_continues_training_exactly_as_one_uninterrupted_run(tiny_args, t
 
 
 @pytest.mark.slow
-def test_resume_in_the_middle_of_a_rung_reruns_nothing_finished(tiny_args, monkeypatch):
+def test_resume_in_the_middle_of_a_rung_reruns_nothing_finished(rung_args, monkeypatch):
     from portable_deblur.search.run import prepare, run_search
 
-    args = ["space=upsampling", *tiny_args, *FOUR, "search.rungs=[2,4]", "search.eta=2", "measure.interleaved_rounds=0"]
+    args = ["space=upsampling", *rung_args, *FOUR, "search.rungs=[2,4]", "search.eta=2", "measure.interleaved_rounds=0"]
     real, calls = trial_module.run_candidate, []
 
     def interrupted_at_rung_1(candidate, cfg, dataset, layout, violations=(), rung=0):
@@ -227,13 +239,13 @@ def _cli(args):
 
 
 @pytest.mark.slow
-def test_two_workers_on_postgresql_promote_each_candidate_once(tiny_args, tmp_path):
+def test_two_workers_on_postgresql_promote_each_candidate_once(rung_args, tmp_path):
     if not POSTGRES:
         if os.environ.get("PORTABLE_DEBLUR_REQUIRE_POSTGRES"):
             pytest.fail("PORTABLE_DEBLUR_REQUIRE_POSTGRES is set but PORTABLE_DEBLUR_TEST_POSTGRES is not")
         pytest.skip("set PORTABLE_DEBLUR_TEST_POSTGRES (bash .ci/postgres.sh prints it) to run this test")
     name = f"rungs-{uuid.uuid4().hex[:8]}"
-    args = [*tiny_args, f"run.name={name}", f"search.storage={POSTGRES}", *FOUR, "search.rungs=[2,4]",
+    args = [*rung_args, f"run.name={name}", f"search.storage={POSTGRES}", *FOUR, "search.rungs=[2,4]",
             "search.eta=2", "measure.interleaved_rounds=0"]  # one shared run root: rung 1 continues rung 0's files
     procs = [subprocess.Popen(_cli(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env={**os.environ, "CI": "true"}) for _ in range(2)]

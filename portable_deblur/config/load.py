@@ -63,7 +63,12 @@ def load_config(args: Sequence[str]) -> Config:
     except OmegaConfBaseException as exc:
         raise _friendly(exc) from None
     if cfg.search.rungs:  # the schedule spans the top rung: training in rungs equals training at once
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=int(cfg.search.rungs[-1])))
+        top = int(cfg.search.rungs[-1])
+        if any(a.startswith("train.steps=") for a in args) and cfg.train.steps != top:
+            raise ConfigError(f"train.steps={cfg.train.steps} but search.rungs={list(cfg.search.rungs)} ends at {top}: "
+                              f"with rungs the top rung is the training length; pass search.rungs=[...,"
+                              f"{cfg.train.steps}], or search.rungs=[] to train every candidate {cfg.train.steps} steps")
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=top))
     validate(cfg)
     return cfg
 
