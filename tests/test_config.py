@@ -21,7 +21,7 @@ def test_upsampling_space_is_table3_grid():
 
 
 def test_overrides_are_typed_and_applied():
-    cfg = load_config(["space=upsampling", "train.steps=7", "grid.activation=[gelu]", "model.width=8",
+    cfg = load_config(["space=upsampling", "search.rungs=[]", "train.steps=7", "grid.activation=[gelu]", "model.width=8",
                        "measure.resolutions=[[256,256],[720,1280]]", "measure.resolution_set=paper",
                        "measure.threads=[1,2]"])
     assert cfg.train.steps == 7 and cfg.model["width"] == 8
