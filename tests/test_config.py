@@ -73,7 +73,7 @@ def test_yaml_starts_with_its_command(path):
 
 @pytest.mark.parametrize("space", available_spaces())
 def test_every_space_key_is_a_builder_argument_and_every_candidate_builds(space, tiny_args):
-    from portable_deblur.search.run import check_candidates
+    from portable_deblur.search.pretrain import check_candidates
 
     from portable_deblur.models.candidate import candidate_at
 

@@ -78,7 +78,7 @@ def test_a_required_gpu_is_judged_before_training_by_the_measured_path(adapter, 
     from portable_deblur.config import load_config
     from portable_deblur.deploy import gpu
     from portable_deblur.models.candidate import expand
-    from portable_deblur.search.run import violations_of
+    from portable_deblur.search.pretrain import violations_of
 
     cfg = load_config(["space=upsampling", *tiny_args, "portability.require=[gpu]", "grid.upsampler=[bilinear]",
                        "grid.activation=[prelu]"])
