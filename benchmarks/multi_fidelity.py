@@ -40,6 +40,27 @@ def _steps(study) -> int:
     return sum(most.values())
 
 
+def latency_stability(studies, key: str) -> None:
+    """Each float network is timed once per rung it reaches in each run, at different moments of the
+    benchmark: per network, the spread (max/min) of its raw trial medians against that of the
+    reference-scaled figure the fronts rank by (latency does not depend on the weights)."""
+    import numpy as np
+
+    raw, stable = {}, {}
+    for study in studies:
+        for r in study.store.history():
+            lat = r.latency.get(key, {})
+            if r.status == "ok" and r.optimization == "fp32" and "stable_ms" in lat:
+                raw.setdefault(r.id, []).append(lat["median_ms"])
+                stable.setdefault(r.id, []).append(lat["stable_ms"])
+    spreads = [(max(raw[i]) / min(raw[i]), max(stable[i]) / min(stable[i])) for i in raw if len(raw[i]) > 1]
+    if spreads:
+        r, s = np.array(spreads).T
+        print(f"latency stability over {len(spreads)} networks timed 2-4 times each: max/min of raw trial medians "
+              f"median {np.median(r):.3f} (worst {r.max():.3f}), reference-scaled median {np.median(s):.3f} "
+              f"(worst {s.max():.3f})")
+
+
 def main(argv=None) -> int:
     from portable_deblur.config import load_config
     from portable_deblur.rank import Objectives, front_hypervolume, front_rows, hv_reference
@@ -75,6 +96,7 @@ def main(argv=None) -> int:
     (fs, fw, fh, _), (ms, mw, mh, _) = figures["full"], figures["multi-fidelity"]
     print(f"multi-fidelity / full: {ms / fs:.0%} of the steps, {mw / fw:.0%} of the wall time, "
           f"{mh / fh if fh else float('nan'):.1%} of the hypervolume (goal: >= 95 % for <= 40 %)")
+    latency_stability([full, mf], spec.latency)
     print(f"reports: {full.layout.report}  {mf.layout.report} (its Rungs section)")
     return 0
 

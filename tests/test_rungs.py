@@ -113,7 +113,7 @@ def _fake(calls, psnr):
         calls.append((candidate.id, phase, rung))
         row = ResultRow(id=candidate.id, arch=candidate.arch, values=candidate.values, status="ok", rung=rung,
                         psnr_tflite=psnr[candidate.id] + rung, latency={"32x32_t2": {"median_ms": 1.0}})
-        return Outcome(TrialState.PRUNED if rung == 0 else TrialState.COMPLETE, [row], (row.psnr_tflite, 1.0),
+        return Outcome(TrialState.PRUNED if rung < 2 else TrialState.COMPLETE, [row], (row.psnr_tflite, 1.0),
                        {"required_targets_missed": 0.0})
     return evaluate
 
@@ -125,7 +125,7 @@ def _run(study, evaluate):
 
 
 def test_two_workers_promote_each_candidate_once_and_the_studys_front_is_one_trial_per_candidate(rung_args):
-    args = ["space=upsampling", *rung_args, *FOUR, "search.rungs=[2,4]", "search.eta=2"]
+    args = ["space=upsampling", *rung_args, *FOUR, "search.rungs=[2,4,8]", "search.eta=2"]
     worker_a, worker_b = SearchStudy.open(load_config(args)), SearchStudy.open(load_config(args))
     calls, ids = [], sorted(_ids(worker_a))
     psnr = {cid: 30.0 + i for i, cid in enumerate(ids)}
@@ -134,19 +134,21 @@ def test_two_workers_promote_each_candidate_once_and_the_studys_front_is_one_tri
     promoted = ids[:2]
     assert worker_a.enqueue(promoted, "train", 1) == promoted
     assert worker_b.enqueue(promoted, "train", 1) == []  # it sees them already
-    worker_b.study.enqueue_trial(worker_b.study.get_trials()[0].params,
-                                 user_attrs={"phase": "train", "rung": 1, "candidate": promoted[0]})  # a racing one
-    while worker_b.needs_trial():
+    params = next(t.params for t in worker_b.study.get_trials() if t.user_attrs.get("candidate") == promoted[0])
+    worker_b.study.enqueue_trial(params, user_attrs={"phase": "train", "rung": 1, "candidate": promoted[0]})  # racing
+    while worker_b.needs_trial():  # the first rung-1 trial ends PRUNED (rung 1 is below the top) before the racer
         _run(worker_b, _fake(calls, psnr))
     assert sorted(c for c in calls if c[2] == 1) == [(i, "train", 1) for i in promoted]  # each promoted once
-    dropped = ids[2:]
-    worker_a.enqueue(dropped, "final")
-    worker_b.enqueue(dropped, "final")
+    assert [t.user_attrs["status"] for t in worker_b.study.get_trials() if t.user_attrs.get("rung") == 1
+            and t.user_attrs.get("status") == "duplicate"] == ["duplicate"]
+    assert worker_a.enqueue(ids, "final") == ids  # every candidate's last rung is below the top here
+    assert worker_b.enqueue(ids, "final") == []
     while worker_a.needs_trial():
         _run(worker_a, _fake(calls, psnr))
     assert len(calls) == 4 + 2  # final trials do no work
     complete = worker_a.study.get_trials(states=(TrialState.COMPLETE,))
     assert sorted(t.user_attrs["candidate"] for t in complete) == ids  # one COMPLETE trial per candidate
+    assert {t.user_attrs["status"] for t in complete} == {"final"}  # (this fake stops at rung 1 of 3)
 
 
 def _ids(study):

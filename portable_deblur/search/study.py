@@ -77,6 +77,12 @@ def _job(t: optuna.trial.FrozenTrial) -> Tuple[Optional[str], str, int]:
     return t.user_attrs.get(attrs.CANDIDATE), t.user_attrs.get(attrs.PHASE, TRAIN), t.user_attrs.get(attrs.RUNG, 0)
 
 
+def _holds(t: optuna.trial.FrozenTrial) -> bool:
+    """Whether trial ``t`` has, or will have, done its work (a failed or duplicate trial has not)."""
+    alive = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+    return t.state in alive or (t.state == TrialState.PRUNED and attrs.ROWS in t.user_attrs)
+
+
 class Job:
     """One asked trial: evaluate ``candidate`` in ``phase`` (to ``rung``) when ``pending``, then ``tell`` the
     outcome."""
@@ -278,9 +284,9 @@ class SearchStudy:
         return None
 
     def _taken_by_other(self, candidate_id: str, phase: str, rung: int, number: int) -> bool:
-        """Whether a lower-numbered trial of the same (candidate, phase, rung) is waiting, running or complete."""
-        alive = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
-        return any(t.number < number and _job(t) == (candidate_id, phase, rung) for t in self._trials(alive))
+        """Whether a lower-numbered trial of the same (candidate, phase, rung) is waiting, running, complete, or
+        pruned after doing the work (a rung below the top keeps its rows)."""
+        return any(t.number < number and _job(t) == (candidate_id, phase, rung) and _holds(t) for t in self._trials())
 
     def enqueue(self, candidate_ids: Sequence[str], phase: str, rung: int = 0) -> List[str]:
         """One ``phase`` trial (to ``rung``) for each of ``candidate_ids`` (trained in this study) that has
