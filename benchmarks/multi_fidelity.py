@@ -5,7 +5,7 @@ For each setting, two searches on this machine, one after the other: the *full* 
 compares itself with the full run (``search.compare_run``: its report lists what a rung dropped that the
 full front kept). Prints, per setting: training steps spent, wall time, hypervolume of each front from the
 same reference point (the blurry input's PSNR and 1.1x the slowest latency of both runs; latency is the
-reference-scaled figure both fronts rank by), and the multi-fidelity run's share of each.
+reference ratio both fronts rank by, in the full run's milliseconds), and the multi-fidelity run's share.
 
     python benchmarks/multi_fidelity.py upsampling            # space=upsampling, its own rungs
     python benchmarks/multi_fidelity.py architecture          # a 24-candidate grid slice of space=architecture
@@ -42,23 +42,33 @@ def _steps(study) -> int:
 
 def latency_stability(studies, key: str) -> None:
     """Each float network is timed once per rung it reaches in each run, at different moments of the
-    benchmark: per network, the spread (max/min) of its raw trial medians against that of the
-    reference-scaled figure the fronts rank by (latency does not depend on the weights)."""
+    benchmark: per network, the spread (max/min) of its raw trial medians against that of its ratio to the
+    reference network, the figure the fronts rank by (latency does not depend on the weights)."""
     import numpy as np
 
     raw, stable = {}, {}
     for study in studies:
         for r in study.store.history():
             lat = r.latency.get(key, {})
-            if r.status == "ok" and r.optimization == "fp32" and "stable_ms" in lat:
+            if r.status == "ok" and r.optimization == "fp32" and lat.get("reference_ratio"):
                 raw.setdefault(r.id, []).append(lat["median_ms"])
-                stable.setdefault(r.id, []).append(lat["stable_ms"])
+                stable.setdefault(r.id, []).append(lat["reference_ratio"])
     spreads = [(max(raw[i]) / min(raw[i]), max(stable[i]) / min(stable[i])) for i in raw if len(raw[i]) > 1]
     if spreads:
         r, s = np.array(spreads).T
         print(f"latency stability over {len(spreads)} networks timed 2-4 times each: max/min of raw trial medians "
-              f"median {np.median(r):.3f} (worst {r.max():.3f}), reference-scaled median {np.median(s):.3f} "
+              f"median {np.median(r):.3f} (worst {r.max():.3f}); of reference ratios median {np.median(s):.3f} "
               f"(worst {s.max():.3f})")
+
+
+def in_units_of(rows, anchor: dict):
+    """``rows`` with ``stable_ms`` recomputed from their reference ratio and ``anchor`` (latency key -> ms):
+    each run scales by its own start-up timing of the reference, so two runs compare in one unit."""
+    import dataclasses
+
+    return [dataclasses.replace(r, latency={k: ({**lat, "stable_ms": lat["reference_ratio"] * anchor[k]}
+                                                if lat.get("reference_ratio") and k in anchor else lat)
+                                            for k, lat in r.latency.items()}) for r in rows]
 
 
 def main(argv=None) -> int:
@@ -80,7 +90,8 @@ def main(argv=None) -> int:
     full, full_s = _search(full_args)
     mf, mf_s = _search([*base, f"search.compare_run={full.layout.root}", f"run.name=bench_mf_{name}_rungs_{stamp}"])
     spec = Objectives.of(mf.cfg)
-    rows = {"full": full.rows(), "multi-fidelity": mf.rows()}
+    anchor = full.store.reference_ms()  # both runs in the full run's units
+    rows = {"full": in_units_of(full.rows(), anchor), "multi-fidelity": in_units_of(mf.rows(), anchor)}
     reference = hv_reference(rows["full"] + rows["multi-fidelity"], spec)
     figures = {}
     for label, study, seconds in (("full", full, full_s), ("multi-fidelity", mf, mf_s)):
