@@ -36,7 +36,7 @@ def write_references(layout, cfg) -> None:
         write_reference(layout.reference(tuple(shape)), tuple(shape))
 
 
-def reference_ms(layout, cfg, repeats: int = 5) -> Dict[str, float]:
+def reference_ms(layout, cfg, repeats: int = 3) -> Dict[str, float]:
     """The reference files timed alone at every measured thread count: ``{latency key: ms}``, the run's anchor
     (``SearchStudy.set_reference_ms``): the fastest of ``repeats`` medians, each in a fresh process, so a busy
     moment at the run's start (seen: 5.1 to 10.6 ms for the same 256x256 file) does not set the run's units."""
