@@ -61,19 +61,10 @@ def latency_stability(studies, key: str) -> None:
               f"(worst {s.max():.3f})")
 
 
-def in_units_of(rows, anchor: dict):
-    """``rows`` with ``stable_ms`` recomputed from their reference ratio and ``anchor`` (latency key -> ms):
-    each run scales by its own start-up timing of the reference, so two runs compare in one unit."""
-    import dataclasses
-
-    return [dataclasses.replace(r, latency={k: ({**lat, "stable_ms": lat["reference_ratio"] * anchor[k]}
-                                                if lat.get("reference_ratio") and k in anchor else lat)
-                                            for k, lat in r.latency.items()}) for r in rows]
-
-
 def main(argv=None) -> int:
     from portable_deblur.config import load_config
     from portable_deblur.rank import Objectives, front_hypervolume, front_rows, hv_reference
+    from portable_deblur.records import with_stable_ms
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in SETTINGS:
@@ -91,7 +82,7 @@ def main(argv=None) -> int:
     mf, mf_s = _search([*base, f"search.compare_run={full.layout.root}", f"run.name=bench_mf_{name}_rungs_{stamp}"])
     spec = Objectives.of(mf.cfg)
     anchor = full.store.reference_ms()  # both runs in the full run's units
-    rows = {"full": in_units_of(full.rows(), anchor), "multi-fidelity": in_units_of(mf.rows(), anchor)}
+    rows = {"full": with_stable_ms(full.rows(), anchor), "multi-fidelity": with_stable_ms(mf.rows(), anchor)}
     reference = hv_reference(rows["full"] + rows["multi-fidelity"], spec)
     figures = {}
     for label, study, seconds in (("full", full, full_s), ("multi-fidelity", mf, mf_s)):

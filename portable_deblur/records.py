@@ -7,7 +7,7 @@ serialised only at the study boundary, ``search.rows``; ``results.csv`` is writt
 import csv
 import io
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -160,6 +160,15 @@ def best_ms(latency: Dict[str, Any]) -> float:
         if latency.get(key) is not None:
             return latency[key]
     return float("nan")
+
+
+def with_stable_ms(rows: List["ResultRow"], anchor: Dict[str, float]) -> List["ResultRow"]:
+    """``rows`` with ``stable_ms`` = reference ratio x ``anchor`` (latency key -> the reference's ms) at every
+    latency key that has both: the run's figure (``search.rows.RowStore.stabilize``), or two runs put in
+    one unit (``benchmarks/multi_fidelity.py``)."""
+    return [replace(r, latency={k: ({**lat, "stable_ms": lat["reference_ratio"] * anchor[k]}
+                                    if lat.get("reference_ratio") and k in anchor else lat)
+                                for k, lat in r.latency.items()}) for r in rows]
 
 
 def latency_basis(latency: Dict[str, Any]) -> str:

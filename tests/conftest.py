@@ -1,4 +1,6 @@
 """Shared fixtures: tiny configs (width 4, 32 px) so the whole suite stays fast on 2 CPU cores."""
+import os
+
 import pytest
 
 from portable_deblur.config import load_config
@@ -69,3 +71,15 @@ def _check_builder(model, size: int = 32, min_psnr=None) -> dict:
 @pytest.fixture(scope="session")
 def check_builder():
     return _check_builder
+
+
+@pytest.fixture
+def postgres():
+    """The PostgreSQL URL for the multi-worker tests (``bash .ci/postgres.sh`` prints one); skipped without
+    one, failed when PORTABLE_DEBLUR_REQUIRE_POSTGRES says CI must have it."""
+    url = os.environ.get("PORTABLE_DEBLUR_TEST_POSTGRES")
+    if not url:
+        if os.environ.get("PORTABLE_DEBLUR_REQUIRE_POSTGRES"):
+            pytest.fail("PORTABLE_DEBLUR_REQUIRE_POSTGRES is set but PORTABLE_DEBLUR_TEST_POSTGRES is not")
+        pytest.skip("set PORTABLE_DEBLUR_TEST_POSTGRES (bash .ci/postgres.sh prints it) to run this test")
+    return url

@@ -17,7 +17,6 @@ from portable_deblur.search import trial as trial_module
 from portable_deblur.search.study import Outcome, SearchStudy
 
 FOUR = ["grid.upsampler=[transpose,bilinear]", "grid.activation=[relu,prelu]"]
-POSTGRES = os.environ.get("PORTABLE_DEBLUR_TEST_POSTGRES")
 
 
 def _row(cid, psnr, ms, gpu=None, **extra):
@@ -241,20 +240,16 @@ def _cli(args):
 
 
 @pytest.mark.slow
-def test_two_workers_on_postgresql_promote_each_candidate_once(rung_args, tmp_path):
-    if not POSTGRES:
-        if os.environ.get("PORTABLE_DEBLUR_REQUIRE_POSTGRES"):
-            pytest.fail("PORTABLE_DEBLUR_REQUIRE_POSTGRES is set but PORTABLE_DEBLUR_TEST_POSTGRES is not")
-        pytest.skip("set PORTABLE_DEBLUR_TEST_POSTGRES (bash .ci/postgres.sh prints it) to run this test")
+def test_two_workers_on_postgresql_promote_each_candidate_once(rung_args, tmp_path, postgres):
     name = f"rungs-{uuid.uuid4().hex[:8]}"
-    args = [*rung_args, f"run.name={name}", f"search.storage={POSTGRES}", *FOUR, "search.rungs=[2,4]",
+    args = [*rung_args, f"run.name={name}", f"search.storage={postgres}", *FOUR, "search.rungs=[2,4]",
             "search.eta=2", "measure.interleaved_rounds=0"]  # one shared run root: rung 1 continues rung 0's files
     procs = [subprocess.Popen(_cli(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env={**os.environ, "CI": "true"}) for _ in range(2)]
     for p in procs:
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-3000:]
-    url = POSTGRES.replace("postgresql://", "postgresql+psycopg://")
+    url = postgres.replace("postgresql://", "postgresql+psycopg://")
     study = optuna.load_study(study_name=name, storage=url)
     worked = [(t.user_attrs["candidate"], t.user_attrs.get("rung", 0)) for t in study.get_trials() if "rows" in t.user_attrs]
     assert len(worked) == len(set(worked)) == 4 + 2, worked  # every candidate at rung 0 once, two promoted once

@@ -18,7 +18,6 @@ from portable_deblur.search.study import Outcome, SearchStudy
 
 TWO = ["grid.upsampler=[transpose,bilinear]", "grid.activation=[relu]"]
 FOUR = ["grid.upsampler=[transpose,bilinear]", "grid.activation=[relu,prelu]"]
-POSTGRES = os.environ.get("PORTABLE_DEBLUR_TEST_POSTGRES")
 
 
 def _fake_outcome(calls):
@@ -175,22 +174,18 @@ def test_interrupted_search_resumes_without_redoing_or_duplicating(tiny_args, tm
 
 
 @pytest.mark.slow
-def test_two_workers_on_postgresql_run_every_grid_point_exactly_once(tiny_args, tmp_path):
-    if not POSTGRES:
-        if os.environ.get("PORTABLE_DEBLUR_REQUIRE_POSTGRES"):
-            pytest.fail("PORTABLE_DEBLUR_REQUIRE_POSTGRES is set but PORTABLE_DEBLUR_TEST_POSTGRES is not")
-        pytest.skip("set PORTABLE_DEBLUR_TEST_POSTGRES (bash .ci/postgres.sh prints it) to run this test")
+def test_two_workers_on_postgresql_run_every_grid_point_exactly_once(tiny_args, tmp_path, postgres):
     name = f"workers-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "CI": "true"}
     procs = []
     for worker in ("a", "b"):  # two "machines": separate run roots, one study
         args = [a for a in tiny_args if not a.startswith("run.root=")] + [
-            f"run.root={tmp_path / worker}", f"run.name={name}", f"search.storage={POSTGRES}", *FOUR]
+            f"run.root={tmp_path / worker}", f"run.name={name}", f"search.storage={postgres}", *FOUR]
         procs.append(subprocess.Popen(_cli(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     outputs = [p.communicate(timeout=600) for p in procs]
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]
-    study = optuna.load_study(study_name=name, storage=POSTGRES.replace("postgresql://", "postgresql+psycopg://"))
+    study = optuna.load_study(study_name=name, storage=postgres.replace("postgresql://", "postgresql+psycopg://"))
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     ids = [t.user_attrs["candidate"] for t in complete]
     assert len(ids) == 4 and len(set(ids)) == 4, ids
@@ -198,7 +193,7 @@ def test_two_workers_on_postgresql_run_every_grid_point_exactly_once(tiny_args, 
     for out, _ in outputs:  # each worker reports the whole study, whoever ran which trial
         assert all(i in out for i in ids)
     assert {t.user_attrs["worker"] for t in complete} and all(t.user_attrs["run_dir"] for t in complete)
-    optuna.delete_study(study_name=name, storage=POSTGRES.replace("postgresql://", "postgresql+psycopg://"))
+    optuna.delete_study(study_name=name, storage=postgres.replace("postgresql://", "postgresql+psycopg://"))
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ from typing import Any, Dict, List
 
 import optuna
 
-from portable_deblur.records import ResultRow, write_csv
+from portable_deblur.records import ResultRow, with_stable_ms, write_csv
 from portable_deblur.search import attrs
 
 
@@ -43,15 +43,9 @@ class RowStore:
         return self.study.user_attrs.get(attrs.REFERENCE_MS, {})
 
     def stabilize(self, rows: List[ResultRow]) -> List[ResultRow]:
-        """``rows`` with ``stable_ms`` (reference ratio x the run's anchor) at every latency key that has both:
+        """``rows`` with ``stable_ms`` in the run's units (``records.with_stable_ms`` with this study's anchor):
         the figure the study's objective values and the report's front both use (``records.best_ms``)."""
-        anchor, out = self.reference_ms(), []
-        for row in rows:
-            latency = {key: ({**lat, "stable_ms": lat["reference_ratio"] * anchor[key]}
-                             if lat.get("reference_ratio") and key in anchor else lat)
-                       for key, lat in row.latency.items()}
-            out.append(dataclasses.replace(row, latency=latency))
-        return out
+        return with_stable_ms(rows, self.reference_ms())
 
     def record_interleaved(self, key: str, stats: Dict[str, Dict[str, Any]], seconds: float) -> None:
         """Keep the final interleaved re-timing (row id -> stats at latency ``key``)."""

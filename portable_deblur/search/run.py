@@ -64,13 +64,13 @@ def evaluate(cfg: Config, study: SearchStudy, dataset, violations: Dict[str, Dic
     from portable_deblur.search.trial import failed_row, optimize_saved, run_candidate, skipped_row
 
     reasons = violations[candidate.id] if candidate.id in violations else violations_of(cfg, candidate)
+    budget, key = cfg.search.max_latency_ms, Objectives.of(cfg).latency
     if phase == TRAIN and rung == 0:
         skip = dict(reasons) if cfg.portability.on_violation == "skip" else {}
-        latency = untrained_latency(cfg, study, candidate) if cfg.search.max_latency_ms is not None else {}
-        ms = best_ms(latency.get(Objectives.of(cfg).latency, {}))
-        if ms > cfg.search.max_latency_ms if latency else False:
-            skip["latency"] = (f"{ms:.1f} ms at {Objectives.of(cfg).latency} (untrained export) > "
-                               f"search.max_latency_ms={cfg.search.max_latency_ms:g}")
+        latency = untrained_latency(cfg, study, candidate) if budget is not None else {}
+        if latency and best_ms(latency[key]) > budget:
+            skip["latency"] = (f"{best_ms(latency[key]):.1f} ms at {key} (untrained export) > "
+                               f"search.max_latency_ms={budget:g}")
         if skip:
             return Outcome(TrialState.PRUNED, [skipped_row(candidate, skip, latency)])
     try:
