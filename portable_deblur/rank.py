@@ -54,9 +54,10 @@ class Objectives:
         return [f"psnr_{self.psnr}", f"ms@{self.latency}"] + ([f"accel_macs_{self.target}"] if self.target else [])
 
     def values(self, row: ResultRow) -> Tuple[float, ...]:
-        """The objective values of ``row``; the interleaved re-measurement is preferred when there is one."""
+        """The objective values of ``row``: its ``best_ms`` latency, and the target's MAC share as measured on
+        this host's GPU accelerator when it was, else as the op table predicts (``ResultRow.mac_fraction``)."""
         base = (getattr(row, f"psnr_{self.psnr}"), row.best_ms(self.latency))
-        return base + ((row.portability[self.target]["accelerator_mac_fraction"],) if self.target else ())
+        return base + ((row.mac_fraction(self.target)[0],) if self.target else ())
 
     def constraints(self, row: ResultRow) -> Dict[str, float]:
         """Optuna constraints (feasible when every value is <= 0): required targets the row falls back on

@@ -86,6 +86,14 @@ class ResultRow:
         """Latency at ``key`` (``best_ms``); NaN when it was not measured."""
         return best_ms(self.latency.get(key, {}))
 
+    def mac_fraction(self, target: str) -> Tuple[float, str]:
+        """(the share of MACs ``target`` keeps, "measured" or "table"): the GPU accelerator's own placement on
+        this host when it was measured, else the op table's prediction."""
+        measured = self.gpu_measured.get("accelerator_mac_fraction") if target == "gpu" else None
+        if measured is not None:
+            return float(measured), "measured"
+        return float(self.portability[target]["accelerator_mac_fraction"]), "table"
+
     @property
     def psnr_gain(self) -> float:
         return self.psnr_tflite - self.psnr_blurry

@@ -48,6 +48,25 @@ def test_the_report_shows_the_measured_column_and_a_disagreement():
     assert entry["gpu (measured)"] == "PRELU (2 of 10 ops on the CPU) -- the table predicted ok"
 
 
+def test_the_gpu_objective_uses_the_measured_share_and_the_report_says_so():
+    from portable_deblur.deploy.flatbuffer import OpRecord
+    from portable_deblur.deploy.portability import mac_fraction
+    from portable_deblur.rank import Objectives
+    from portable_deblur.report.html import _latency_basis
+
+    ops = [OpRecord(0, "CONV_2D", 1, ("float32",), ("float32",), (1, 8, 8, 4), 90, {}),
+           OpRecord(1, "PRELU", 1, ("float32",), ("float32",), (1, 8, 8, 4), 10, {})]
+    assert mac_fraction(ops, ["PRELU"]) == pytest.approx(0.9)
+    table = {"gpu": {"fallback": {}, "accelerator_mac_fraction": 1.0}}
+    measured = ResultRow(id="a", arch="unet", values={}, status="ok", portability=table, gpu_measured={
+        "adapter": "s", "gpu_ops": 8, "cpu_ops": 2, "rejected": {"PRELU": "x."}, "accelerator_mac_fraction": 0.9})
+    predicted = ResultRow(id="b", arch="unet", values={}, status="ok", portability=table)
+    spec = Objectives("256x256_t2", target="gpu")
+    assert spec.values(measured)[2] == 0.9 and spec.values(predicted)[2] == 1.0
+    assert "MACs gpu keeps, is measured (" in _latency_basis([measured], spec)
+    assert "is measured and table (" in _latency_basis([measured, predicted], spec)
+
+
 @pytest.fixture(scope="module")
 def adapter():
     if vulkan_icd() is None:

@@ -41,7 +41,7 @@ def test_parameter_counts_equal_the_reference(name, width, enc):
 OPTIONS = [dict(),
            dict(gate="gelu", separable="high", attention="gate"),
            dict(gate="relu", separable="low", attention="gate", attention_activation="gelu", attention_norm="layer",
-                attention_upsample="transpose"),
+                attention_upsample="transpose", tlc_window=8, tlc_pool="depthwise"),
            dict(separable="all", attention="gate", attention_norm="batch", tlc_window=8)]
 
 
@@ -78,9 +78,34 @@ def test_tlc_equals_global_pooling_when_the_window_covers_the_input():
     np.testing.assert_allclose(a(img).numpy(), b(img).numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("shape, window", [((1, 40, 30, 2), 36), ((1, 33, 17, 2), 9), ((1, 16, 12, 3), 16),
+                                           ((1, 8, 8, 2), 1)])
+def test_depthwise_tlc_computes_the_same_mean_as_the_average_pools(shape, window):
+    """The portable pooling (a PAD, dilated depthwise box passes, the border MUL) is TLC's in-image mean."""
+    x = tf.random.stateless_uniform(shape, seed=[1, 2])
+    pools = LocalAveragePool(window)(x).numpy()
+    np.testing.assert_allclose(LocalAveragePool(window, "depthwise")(x).numpy(), pools, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_int8_depthwise_tlc_stays_on_xnnpack_where_average_pooling_falls_off(tiny_dataset):
+    from portable_deblur.deploy.export import representative_inputs, to_tflite
+    from portable_deblur.deploy.portability import xnnpack_delegation
+
+    rep = representative_inputs(tiny_dataset.train, (32, 32), 2)
+    left = {}
+    for pool in ("average_pool", "depthwise"):
+        model = build_nafnet(width=4, enc_blocks=[1, 1], dec_blocks=[1, 1], tlc_window=16, tlc_pool=pool)
+        left[pool] = xnnpack_delegation(to_tflite(model, (32, 32), "int8", rep))["undelegated_ops"]
+    assert "AVERAGE_POOL_2D" in left["average_pool"]
+    assert not {"AVERAGE_POOL_2D", "PAD", "DEPTHWISE_CONV_2D", "MUL"} & set(left["depthwise"])
+
+
 def test_bad_options_name_the_value_and_the_choices():
     with pytest.raises(ConfigError, match=r"separable must be one of \['all', 'high', 'low', 'none'\]; got 'mid'"):
         build_nafnet(width=4, separable="mid")
+    with pytest.raises(ConfigError, match=r"tlc_pool must be one of \['average_pool', 'depthwise'\]; got 'sum'"):
+        build_nafnet(width=4, tlc_window=8, tlc_pool="sum")
     with pytest.raises(ConfigError, match=r"gate must be one of \['gelu', 'relu', 'simplegate'\]; got 'swish'"):
         build_nafnet(width=4, gate="swish")
     with pytest.raises(ConfigError, match=r"attention_norm must be one of \['batch', 'layer', 'none'\]; got 'group'"):

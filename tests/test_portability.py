@@ -54,6 +54,11 @@ def _op(name, dtype="float32", version=1, out=(1, 64, 64, 8), macs=10, **options
     (_op("RESIZE_BILINEAR", dtype="int8", out=(1, 64, 64, 8)), [], ["hexagon"]),
     (_op("CONV_2D", dtype="int16", version=4), ["gpu", "xnnpack", "nnapi_api34", "hexagon"], []),
     (_op("CONV_2D", version=9), ["nnapi_api34"], ["gpu"]),
+    # the LiteRT NPU compiler plugins: MediaTek's static list has no DEPTH_TO_SPACE or ELU; both take 16x8
+    (_op("DEPTH_TO_SPACE", dtype="int8"), ["neuron_apu"], ["qnn_htp", "hexagon", "gpu"]),
+    (_op("ELU"), ["neuron_apu", "hexagon"], ["qnn_htp", "gpu"]),
+    (_op("CONV_2D", dtype="int16", version=4), [], ["qnn_htp", "neuron_apu"]),
+    (_op("PRELU", dtype="int8"), [], ["qnn_htp", "neuron_apu"]),
 ])
 def test_an_op_a_target_lacks_is_flagged_for_that_target_only(op, flagged_on, accepted_on):
     for name in flagged_on:

@@ -123,7 +123,7 @@ class PortabilityConfig:
 
     targets: List[str] = field(default_factory=lambda: [
         "gpu", "nnapi_api27", "nnapi_api28", "nnapi_api29", "nnapi_api30", "nnapi_api31", "nnapi_api32",
-        "nnapi_api33", "nnapi_api34", "xnnpack", "hexagon"])
+        "nnapi_api33", "nnapi_api34", "xnnpack", "hexagon", "qnn_htp", "neuron_apu"])
     require: List[str] = field(default_factory=list)
     on_violation: str = "skip"
     objective: Optional[str] = None  # a target: its accelerator MAC fraction becomes a third front objective

@@ -33,6 +33,7 @@ class Target:
     ops: Dict[str, dict] = field(default_factory=dict)
     api: Optional[int] = None  # Android API level, NNAPI only
     deprecated: str = ""  # since when and why, with the source (NNAPI and Hexagon: Android 15)
+    accelerator: str = ""  # which of ACCELERATOR_ORDER it is, where the file says (the LiteRT paths)
 
 
 @lru_cache(maxsize=None)
@@ -42,7 +43,8 @@ def targets() -> Dict[str, Target]:
     for path in sorted(SUPPORT_DIR.glob("*.yaml")):
         spec = yaml.safe_load(path.read_text())
         common = dict(description=spec["description"], source=spec["source"], dtypes=tuple(spec["dtypes"]),
-                      ops={k: v or {} for k, v in spec["ops"].items()}, deprecated=spec.get("deprecated", ""))
+                      ops={k: v or {} for k, v in spec["ops"].items()}, deprecated=spec.get("deprecated", ""),
+                      accelerator=spec.get("accelerator", ""))
         for api in spec.get("api_levels") or [None]:
             name = spec["name"] if api is None else f"{spec['name']}_api{api}"
             out[name] = Target(name=name, api=api, **common)
@@ -102,6 +104,12 @@ def check(ops: Sequence[OpRecord], target: Union[str, Target]) -> TargetReport:
     total = sum(op.macs for op in ops)
     return TargetReport(target.name, dict(sorted(fallback.items())), rejected, len(ops),
                         kept_macs / total if total else 1.0)
+
+
+def mac_fraction(ops: Sequence[OpRecord], rejected: Sequence[str]) -> float:
+    """The share of MACs in ``ops`` whose op type is not in ``rejected`` (what a runtime reported refusing)."""
+    total = sum(op.macs for op in ops)
+    return sum(op.macs for op in ops if op.name not in rejected) / total if total else 1.0
 
 
 def check_all(ops: Sequence[OpRecord], names: Sequence[str]) -> Dict[str, TargetReport]:

@@ -32,8 +32,9 @@ class LayerSupport:
 
 
 def _local_average_pool_ops(layer) -> Tuple[str, ...]:
-    # a window covering the whole input is a global mean; else two average pools (TLC, NAFNet's test-time trick)
-    return ("MEAN",) if layer.covers(*layer.input.shape[1:3]) else ("AVERAGE_POOL_2D", "AVERAGE_POOL_2D")
+    # a global mean where the window covers the input; else TLC's two separable passes (NAFNet's test-time
+    # trick): average pools, or a PAD, depthwise box-filter passes and the border MUL (LocalAveragePool.ops)
+    return layer.ops(*layer.input.shape[1:3])
 
 
 def _layer_norm_ops(layer) -> Tuple[str, ...]:

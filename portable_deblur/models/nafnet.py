@@ -13,7 +13,7 @@ NAFNet-16-9 = width 16, enc [1, 1, 1, 1]; always middle 1 and dec [1, 1, 1, 1].
 from typing import Optional, Sequence
 
 from portable_deblur.backend import keras
-from portable_deblur.models.layers import ChannelLayerNorm, ChannelScale, DepthToSpace, LocalAveragePool, SimpleGate
+from portable_deblur.models.layers import TLC_POOLS, ChannelLayerNorm, ChannelScale, DepthToSpace, LocalAveragePool, SimpleGate
 from portable_deblur.registry import ConfigError, lookup
 
 # Thesis Table 6.4: which regular convolutions become depthwise-separable (3x3 -> depthwise kxk + 1x1).
@@ -68,15 +68,17 @@ def attention_gate(skip, coarse, *, name: str, activation: str = "relu", norm: s
     return keras.layers.Multiply(name=f"{name}_mul")([skip, alpha])
 
 
-def _pool(x, *, tlc_window: Optional[int], level: int, name: str):
-    """SCA's pooling: global average, or TLC's local window (``tlc_window`` pixels at full resolution)."""
+def _pool(x, *, tlc_window: Optional[int], tlc_pool: str, level: int, name: str):
+    """SCA's pooling: global average, or TLC's local window (``tlc_window`` pixels at full resolution,
+    computed with ``tlc_pool``'s ops)."""
     if tlc_window is None:
         return keras.layers.GlobalAveragePooling2D(keepdims=True, name=name)(x)
-    return LocalAveragePool(max(1, tlc_window // 2**level), name=name)(x)
+    return LocalAveragePool(max(1, tlc_window // 2**level), tlc_pool, name=name)(x)
 
 
 def naf_block(inp, *, channels: int, name: str, level: int, dw_expand: int = 2, ffn_expand: int = 2,
-              tlc_window: Optional[int] = None, separable: bool = False, gate: str = "simplegate"):
+              tlc_window: Optional[int] = None, tlc_pool: str = "average_pool", separable: bool = False,
+              gate: str = "simplegate"):
     """One NAFBlock: LN -> 1x1 -> 3x3 depthwise -> SimpleGate -> SCA -> 1x1, scaled by ``beta``, added;
     then LN -> 1x1 -> SimpleGate -> 1x1 (the FFN), scaled by ``gamma``, added."""
     dw = channels * dw_expand
@@ -85,7 +87,7 @@ def naf_block(inp, *, channels: int, name: str, level: int, dw_expand: int = 2, 
     x = _conv(x, dw // halve, 1, name=f"{name}_conv1", separable=separable)
     x = keras.layers.DepthwiseConv2D(3, padding="same", name=f"{name}_conv2")(x)
     x = _nonlinearity(x, gate, f"{name}_sg1")
-    attention = _pool(x, tlc_window=tlc_window, level=level, name=f"{name}_sca_pool")
+    attention = _pool(x, tlc_window=tlc_window, tlc_pool=tlc_pool, level=level, name=f"{name}_sca_pool")
     attention = _conv(attention, dw // 2, 1, name=f"{name}_sca_conv", separable=separable)
     x = keras.layers.Multiply(name=f"{name}_sca_mul")([x, attention])
     x = _conv(x, channels, 1, name=f"{name}_conv3", separable=separable)
@@ -107,7 +109,7 @@ def _check_arguments(width, enc_blocks, middle_blocks, dec_blocks, tlc_window, *
     if tlc_window is not None and (not isinstance(tlc_window, int) or tlc_window < 1):
         raise ConfigError(f"tlc_window must be None, auto or >= 1 pixels; got {tlc_window!r}")
     lookup(GATES, "gate", choices["gate"])
-    for key, valid in (("separable", SEPARABLE), ("attention", {"none", "gate"}),
+    for key, valid in (("separable", SEPARABLE), ("tlc_pool", set(TLC_POOLS)), ("attention", {"none", "gate"}),
                        ("attention_activation", ATTENTION_ACTIVATIONS), ("attention_norm", ATTENTION_NORMS),
                        ("attention_upsample", ATTENTION_UPSAMPLES)):
         value = choices[key]
@@ -117,7 +119,7 @@ def _check_arguments(width, enc_blocks, middle_blocks, dec_blocks, tlc_window, *
 
 def build_nafnet(*, width: int = 16, enc_blocks: Sequence[int] = (1, 1, 1, 1), middle_blocks: int = 1,
                  dec_blocks: Optional[Sequence[int]] = None, tlc_window: Optional[int] = None,
-                 gate: str = "simplegate", separable: str = "none", attention: str = "none",
+                 tlc_pool: str = "average_pool", gate: str = "simplegate", separable: str = "none", attention: str = "none",
                  attention_activation: str = "relu", attention_norm: str = "none",
                  attention_upsample: str = "bilinear", channels: int = 3, name: str = "nafnet") -> keras.Model:
     """Build NAFNet for inputs whose height and width are multiples of ``2**len(enc_blocks)``.
@@ -130,6 +132,8 @@ def build_nafnet(*, width: int = 16, enc_blocks: Sequence[int] = (1, 1, 1, 1), m
         tlc_window: None for SCA's global average pooling (training); a window in full-resolution pixels for
             TLC's local pooling (export at sizes larger than the training crop; 1.5x the crop, as NAFNetLocal;
             ``model.tlc_window=auto`` in a config derives it from ``train.crop``).
+        tlc_pool: the ops of TLC's local mean: ``average_pool`` (AVERAGE_POOL_2D) or ``depthwise`` (fixed
+            DEPTHWISE_CONV_2D box filters and a border MUL, which int8 XNNPACK runs; the same numbers).
         gate: ``simplegate`` (NAFNet), ``relu`` or ``gelu`` in every block.
         separable: depthwise-separable convs in ``none``, ``high``, ``low`` or ``all`` levels (thesis Table 6.4).
         attention: ``none`` or ``gate`` -- soft attention gates in the skips (thesis Table 6.5), with
@@ -139,14 +143,14 @@ def build_nafnet(*, width: int = 16, enc_blocks: Sequence[int] = (1, 1, 1, 1), m
     """
     enc_blocks = list(enc_blocks)
     dec_blocks = [1] * len(enc_blocks) if dec_blocks is None else list(dec_blocks)
-    _check_arguments(width, enc_blocks, middle_blocks, dec_blocks, tlc_window, gate=gate, separable=separable,
+    _check_arguments(width, enc_blocks, middle_blocks, dec_blocks, tlc_window, gate=gate, separable=separable, tlc_pool=tlc_pool,
                      attention=attention, attention_activation=attention_activation, attention_norm=attention_norm,
                      attention_upsample=attention_upsample)
     depth = len(enc_blocks)
     high = {0, 1}
     sep = lambda level: separable == "all" or (separable == "high" and level in high) or (  # noqa: E731
         separable == "low" and level not in high)
-    block = dict(tlc_window=tlc_window, gate=gate)
+    block = dict(tlc_window=tlc_window, tlc_pool=tlc_pool, gate=gate)
     everything = separable == "all"
     inputs = keras.Input((None, None, channels), name="input")
     x = _conv(inputs, width, 3, name="intro", separable=everything)

@@ -146,14 +146,21 @@ figcaption { font-size: 11px; max-width: 160px; word-wrap: break-word; }
 
 
 def _latency_basis(front: Sequence[ResultRow], spec: Objectives) -> str:
-    """Which latency figure the front ranks by (``records.best_ms``), in words."""
+    """Which latency figure the front ranks by (``records.best_ms``) and, with a portability objective,
+    whether its MAC share was measured or predicted, in words."""
     bases = sorted({latency_basis(r.latency.get(spec.latency, {})) for r in front})
+    text = f"The front ranks by: {', '.join(bases) or 'nothing measured'}."
     if bases == ["reference-scaled"]:
-        return ("The front ranks by reference-scaled milliseconds: each artifact is timed alternately with a fixed "
+        text = ("The front ranks by reference-scaled milliseconds: each artifact is timed alternately with a fixed "
                 "reference network in the same process, and its median ratio to it is multiplied by the "
                 "reference's milliseconds at the run's start, so timings from different moments (up to 2x apart on "
                 "shared machines) compare; the Optuna study holds the same values.")
-    return f"The front ranks by: {', '.join(bases) or 'nothing measured'}."
+    if spec.target:
+        used = sorted({r.mac_fraction(spec.target)[1] for r in front})
+        text += (f" Its third objective, the share of MACs {html.escape(spec.target)} keeps, is "
+                 f"{' and '.join(used) or 'not known'} (measured: LiteRT's GPU accelerator on this host; table: "
+                 f"deploy/op_support/{html.escape(spec.target)}.yaml).")
+    return text
 
 
 def results_rows(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
@@ -221,10 +228,14 @@ def _portability_section(rows: Sequence[ResultRow]) -> List[str]:
         k.split("_api")[0] for r in rows for k in r.portability})
     dep = (f" Deprecated targets ({', '.join(old)}): NNAPI and the Hexagon delegate are deprecated since "
            f"Android 15; their columns matter for older devices only." if old else "")
+    npu = sorted({t.name for t in targets().values() if t.accelerator == "npu"} & {k for r in rows for k in r.portability})
+    npu_how = (f" NPU columns ({', '.join(npu)}) are the op lists of LiteRT's vendor compiler plugins; the vendor "
+               f"compilers (not installable on this host) give the final per-op verdict and may refuse more."
+               if npu else "")
     parts.append("<h2>Portability</h2><p>Ops each delegate would reject (they run on the CPU, which wrecks "
                  "latency) and the share of MACs that stays on the accelerator, predicted from the tables in "
                  f"deploy/op_support/.{how} LiteRT's CompiledModel API places a model on the first of "
-                 f"{' &gt; '.join(a.upper() for a in ACCELERATOR_ORDER)} that takes it.{dep}</p>")
+                 f"{' &gt; '.join(a.upper() for a in ACCELERATOR_ORDER)} that takes it.{npu_how}{dep}</p>")
     parts.append(html_table(port, list(dict.fromkeys(k for r in port for k in r))))
     return parts
 

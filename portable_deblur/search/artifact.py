@@ -11,7 +11,7 @@ from portable_deblur.deploy.export import NEEDS_DATA, representative_inputs, to_
 from portable_deblur.deploy.flatbuffer import inventory_table, op_counts, op_inventory
 from portable_deblur.deploy.gpu import measure_placement
 from portable_deblur.deploy.measure import measure
-from portable_deblur.deploy.portability import check_all, xnnpack_delegation
+from portable_deblur.deploy.portability import check_all, mac_fraction, xnnpack_delegation
 from portable_deblur.deploy.runtime import predictor
 from portable_deblur.files import atomic_write
 from portable_deblur.layout import RunLayout
@@ -94,6 +94,15 @@ def measured_violations(violations: Sequence[str], gpu, require: Sequence[str]) 
     return sorted([t for t in violations if t != "gpu"] + ([] if gpu.fully_delegated else ["gpu"]))
 
 
+def _measured(gpu, ops) -> Dict[str, Any]:
+    """The measured GPU placement as a row keeps it, with the MAC share the GPU kept: the MACs of the op types
+    the runtime did not reject (None when it moved ops to the CPU without naming them)."""
+    if gpu is None:
+        return {}
+    share = 1.0 if gpu.cpu_ops == 0 else (mac_fraction(ops, list(gpu.rejected)) if gpu.rejected else None)
+    return {**dataclasses.asdict(gpu), "accelerator_mac_fraction": share}
+
+
 def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: RunLayout,
                  violations: Sequence[str], seconds: Dict[str, float], qat=None) -> ResultRow:
     """Convert ``t.model`` (or the QAT model ``qat``) as variant ``v``: PSNR of the file itself, fidelity
@@ -128,5 +137,5 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
         psnr_gpu=gpu_q.psnr if gpu_q else float("nan"), ssim_gpu=gpu_q.ssim if gpu_q else float("nan"),
         latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),
         portability={k: dataclasses.asdict(r) for k, r in reports.items()}, xnnpack=xnn,
-        gpu_measured=dataclasses.asdict(gpu) if gpu else {},
+        gpu_measured=_measured(gpu, ops),
         violations=list(violations), artifacts=artifacts, seconds=laps.seconds, channels=t.channels)
