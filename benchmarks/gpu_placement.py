@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     from portable_deblur.deploy.export import representative_inputs, to_tflite
     from portable_deblur.deploy.flatbuffer import op_inventory
     from portable_deblur.deploy.gpu import measure_placement, vulkan_icd
-    from portable_deblur.deploy.portability import check, xnnpack_delegation
+    from portable_deblur.deploy.portability import check, targets, xnnpack_delegation
     from portable_deblur.files import atomic_write
     from portable_deblur.models.layers import CUSTOM_OBJECTS
     from portable_deblur.search.study import SearchStudy
@@ -35,21 +35,27 @@ def main(argv=None) -> int:
     train = load_dataset(cfg.data).train
     out = Path(tempfile.mkdtemp(prefix="gpu_placement_"))
     print(f"adapter {vulkan_icd()}; files at {shape[0]}x{shape[1]}")
-    print(f"{'artifact':62} {'table (gpu.yaml)':22} {'measured (GPU accelerator)':36} agree  xnnpack left")
+    npus = sorted(t.name for t in targets().values() if t.accelerator == "npu")
+    print(f"{'artifact':62} {'table (gpu.yaml)':22} {'measured (GPU accelerator)':36} agree  "
+          f"{'  '.join(f'{n:18}' for n in npus)}  xnnpack left")
     for row in (r for r in study.rows() if r.status == "ok" and r.optimization == "fp32"):
         model = keras.models.load_model(study.layout.model(study.layout.folder(row.id)),
                                         custom_objects=CUSTOM_OBJECTS, compile=False)
         for mode in ("fp32", "int8"):
             rep = representative_inputs(train, shape, cfg.optimize.representative_count, cfg.data.seed)
             path = atomic_write(out / f"{row.id}_{mode}.tflite", to_tflite(model, shape, mode, rep))
-            table = check(op_inventory(path), "gpu")
+            inventory = op_inventory(path)
+            table = check(inventory, "gpu")
+            npu = [check(inventory, n) for n in npus]
             measured = measure_placement(path)
             said = "ok" if table.portable else "rejects " + " ".join(table.fallback)
             got = (f"ok ({measured.gpu_ops} ops on GPU)" if measured.fully_delegated else
                    f"{measured.cpu_ops} on CPU: {' '.join(measured.rejected)}")
             agree = table.portable == measured.fully_delegated
             left = xnnpack_delegation(path)["undelegated_ops"] or "-"
-            print(f"{row.id + ' ' + mode:62} {said:22} {got:36} {'yes' if agree else 'NO':5}  {left}", flush=True)
+            npu_said = "  ".join(f"{'ok' if r.portable else 'rejects ' + ' '.join(r.fallback):18}" for r in npu)
+            print(f"{row.id + ' ' + mode:62} {said:22} {got:36} {'yes' if agree else 'NO':5}  {npu_said}  {left}",
+                  flush=True)
     if "--psnr" in args:
         gpu_psnr(study)
     return 0

@@ -1,11 +1,14 @@
-"""Measured GPU placement: LiteRT's own GPU accelerator on this host's Vulkan adapter (SwiftShader from the
-chromium package CI installs), not the table's prediction."""
+"""Measured GPU placement: LiteRT's own GPU accelerator on this host's Vulkan adapter (Mesa lavapipe from
+bookworm-backports, else SwiftShader from chromium; CI installs both), not the table's prediction."""
 import os
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from portable_deblur.deploy.gpu import GpuPlacement, measure_placement, parse_report, vulkan_icd
+from portable_deblur.deploy.gpu import (ENV_ICD, ICD_CANDIDATES, GpuPlacement, GpuPredictor, adapter_precision,
+                                        measure_placement, parse_report, vulkan_icd)
 from portable_deblur.records import ResultRow
 from portable_deblur.search.artifact import measured_violations
 
@@ -125,10 +128,39 @@ def test_gpu_psnr_is_the_float_files_quality_through_the_gpu_accelerator(adapter
     out.set_weights([np.random.default_rng(1).normal(0, 0.05, w.shape) for w in out.get_weights()])
     trained = judged(candidate, model, cfg, tiny_dataset, layout.folder(candidate.id), TRAINED)
     fp32, int8 = make_artifacts(trained, plan(cfg.optimize), cfg, tiny_dataset, layout, [])
-    assert fp32.psnr_gpu == pytest.approx(fp32.psnr_tflite, abs=0.05)  # SwiftShader computes in fp32
+    fp16 = adapter_precision(vulkan_icd()) == "fp16"  # lavapipe: a phone GPU's fp16 drop; SwiftShader: fp32
+    assert fp32.psnr_gpu == pytest.approx(fp32.psnr_tflite, abs=0.5 if fp16 else 0.05)
     assert fp32.psnr_gpu != fp32.psnr_blurry and "evaluate_gpu" in fp32.seconds
     assert np.isnan(int8.psnr_gpu)  # integer files: the GPU column is for float artifacts
     assert "psnr_gpu" in fp32.flat()
+
+
+def test_lavapipe_computes_in_fp16_and_swiftshader_in_fp32(adapter, tmp_path, monkeypatch):
+    """What ``psnr_gpu`` means depends on the adapter: lavapipe (preferred) gives the fp16 outputs a phone GPU
+    gives, SwiftShader the fp32 ones; both are told apart from the CPU interpreter's output."""
+    from portable_deblur.deploy.export import to_tflite
+    from portable_deblur.deploy.runtime import predictor
+    from portable_deblur.files import atomic_write
+    from portable_deblur.models.unet import build_unet
+
+    lavapipe, swiftshader = ICD_CANDIDATES
+    if not Path(lavapipe).is_file():
+        if os.environ.get("PORTABLE_DEBLUR_REQUIRE_LAVAPIPE"):
+            pytest.fail(f"no {lavapipe}: install mesa-vulkan-drivers >= 25 (bookworm-backports)")
+        pytest.skip("no Mesa lavapipe >= 25 on this host")
+    model = build_unet(width=8, enc_blocks=[1], dec_blocks=[1], middle_blocks=1)
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in model.get_weights()])
+    path = atomic_write(tmp_path / "fp32.tflite", to_tflite(model, (32, 32)))
+    x = rng.random((1, 32, 32, 3), np.float32)
+    cpu = predictor(path.read_bytes(), 1)(x)
+    agreement = {}
+    for icd in (lavapipe, swiftshader):
+        monkeypatch.setenv(ENV_ICD, icd)
+        with GpuPredictor(path) as gpu:
+            agreement[adapter_precision(icd)] = float(np.abs(gpu(x) - cpu).max() / np.abs(cpu).max())
+    assert 1e-5 < agreement["fp16"] < 2e-2, agreement  # half-precision rounding: close, not equal
+    assert agreement["fp32"] < 1e-5, agreement
 
 
 def test_an_old_runs_config_without_a_newer_setting_still_resumes():

@@ -24,8 +24,13 @@ from typing import Dict, Optional, Union
 import numpy as np
 
 ENV_ICD = "PORTABLE_DEBLUR_VK_ICD"  # a Vulkan driver manifest to use, or "none" to skip the measurement
-ICD_CANDIDATES = ("/usr/lib/chromium/vk_swiftshader_icd.json",  # Debian's chromium (what .ci/run installs)
-                  "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")  # Mesa lavapipe (>= 25 is accepted by Dawn)
+# First present wins. Lavapipe first: it computes in fp16 where the model allows, as a phone's GPU does;
+# SwiftShader computes in fp32. bookworm-backports' Mesa 25.0 (what .ci/run installs) names lavapipe's
+# manifest lvp_icd.json; bookworm's own 22.3 (lvp_icd.x86_64.json) is refused by Dawn, so it is not listed.
+ICD_CANDIDATES = ("/usr/share/vulkan/icd.d/lvp_icd.json",  # Mesa lavapipe, Mesa >= 25 (fp16)
+                  "/usr/lib/chromium/vk_swiftshader_icd.json")  # Debian's chromium (fp32)
+# What each software adapter computes float models in (a manifest's stem -> precision).
+ADAPTER_PRECISION = {"lvp_icd": "fp16", "vk_swiftshader_icd": "fp32"}
 _SPLIT = re.compile(r"(\d+) operations will run on the GPU, and the remaining (\d+) operations will run on the CPU")
 _REJECTED = re.compile(r"^([A-Z][A-Z0-9_]+): (.+?)\s*$")
 
@@ -42,6 +47,12 @@ class GpuPlacement:
     @property
     def fully_delegated(self) -> bool:
         return self.cpu_ops == 0 and not self.rejected
+
+
+def adapter_precision(icd: Optional[str]) -> str:
+    """The precision the adapter behind manifest ``icd`` (a path or its stem) computes float models in
+    ("" when unknown)."""
+    return ADAPTER_PRECISION.get(Path(icd).stem, "") if icd else ""
 
 
 def vulkan_icd() -> Optional[str]:

@@ -163,6 +163,18 @@ def _latency_basis(front: Sequence[ResultRow], spec: Objectives) -> str:
     return text
 
 
+def _gpu_psnr_note(rows: Sequence[ResultRow]) -> str:
+    """What the ``psnr_gpu`` column is, with the adapter and the precision it computed in."""
+    from portable_deblur.deploy.gpu import adapter_precision
+
+    if not any(r.psnr_gpu == r.psnr_gpu for r in rows):
+        return ""
+    adapters = sorted({r.gpu_measured["adapter"] for r in rows if r.psnr_gpu == r.psnr_gpu and r.gpu_measured})
+    said = ", ".join(f"{a} ({adapter_precision(a) or 'precision unknown'})" for a in adapters) or "unknown"
+    return (f" <b>psnr_gpu</b>: the float file's validation PSNR through LiteRT's GPU accelerator in its default "
+            f"precision on this host's Vulkan adapter: {html.escape(said)}; a phone's GPU computes in fp16.")
+
+
 def results_rows(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
     front_ids = {r.id for r in front}
     rungs = any(r.steps for r in rows)  # search.rungs: the rung and steps each row was trained to
@@ -265,7 +277,7 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
         parts.append(html_table(effects, ["choice", "value", "artifacts", "mean_psnr_db", "delta_db", "mean_latency_ms",
                                       "delta_ms"],
                             fmt={"mean_psnr_db": ".2f", "delta_db": "+.2f", "mean_latency_ms": ".1f", "delta_ms": "+.1f"}))
-    parts.append("<h2>All results</h2><p>Click a column to sort.</p>")
+    parts.append(f"<h2>All results</h2><p>Click a column to sort.{_gpu_psnr_note(rows)}</p>")
     parts.append(html_table(results, list(results[0]) if results else [],
                         fmt={"psnr_tflite": ".2f", "psnr_gpu": ".2f", "ssim_tflite": ".4f", "psnr_keras": ".2f",
                              "gain_db": "+.2f", ms: ".1f", "trial_median_ms": ".1f", "p90_ms": ".1f", "gmac": ".2f", "size_kb": ".0f", "fidelity_db": ".1f",
