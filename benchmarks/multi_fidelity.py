@@ -10,6 +10,8 @@ reference ratio both fronts rank by, in the full run's milliseconds), and the mu
     python benchmarks/multi_fidelity.py upsampling            # space=upsampling, its own rungs
     python benchmarks/multi_fidelity.py architecture          # a 24-candidate grid slice of space=architecture
     python benchmarks/multi_fidelity.py upsampling key=value  # e.g. search.rungs=[50,150,600]
+    python benchmarks/multi_fidelity.py upsampling search.eta=2 --full=<run>  # reuse a full run of the setting
+                                                              # (its wall time read from its trials)
 """
 import sys
 import time
@@ -38,6 +40,19 @@ def _steps(study) -> int:
         if r.optimization == "fp32" and r.status == "ok":
             most[r.id] = max(most.get(r.id, 0), r.steps)
     return sum(most.values())
+
+
+def _reused(run: str, rungs):
+    """A finished full run of the setting: (its study, wall seconds from its first start to its last end)."""
+    from portable_deblur.search.study import SearchStudy
+
+    study = SearchStudy.load(run)
+    if study.cfg.search.rungs or study.cfg.train.steps != rungs[-1]:
+        raise SystemExit(f"--full={run} is not a full run at {rungs[-1]} steps (its rungs "
+                         f"{study.cfg.search.rungs}, train.steps {study.cfg.train.steps})")
+    trials = [t for t in study.study.get_trials(deepcopy=False) if t.datetime_complete]
+    seconds = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
+    return study, seconds
 
 
 def latency_stability(studies, key: str) -> None:
@@ -70,7 +85,8 @@ def main(argv=None) -> int:
     if not argv or argv[0] not in SETTINGS:
         print(f"usage: python benchmarks/multi_fidelity.py {{{'|'.join(SETTINGS)}}} [key=value ...]", file=sys.stderr)
         return 2
-    name, extra = argv[0], argv[1:]
+    name, extra = argv[0], [a for a in argv[1:] if not a.startswith("--full=")]
+    reuse = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("--full=")), None)
     base = [*SETTINGS[name], *extra]
     rungs = load_config(base).search.rungs
     if not rungs:
@@ -78,7 +94,7 @@ def main(argv=None) -> int:
         return 2
     stamp = time.strftime("%Y%m%d_%H%M%S")
     full_args = [*base, "search.rungs=[]", f"train.steps={rungs[-1]}", f"run.name=bench_mf_{name}_full_{stamp}"]
-    full, full_s = _search(full_args)
+    full, full_s = _reused(reuse, rungs) if reuse else _search(full_args)
     mf, mf_s = _search([*base, f"search.compare_run={full.layout.root}", f"run.name=bench_mf_{name}_rungs_{stamp}"])
     spec = Objectives.of(mf.cfg)
     anchor = full.store.reference_ms()  # both runs in the full run's units
