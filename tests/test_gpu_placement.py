@@ -55,7 +55,7 @@ def test_the_gpu_objective_uses_the_measured_share_and_the_report_says_so():
     from portable_deblur.deploy.flatbuffer import OpRecord
     from portable_deblur.deploy.portability import mac_fraction
     from portable_deblur.rank import Objectives
-    from portable_deblur.report.html import _latency_basis
+    from portable_deblur.report.html import _ranking_basis
 
     ops = [OpRecord(0, "CONV_2D", 1, ("float32",), ("float32",), (1, 8, 8, 4), 90, {}),
            OpRecord(1, "PRELU", 1, ("float32",), ("float32",), (1, 8, 8, 4), 10, {})]
@@ -66,8 +66,8 @@ def test_the_gpu_objective_uses_the_measured_share_and_the_report_says_so():
     predicted = ResultRow(id="b", arch="unet", values={}, status="ok", portability=table)
     spec = Objectives("256x256_t2", target="gpu")
     assert spec.values(measured)[2] == 0.9 and spec.values(predicted)[2] == 1.0
-    assert "MACs gpu keeps, is measured (" in _latency_basis([measured], spec)
-    assert "is measured and table (" in _latency_basis([measured, predicted], spec)
+    assert "MACs gpu keeps, is measured (" in _ranking_basis([measured], spec)
+    assert "is measured and table (" in _ranking_basis([measured, predicted], spec)
 
 
 @pytest.fixture(scope="module")

@@ -118,7 +118,7 @@ class LocalAveragePool(keras.layers.Layer):
       (``box_passes``: dilated 2-tap means, so a 96-px window costs 13 taps, not 96 -- one 96-tap depthwise
       pass ran 3x slower than the average pools on XNNPACK), then one MUL by the constant ``window /
       in-image count`` map of the export size, ``[1, H, W, 1]`` (1 inside, up to 2 at the borders). The same
-      numbers in float; every op has an int8 XNNPACK kernel (``benchmarks/portable_pooling.py``).
+      numbers in float; every op has an int8 XNNPACK kernel (``benchmarks/portable_ops.py pooling``).
 
     The reference instead replicates the nearest full window at the borders; doing that here added
     STRIDED_SLICE / TILE / RESHAPE / CONCATENATION ops (90 for a tiny NAFNet) for a border detail, so the

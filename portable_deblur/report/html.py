@@ -145,7 +145,7 @@ figcaption { font-size: 11px; max-width: 160px; word-wrap: break-word; }
 """
 
 
-def _latency_basis(front: Sequence[ResultRow], spec: Objectives) -> str:
+def _ranking_basis(front: Sequence[ResultRow], spec: Objectives) -> str:
     """Which latency figure the front ranks by (``records.best_ms``) and, with a portability objective,
     whether its MAC share was measured or predicted, in words."""
     bases = sorted({latency_basis(r.latency.get(spec.latency, {})) for r in front})
@@ -264,7 +264,7 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
              f"<h1>{html.escape(title)}</h1>",
              f"<p>{len(rows)} artifacts, {sum(r.status == 'ok' for r in rows)} ok, {len(front)} on the Pareto front "
              f"of PSNR ({html.escape(spec.psnr)}, up) against latency at {html.escape(spec.latency)} (down), "
-             f"measured with LiteRT on the search machine. {_latency_basis(front, spec)}</p>",
+             f"measured with LiteRT on the search machine. {_ranking_basis(front, spec)}</p>",
              f"<h2>Pareto front</h2><img class='plot' src='{layout.relative(layout.pareto_png)}' alt='Pareto plot'>",
              "<h2>Front</h2>" + html_table([r for r in results if r["front"]], ["artifact", "optimization", "psnr_tflite",
                                         "gain_db", ms, "params", "gmac", "size_kb"],
