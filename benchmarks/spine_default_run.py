@@ -1,15 +1,17 @@
 """Benchmark: the default ``space=upsampling`` search, end to end, as a user runs it.
 
 Runs the real command in a fresh process (fresh run directory), then prints the wall time, the time per
-pipeline stage summed over candidates, the search overhead, and each candidate's PSNR gain over the blurry
-input on the realistic embedded validation set (24-28 dB blurry). Targets: wall time <= 10 minutes on 2 CPU
-cores and every candidate's .tflite above its blurry input (issue 12; the +1.0 dB of issue 2 was only
-reachable on the old, far milder blur); search overhead -- everything but training, conversion and measurement (evaluation, portability and the final
-interleaved re-timing count as measurement): process start, data generation, the up-front candidate
-check, Optuna storage, reports -- <= 10 % of wall time (issue 6).
+pipeline stage summed over candidates, the search overhead, each trial's steps and PSNR gain over the blurry
+input on the realistic embedded validation set (24-28 dB blurry), and the front's candidates with their
+training steps. Targets: wall time <= 10 minutes on 2 CPU cores and every candidate's .tflite above its
+blurry input (issue 12; the +1.0 dB of issue 2 was only reachable on the old, far milder blur); search
+overhead -- everything but training, conversion and measurement (evaluation, portability and the final
+interleaved re-timing count as measurement): process start, data generation, the up-front candidate check,
+Optuna storage, reports -- <= 10 % of wall time (issue 6); the front's candidates >= 3200 steps (issue 14).
 
     python benchmarks/spine_default_run.py [extra key=value overrides]
 """
+import csv
 import subprocess
 import sys
 import time
@@ -49,10 +51,14 @@ def main() -> int:
         gains.append(gain if row["status"] == "ok" else float("-inf"))
         key = next(iter(row["latency"]), "-")
         ms = best_ms(row["latency"].get(key, {}))
-        print(f"  {row['id']:52} blurry {row['psnr_blurry']:.2f} -> tflite {row['psnr_tflite']:.3f} dB "
-              f"(gain {gain:+.3f}), {ms:.1f} ms @{key}, {row['status']}")
+        print(f"  {row['id']:52} {row.get('steps', 0):5d} steps: blurry {row['psnr_blurry']:.2f} -> tflite "
+              f"{row['psnr_tflite']:.3f} dB (gain {gain:+.3f}), {ms:.1f} ms @{key}, {row['status']}")
     print(f"validation blurry PSNR {rows[0]['psnr_blurry']:.2f} dB (target 24-28); gains {min(gains):+.3f} .. "
           f"{max(gains):+.3f} dB; every candidate beats its blurry input: {all(g > 0 for g in gains)}")
+    with open(run_dir / "pareto.csv", newline="") as f:
+        front = list(csv.DictReader(f))
+    print("front: " + ", ".join(f"{r['id']} ({r['steps']} steps)" for r in front)
+          + " (issue 14's goal: >= 3200 steps each)")
     return 0
 
 

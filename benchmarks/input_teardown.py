@@ -1,0 +1,87 @@
+"""Benchmark: how long a training run waits for its input pipeline after its last step.
+
+Trains the default network (``space=upsampling``'s first candidate) for ``--steps`` steps with
+``train.fit``, once with the product's input (``portable_deblur.data.pipeline.batches``: fixed parallelism,
+tf.data's autotuner off) and once with the same map and prefetch left to ``tf.data.AUTOTUNE``, as the
+pipeline was before; interleaved over ``--rounds``. The figure is the time from the last step's result to
+``fit`` returning. With the autotuner, fits returned at about 20.5 s or 41.0 s after they started whatever
+their steps took (the autotuner's background thread sleeps in doubling periods, 10 ms .. 20.5 s, and the
+iterator waited for the current one), so a 100-step fit that trained 21 s often returned after 41 s.
+
+    python benchmarks/input_teardown.py [--steps 100] [--rounds 3]
+"""
+import argparse
+import sys
+import time
+
+import numpy as np
+
+
+def autotuned(pairs, batch_size: int, crop: int, count: int):
+    """The training input as it was built before: parallel map and prefetch left to tf.data's autotuner."""
+    from portable_deblur.backend import tf
+    from portable_deblur.data.pipeline import crop_batch
+
+    def load(index):
+        blurry, sharp = tf.numpy_function(lambda i: crop_batch(pairs, int(i), batch_size, crop), [index],
+                                          (tf.float32, tf.float32), stateful=False)
+        return blurry, sharp
+
+    ds = tf.data.Dataset.range(count).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def wait_after_last_step(cfg, pairs, candidate, make_input) -> float:
+    """Train ``candidate`` with ``make_input`` as ``fit``'s input; seconds from the last step to the return."""
+    import portable_deblur.train.fit as fit_module
+    from portable_deblur.models.build import build_model
+
+    made, last = fit_module._make_step, []
+
+    def timed_step(*args):
+        step = made(*args)
+
+        def run(blurry, sharp):
+            loss = step(blurry, sharp)
+            float(loss)
+            last[:] = [time.perf_counter()]
+            return loss
+        return run
+
+    fit_module._make_step, fit_module.batches = timed_step, make_input
+    try:
+        fit_module.seed_everything(cfg.train.seed, cfg.train.jit_compile)
+        fit_module.fit(build_model(candidate), pairs, cfg.train)
+        return time.perf_counter() - last[0]
+    finally:
+        fit_module._make_step = made
+
+
+def main(argv=None) -> int:
+    from portable_deblur.config import load_config
+    from portable_deblur.data import pipeline
+    from portable_deblur.data.sources import load_dataset
+    from portable_deblur.models.candidate import expand
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    cfg = load_config(["space=upsampling", "search.rungs=[]", f"train.steps={args.steps}"])
+    pairs = load_dataset(cfg.data).train
+    candidate = expand(cfg.arch, cfg.model, cfg.grid)[0]
+    inputs = {"fixed (pipeline.batches)": pipeline.batches,
+              "autotuned (before)": lambda p, size, crop, per_pair, seed, start, count: autotuned(p, size, crop, count)}
+    waits = {name: [] for name in inputs}
+    for _ in range(args.rounds):
+        for name, make_input in inputs.items():
+            waits[name].append(wait_after_last_step(cfg, pairs, candidate, make_input))
+    print(f"{candidate.id}, {args.steps} steps, {args.rounds} rounds interleaved: seconds from the last step "
+          f"to fit() returning")
+    for name, w in waits.items():
+        print(f"  {name:26} median {np.median(w):6.2f} s  (each: {', '.join(f'{x:.2f}' for x in w)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
