@@ -4,9 +4,9 @@ Trains the default network (``space=upsampling``'s first candidate) for ``--step
 ``train.fit``, once with the product's input (``portable_deblur.data.pipeline.batches``: fixed parallelism,
 tf.data's autotuner off) and once with the same map and prefetch left to ``tf.data.AUTOTUNE``, as the
 pipeline was before; interleaved over ``--rounds``. The figure is the time from the last step's result to
-``fit`` returning. With the autotuner, fits returned at about 20.5 s or 41.0 s after they started whatever
-their steps took (the autotuner's background thread sleeps in doubling periods, 10 ms .. 20.5 s, and the
-iterator waited for the current one), so a 100-step fit that trained 21 s often returned after 41 s.
+``fit`` returning. With the autotuner, fits often returned only 20.5 s or 41.0 s after they started whatever
+their steps took (sums of periods doubling from 10 ms: we take it for the autotuner's background thread,
+which dropping the iterator waited for), so a 100-step fit that trained 21 s could return after 41 s.
 
     python benchmarks/input_teardown.py [--steps 100] [--rounds 3]
 """

@@ -73,12 +73,13 @@ def batches(pairs: Sequence, batch_size: int, crop: int, crops_per_pair: int = 1
         shape = (batch_size, crop, crop, 3)
         return tf.ensure_shape(blurry, shape), tf.ensure_shape(sharp, shape)
 
-    # One batch in flight per core, without tf.data's autotuner: its background thread sleeps in doubling
-    # periods (10 ms .. 20.5 s, 41 s, ...) and destroying the iterator waited for the current one to end, so
-    # a 100-step fit that trained for 21 s returned after 41 s (measured here: about half of all fits).
-    parallel = os.cpu_count() or 1
+    # Fixed parallelism (a batch per core, at most 8, and 2 ready ones), without tf.data's autotuner: with it,
+    # a fit often returned only 20.5 s or 41.0 s after it started whatever its steps took (a 100-step fit of
+    # 21 s of steps took 41 s; benchmarks/input_teardown.py) -- sums of periods doubling from 10 ms, so we
+    # take it for the autotuner's background thread, which dropping the iterator waited for.
+    parallel = min(os.cpu_count() or 1, 8)
     ds = tf.data.Dataset.range(start, start + count)
-    ds = ds.map(load, num_parallel_calls=parallel, deterministic=True).prefetch(parallel)
+    ds = ds.map(load, num_parallel_calls=parallel, deterministic=True).prefetch(2)
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.with_options(options)
