@@ -36,7 +36,7 @@ def wait_after_last_step(cfg, pairs, candidate, make_input) -> float:
     import portable_deblur.train.fit as fit_module
     from portable_deblur.models.build import build_model
 
-    made, last = fit_module._make_step, []
+    made, product_input, last = fit_module._make_step, fit_module.batches, []
 
     def timed_step(*args):
         step = made(*args)
@@ -54,7 +54,7 @@ def wait_after_last_step(cfg, pairs, candidate, make_input) -> float:
         fit_module.fit(build_model(candidate), pairs, cfg.train)
         return time.perf_counter() - last[0]
     finally:
-        fit_module._make_step = made
+        fit_module._make_step, fit_module.batches = made, product_input
 
 
 def main(argv=None) -> int:
