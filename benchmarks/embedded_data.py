@@ -1,47 +1,116 @@
-"""Benchmark: the embedded dataset's blur, as a new user gets it.
+"""Benchmark: the embedded data as a new user gets it -- blur strength, brightness per camera pipeline, and
+whether rendering every training crop afresh keeps up with training on this machine.
 
-Prints the generation time, the validation set's blurry PSNR (target: 24-28 dB, where real GoPro test frames
-sit) with every photo's and every image's value, the training pairs' blurry PSNR, and the brightness change
-from sharp to blurry (real GoPro-style pairs keep their mean brightness; linear-light averaging brightens).
+Prints:
+- the validation frames' blurry PSNR per pipeline and photo (real GoPro test frames sit at 24-28 dB);
+- the brightness change sharp -> blurry per pipeline beside the real datasets' (GoPro ``blur``: +-0.001;
+  REDS: +0.018..+0.034 on 8 measured 720p pairs), on the validation frames and on fresh training crops;
+- crops/s rendered in one thread and through the training input pipeline, and what the input costs a step:
+  a ``train.fit`` of the default U-Net and of NAFNet-16 on fresh crops against the same fit on one fixed,
+  pre-rendered batch (interleaved, medians), as ms per step and % of the step.
 
-    python benchmarks/embedded_data.py [key=value overrides, e.g. data.blur_space=linear data.seed=1]
+    python benchmarks/embedded_data.py [--steps 60] [key=value overrides, e.g. data.blur_space=srgb data.seed=1]
 """
+import argparse
+import dataclasses
 import sys
 import time
 from collections import defaultdict
 
 import numpy as np
 
+REAL = {"srgb": "GoPro blur +-0.001", "linear": "REDS +0.018..+0.034"}
 
-def main() -> int:
-    from portable_deblur.config import load_config
-    from portable_deblur.data.sources import load_dataset
+
+def brightness(ds, cfg) -> None:
+    from portable_deblur.data.pipeline import crop_batch
     from portable_deblur.train.evaluate import image_quality
 
-    cfg = load_config(sys.argv[1:])
+    per = defaultdict(lambda: defaultdict(list))
+    for p in ds.val:
+        per[p.pipeline][p.name.rsplit("_", 2)[0]].append(image_quality(p.sharp, p.blurry)[0])
+    for space in per:
+        shift = [(p.blurry.mean() - p.sharp.mean()) / 255 for p in ds.val if p.pipeline == space]
+        fresh = dataclasses.replace(ds.train, blur_space=space)
+        crops = [crop_batch(fresh, i, 8, cfg.train.crop) for i in range(12)]
+        train_shift = np.mean([(b.mean() - s.mean()) for b, s in crops])
+        values = [v for vs in per[space].values() for v in vs]
+        print(f"{space:6}: validation blurry PSNR {np.mean(values):.2f} dB; brightness sharp->blurry validation "
+              f"{np.mean(shift):+.4f} (frames {min(shift):+.4f}..{max(shift):+.4f}), fresh training crops "
+              f"{train_shift:+.4f}; real: {REAL.get(space, '')}")
+        for photo, vs in per[space].items():
+            print(f"    {photo:20} {np.mean(vs):6.2f} dB  [" + " ".join(f"{v:.2f}" for v in vs) + "]")
+
+
+def render_rate(train, crop: int, batch: int, count: int = 30) -> tuple:
+    """(crops/s in this thread, crops/s through ``pipeline.batches``)."""
+    from portable_deblur.data.pipeline import batches, crop_batch
+
+    crop_batch(train, 10 ** 6, batch, crop)  # fills the photo caches
+    start = time.perf_counter()
+    for i in range(count):
+        crop_batch(train, i, batch, crop)
+    single = count * batch / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for _ in batches(train, batch, crop, start=count, count=count):
+        pass
+    return single, count * batch / (time.perf_counter() - start)
+
+
+def step_cost(arch_args, train, cfg, steps: int, rounds: int = 3) -> dict:
+    """Seconds a step of ``train.fit`` on fresh crops vs on one fixed batch (no rendering), interleaved."""
+    from portable_deblur.data import pipeline
+    from portable_deblur.models.build import build_model
+    from portable_deblur.models.candidate import expand
+    from portable_deblur.train import fit as fit_module
+
+    candidate = expand(*arch_args)[0]
+    fixed = pipeline.crop_batch(train, 0, cfg.batch_size, cfg.crop)
+    run_cfg = dataclasses.replace(cfg, steps=steps, log_every=steps)
+    fresh_s, fixed_s = [], []
+    original = pipeline.crop_batch
+    for _ in range(rounds):
+        for kind, out in (("fresh", fresh_s), ("fixed", fixed_s)):
+            if kind == "fixed":
+                fit_module.batches.__globals__["crop_batch"] = lambda *a, **k: fixed
+            try:
+                out.append(fit_module.fit(build_model(candidate), train, run_cfg).seconds / steps)
+            finally:
+                fit_module.batches.__globals__["crop_batch"] = original
+    return {"fresh": float(np.median(fresh_s)), "fixed": float(np.median(fixed_s)),
+            "spread": (min(fresh_s), max(fresh_s), min(fixed_s), max(fixed_s))}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60)
+    args, overrides = parser.parse_known_args(argv)
+    from portable_deblur.config import load_config
+    from portable_deblur.data.sources import load_dataset
+
+    cfg = load_config(["space=upsampling", *overrides])
     import portable_deblur.backend  # noqa: F401  (TensorFlow's import is not data generation)
 
     start = time.perf_counter()
     ds = load_dataset(cfg.data)
-    seconds = time.perf_counter() - start
-    pixels = sum(p.shape[0] * p.shape[1] for p in (*ds.train, *ds.val)) / 1e6
-    print(f"generated {len(ds.train)} training + {len(ds.val)} validation pairs ({pixels:.1f} Mpx) in {seconds:.1f} s "
-          f"(blur_space={cfg.data.blur_space}, lengths {list(cfg.data.blur_length)} px, rotation {cfg.data.rotation}, "
-          f"zoom {cfg.data.zoom}, seed {cfg.data.seed})")
-    for split, pairs in (("validation", ds.val), ("training", ds.train)):
-        per_photo = defaultdict(list)
-        shift = []
-        for p in pairs:
-            per_photo[p.name.rsplit("_", 1)[0]].append(image_quality(p.sharp, p.blurry)[0])
-            shift.append(p.blurry.astype(np.float64).mean() / 255 - p.sharp.astype(np.float64).mean() / 255)
-        values = [v for vs in per_photo.values() for v in vs]
-        verdict = " (target 24-28 dB: " + ("in range)" if 24 <= np.mean(values) <= 28 else "OUT OF RANGE)") \
-            if split == "validation" else ""
-        print(f"\n{split}: blurry PSNR {np.mean(values):.2f} dB{verdict}; mean brightness change "
-              f"sharp->blurry {np.mean(shift):+.4f}")
-        for photo, vs in per_photo.items():
-            print(f"  {photo:22} {np.mean(vs):6.2f} dB  ["
-                  + " ".join(f"{v:.2f}" for v in vs) + "]")
+    print(f"validation: {len(ds.val)} frames of {cfg.data.val_images} in {time.perf_counter() - start:.1f} s "
+          f"(training: rendered per crop from {list(cfg.data.train_images)} + dead leaves, share "
+          f"{cfg.data.leaves_share}; blur_space={cfg.data.blur_space}, camera_gamma {cfg.data.camera_gamma}, "
+          f"lengths {list(cfg.data.blur_length)} px, seed {cfg.data.seed})")
+    brightness(ds, cfg)
+    single, piped = render_rate(ds.train, cfg.train.crop, cfg.train.batch_size)
+    print(f"\nrendering {cfg.train.crop}-px crops: {single:.0f} crops/s in one thread, {piped:.0f} through the "
+          f"input pipeline (idle trainer)")
+    nafnet = load_config(["space=nafnet", "grid.width=[16]"])
+    for name, arch_args in (("default U-Net", (cfg.arch, cfg.model, cfg.grid)),
+                            ("NAFNet-16", (nafnet.arch, nafnet.model, nafnet.grid))):
+        cost = step_cost(arch_args, ds.train, cfg.train, args.steps)
+        extra = cost["fresh"] - cost["fixed"]
+        print(f"{name:14}: {cost['fresh'] * 1000:.0f} ms a step on fresh crops vs {cost['fixed'] * 1000:.0f} on a "
+              f"fixed batch: rendering costs {extra * 1000:+.0f} ms ({100 * extra / cost['fixed']:+.0f} % of the step); "
+              f"consumes {cfg.train.batch_size / cost['fresh']:.0f} crops/s (spreads fresh "
+              f"{cost['spread'][0] * 1000:.0f}-{cost['spread'][1] * 1000:.0f}, fixed "
+              f"{cost['spread'][2] * 1000:.0f}-{cost['spread'][3] * 1000:.0f} ms)", flush=True)
     return 0
 
 

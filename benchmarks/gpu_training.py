@@ -109,7 +109,7 @@ def long_training(overrides, minutes: float, out: Path, candidate_id: str):
     seconds = time.perf_counter() - start
     model.save(folder / "model.keras")
     canvas = canvas_shape(dataset.val, size_multiple(candidate))
-    blurry = blurry_quality(dataset.val)[0]
+    blurry = blurry_quality(dataset.val).psnr
     keras_q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas)
     tflite_q = quality(predictor(to_tflite(model, canvas)), dataset.val, canvas)
     print(f"\nlong training: {candidate.id}, {steps} steps in {seconds / 60:.1f} min "
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tiny", action="store_true", help="CPU smoke run: width 4, 32 px, a few steps")
     args = parser.parse_args(argv)
     tiny = ["model.width=4", "data.max_side=64", "data.train_images=[astronaut]", "data.val_images=[chelsea]",
-            "data.blurs_per_image=1", "data.val_blurs_per_image=1", "train.crop=32", "train.batch_size=2"] \
+            "data.leaves_size=64", "data.val_blurs_per_image=1", "train.crop=32", "train.batch_size=2"] \
         if args.tiny else []
     precisions = ("float32", "mixed_float16", "mixed_bfloat16")
     models = (("default U-Net", DEFAULT_UNET, precisions), ("NAFNet-16-18", NAFNET_16_18, precisions))

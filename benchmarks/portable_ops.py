@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     shape, threads = cfg.measure.shapes[0], cfg.measure.threads[0]
     folder, files, psnr = Path(tempfile.mkdtemp(prefix=f"portable_{study}_")), [], {}
     print(f"{study}: {option} in {list(values)} (space={space}); validation blurry PSNR "
-          f"{blurry_quality(ds.val)[0]:.2f} dB; timing at {LatencyKey(*shape, threads)}", flush=True)
+          f"{blurry_quality(ds.val).psnr:.2f} dB; timing at {LatencyKey(*shape, threads)}", flush=True)
     for value, (model, candidate) in _networks(study, cfg, ds).items():
         canvas = canvas_shape(ds.val, size_multiple(candidate))
         for mode in ("fp32", "int8"):

@@ -28,10 +28,10 @@ def make_tree(root: Path, distinct: int, total: int) -> Path:
 
     from portable_deblur.data.blur import blur_image, shake_path
     from portable_deblur.config import load_config
-    from portable_deblur.data.sources import EMBEDDED_PHOTOS, _photo
+    from portable_deblur.data.content import NATURAL_PHOTOS, photo
 
     cfg = load_config([]).data
-    photos = [_photo(name, 768) for name in EMBEDDED_PHOTOS]
+    photos = [photo(name, 768) for name in NATURAL_PHOTOS]
     rng = np.random.default_rng(0)
     for split, count in (("train", total), ("val", 4)):
         for side in ("blurry", "sharp"):

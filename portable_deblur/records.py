@@ -72,6 +72,9 @@ class ResultRow:
     artifacts: Dict[str, str] = field(default_factory=dict)  # name -> path relative to the run dir
     seconds: Dict[str, float] = field(default_factory=dict)  # stage -> wall seconds
     channels: Dict[str, int] = field(default_factory=dict)  # conv layer -> output channels it really has
+    # Embedded validation per camera pipeline: {"srgb": {"psnr_blurry": .., "psnr_keras": .., "psnr_tflite": ..,
+    # and the ssim_ twins}, "linear": {..}}; the psnr_* fields above are the ranked frames' (data.blur_space).
+    pipelines: Dict[str, Dict[str, float]] = field(default_factory=dict)
     rung: int = 0  # search.rungs: the rung it was trained to (0 without rungs)
     steps: int = 0  # training steps its weights had
     trial: int = -1  # the Optuna trial that produced it
@@ -98,13 +101,21 @@ class ResultRow:
     def psnr_gain(self) -> float:
         return self.psnr_tflite - self.psnr_blurry
 
+    def pipeline_gain(self, pipeline: str) -> float:
+        """The deployed file's PSNR gain over the blurry input on ``pipeline``'s frames (NaN: not measured)."""
+        figures = self.pipelines.get(pipeline, {})
+        return figures.get("psnr_tflite", float("nan")) - figures.get("psnr_blurry", float("nan"))
+
     def flat(self) -> Dict[str, Any]:
         """One CSV row: nested fields flattened to ``latency_256x256_median_ms``-style columns."""
         nested = ("values", "latency", "ops", "artifacts", "seconds", "inventory", "portability", "xnnpack", "violations",
-                  "channels", "gpu_measured")
+                  "channels", "gpu_measured", "pipelines")
         row = {k: v for k, v in asdict(self).items() if k not in nested}
         row.update({f"value_{k}": _cell(v) for k, v in self.values.items()})
         row["psnr_gain"] = self.psnr_gain
+        for pipeline, figures in self.pipelines.items():
+            row.update({f"{k}_{pipeline}": v for k, v in figures.items()})
+            row[f"psnr_gain_{pipeline}"] = self.pipeline_gain(pipeline)
         for res, lat in self.latency.items():
             row.update({f"latency_{res}_{k}": v for k, v in lat.items()})
         row["ops"] = " ".join(f"{k}:{v}" for k, v in self.ops.items())

@@ -3,11 +3,13 @@ import numpy as np
 import pytest
 import imageio.v3 as iio
 
-from portable_deblur.data.blur import ShakePath, blur_image, linear_to_srgb, mean_arc, shake_path, srgb_to_linear
+from portable_deblur.data.blur import ShakePath, blur_image, mean_arc, shake_path
 from portable_deblur.config import load_config
 from portable_deblur.data.sources import Pair, load_dataset
 from portable_deblur.data.pipeline import crop_batch
 from portable_deblur.registry import ConfigError
+
+from conftest import TINY
 
 
 def _dots(size=96, step=24):
@@ -61,26 +63,65 @@ def test_srgb_averaging_keeps_brightness_and_linear_averaging_brightens_edges():
     linear = blur_image(sharp, path, np.random.default_rng(0), noise_sigma=0.0, space="linear")
     edge = slice(28, 37)
     # GoPro's standard set: the sRGB values are averaged, so a black/white edge passes through mid-grey 128
-    # and the image keeps its mean; averaging light makes the edge brighter (its blur_gamma set).
+    # and the image keeps its mean; averaging light through a camera response makes the edge brighter (REDS).
     assert abs(srgb.astype(float).mean() - sharp.astype(float).mean()) < 0.5
     assert abs(float(srgb[:, 32].mean()) - 128) < 20
     assert linear[:, edge].astype(float).mean() > srgb[:, edge].astype(float).mean() + 20
-    assert np.allclose(linear_to_srgb(srgb_to_linear(np.linspace(0, 1, 11))), np.linspace(0, 1, 11))
+    steeper = blur_image(sharp, path, np.random.default_rng(0), 0.0, "linear", camera_gamma=4.0)
+    assert steeper[:, edge].astype(float).mean() > linear[:, edge].astype(float).mean()
 
 
-def test_embedded_dataset_is_deterministic_split_by_photo_and_native_resolution(tiny_cfg):
-    a, b = load_dataset(tiny_cfg.data), load_dataset(tiny_cfg.data)
-    assert len(a.train) == 4 and len(a.val) == 1
-    assert all(np.array_equal(x.blurry, y.blurry) for x, y in zip(a.train, b.train))
-    train_photos = {p.name.rsplit("_", 1)[0] for p in a.train}
-    val_photos = {p.name.rsplit("_", 1)[0] for p in a.val}
-    assert train_photos == {"astronaut", "coffee"} and val_photos == {"chelsea"}
-    import skimage.data
+def test_validation_frames_brighten_in_the_linear_pipeline_only(tiny_cfg):
+    val = load_dataset(tiny_cfg.data).val
+    shift = {space: np.mean([p.blurry.mean() - p.sharp.mean() for p in val if p.pipeline == space]) / 255
+             for space in ("srgb", "linear")}
+    assert abs(shift["srgb"]) < 0.002 and shift["linear"] > 0.004, shift
 
-    full = skimage.data.astronaut()  # a native-pixel centre crop, not a downscale
-    assert np.array_equal(a.train[0].sharp, full[224:288, 224:288])
-    other = load_dataset(load_config(["data.seed=1", "data.max_side=64"]).data)
-    assert not np.array_equal(other.train[0].blurry, a.train[0].blurry)
+
+def test_dead_leaves_are_deterministic_per_seed_and_fill_the_frame():
+    from portable_deblur.data.content import dead_leaves
+
+    grey = np.array([[200, 200, 200]], np.uint8)  # textures stay within +-90 of it: a 0 would be a hole
+    a, b = dead_leaves((0, 1), (48, 64), grey), dead_leaves((0, 1), (48, 64), grey)
+    assert a.shape == (48, 64, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    assert a.min() > 100
+    assert not np.array_equal(a, dead_leaves((0, 2), (48, 64), grey))
+    colours = np.array([[255, 0, 0], [0, 0, 255]], np.uint8)
+    mixed = dead_leaves((0, 3), (96, 96), colours).reshape(-1, 3).astype(int)
+    assert (mixed[:, 0] > mixed[:, 2]).mean() > 0.05 and (mixed[:, 2] > mixed[:, 0]).mean() > 0.05
+
+
+def test_embedded_validation_is_held_out_whole_photos_in_both_pipelines(tiny_cfg):
+    from portable_deblur.data.content import photo
+
+    ds = load_dataset(tiny_cfg.data)
+    assert [p.name for p in ds.val] == ["chelsea_srgb_0", "chelsea_linear_0"]
+    assert all(np.array_equal(p.sharp, photo("chelsea", 64)) for p in ds.val)
+    assert all(p.ranked for p in ds.val)  # mixed training ranks by both pipelines
+    assert set(ds.train.photos) == {"astronaut", "coffee"} and not set(ds.train.photos) & {"chelsea"}
+    srgb = load_dataset(load_config(["data.blur_space=srgb", "data.max_side=64", "data.val_images=[chelsea]",
+                                     "data.train_images=[astronaut]"]).data)
+    assert [p.ranked for p in srgb.val] == [True, False] * 2
+    same = load_dataset(tiny_cfg.data)
+    assert all(np.array_equal(x.blurry, y.blurry) for x, y in zip(ds.val, same.val))
+    default = load_config([]).data
+    assert not set(default.train_images) & set(default.val_images)
+
+
+def test_fresh_crops_are_a_pure_function_of_seed_and_step(tiny_cfg):
+    train = load_dataset(tiny_cfg.data).train
+    b, s = crop_batch(train, 7, 6, 32, seed=0)
+    assert b.shape == s.shape == (6, 32, 32, 3) and b.dtype == np.float32 and 0 <= b.min() and b.max() <= 1
+    again = crop_batch(load_dataset(tiny_cfg.data).train, 7, 6, 32, seed=0)
+    assert np.array_equal(b, again[0]) and np.array_equal(s, again[1])
+    assert not np.array_equal(b, crop_batch(train, 8, 6, 32, seed=0)[0])
+    assert not np.array_equal(b, crop_batch(train, 7, 6, 32, seed=1)[0])
+    other = load_dataset(load_config(["data.seed=1", *[a for a in TINY if a.startswith("data.")]]).data).train
+    assert not np.array_equal(b, crop_batch(other, 7, 6, 32, seed=0)[0])
+    assert np.abs(b - s).mean() > 0.005  # blurred, not copies
+    leaves_only = load_dataset(load_config(["data.leaves_share=1", *[a for a in TINY if a.startswith("data.")]]).data)
+    many = np.concatenate([crop_batch(leaves_only.train, i, 8, 32)[1] for i in range(10)])
+    assert len({x.tobytes() for x in many}) == len(many)  # no crop repeats
 
 
 def test_crop_batch_keeps_pairs_aligned_under_flips_and_rotations():

@@ -50,7 +50,7 @@ def test_pad_restore_crop_and_identity_baseline(tiny_dataset):
     out = restore(lambda x: x, pairs[0].blurry, canvas)
     assert out.shape == pairs[0].blurry.shape
     q = quality(lambda x: x, pairs, canvas)
-    assert q.psnr == pytest.approx(blurry_quality(pairs)[0])
+    assert q.psnr == pytest.approx(blurry_quality(pairs).psnr)
     same_q, same = quality_and_fidelity(lambda x: x, lambda x: x, pairs, canvas)
     assert same.l2 == 0 and same.psnr == float("inf") and same_q == q
     darker = lambda x: x * 0.9  # noqa: E731

@@ -46,10 +46,18 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
         assert artifact.is_file() and (run / r["id"] / "model.keras").is_file()
         assert ("TRANSPOSE_CONV" in op_counts(artifact)) == ("transpose" in r["id"])
         assert (run / r["id"] / "tensorboard").is_dir()
+        # Both camera pipelines are validated; mixed training ranks by all frames (as many of each).
+        by = r["pipelines"]
+        assert set(by) == {"srgb", "linear"} and by["linear"]["psnr_blurry"] < by["srgb"]["psnr_blurry"]
+        assert r["psnr_tflite"] == pytest.approx((by["srgb"]["psnr_tflite"] + by["linear"]["psnr_tflite"]) / 2)
+        assert r["psnr_blurry"] == pytest.approx((by["srgb"]["psnr_blurry"] + by["linear"]["psnr_blurry"]) / 2)
     header = (run / "results.csv").read_text().splitlines()[0]
     for column in ("id", "value_upsampler", "psnr_keras", "psnr_tflite", "psnr_blurry", "latency_32x32_t2_median_ms",
-                   "latency_32x32_t2_p90_ms", "fallback_nnapi_api27", "accel_macs_gpu", "xnnpack_undelegated", "artifact_fp32_32x32", "status", "error"):
+                   "latency_32x32_t2_p90_ms", "fallback_nnapi_api27", "accel_macs_gpu", "xnnpack_undelegated", "artifact_fp32_32x32", "status", "error",
+                   "psnr_tflite_srgb", "psnr_blurry_linear", "ssim_tflite_linear", "psnr_gain_srgb", "psnr_gain_linear"):
         assert column in header.split(","), column
+    report = (run / "report.html").read_text()
+    assert "gain_srgb_db" in report and "gain_linear_db" in report
 
     # Same command again: nothing is re-run and nothing is duplicated.
     monkeypatch.setattr(trial, "run_candidate", lambda *a, **k: pytest.fail("finished candidate re-run"))
@@ -154,12 +162,15 @@ def test_trial_log_prints_one_line_per_trial(capsys):
     from portable_deblur.search.study import Outcome
 
     row = ResultRow(id="unet__x", arch="unet", values={}, status="ok", psnr_tflite=26.5, psnr_blurry=26.0,
-                    latency={"256x256_t2": {"median_ms": 21.25}})
+                    latency={"256x256_t2": {"median_ms": 21.25}},
+                    pipelines={"srgb": {"psnr_blurry": 27.0, "psnr_tflite": 27.25},
+                               "linear": {"psnr_blurry": 25.0, "psnr_tflite": 25.75}})
     TrialLog(load_config([]), total=3, done=1, enabled=True)(Outcome(TrialState.COMPLETE, [row]))
     TrialLog(load_config([]), total=3, done=0, enabled=False)(Outcome(TrialState.COMPLETE, [row]))  # bars on
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("[2/3] unet__x: PSNR 26.50 dB (+0.50 over blurry), 21.2 ms @256x256_t2; elapsed 0:00")
+    assert lines[0].startswith("[2/3] unet__x: PSNR 26.50 dB (+0.50 over blurry; srgb +0.25; linear +0.75), "
+                               "21.2 ms @256x256_t2; elapsed 0:00")
     assert lines[0].endswith("left")
 
 @pytest.mark.slow

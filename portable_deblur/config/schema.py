@@ -14,24 +14,32 @@ class DataConfig:
 
     source: str = "embedded"
     root: Optional[str] = None
-    train_images: List[str] = field(default_factory=lambda: [
-        "astronaut", "coffee", "hubble_deep_field", "immunohistochemistry", "retina",
-        "brick", "camera", "coins", "grass", "gravel", "moon", "page"])
-    val_images: List[str] = field(default_factory=lambda: ["chelsea", "rocket", "stereo_motorcycle"])
+    # Embedded source. Training content: these photographs (natural colour photos that installed packages
+    # ship, data/content.py) and dead-leaves images made from the seed, every crop blurred afresh
+    # (data/scenes.py). Validation: whole frames of other photographs, held out by photo, in both pipelines.
+    train_images: List[str] = field(default_factory=lambda: ["astronaut", "rocket", "china", "flower", "grace_hopper"])
+    val_images: List[str] = field(default_factory=lambda: ["chelsea", "coffee", "stereo_motorcycle"])
     # Photos are used at native resolution, centre-cropped (never shrunk) to at most max_side pixels.
     max_side: int = 768
-    # Training pairs are windows of train_tile pixels at random places of each frame (0: whole frames), each
-    # with its own shake path: more distinct blurs for the same rendering time. Validation uses whole frames.
-    train_tile: int = 256
-    blurs_per_image: int = 16
-    val_blurs_per_image: int = 4
+    leaves_share: float = 0.5  # fraction of training crops cut from dead-leaves frames (the rest: photos)
+    leaves_size: int = 256  # side of a dead-leaves frame
+    leaves_reuse: int = 32  # consecutive crops that share one dead-leaves frame (~0.1 s to make)
+    # Each rendered training crop is used this many times on average (random flips/rotations, spread over
+    # ~4x as many steps) while new ones keep coming: rendering every crop afresh (1) doubled the default
+    # U-Net's step on 2 cores (data/scenes.py; benchmarks/embedded_data.py).
+    render_reuse: int = 8
+    val_blurs_per_image: int = 2  # validation frames per photo and camera pipeline
     # Path length in native pixels that a pixel travels during the exposure, averaged over the frame (drawn
     # log-uniformly): about the 5-35 px of hand-held 720p frames. Rotation and zoom add up to these fractions
     # of the translation at the frame corners, so the blur varies across the frame (blur.py).
     blur_length: List[float] = field(default_factory=lambda: [5.0, 35.0])
     rotation: float = 0.5
     zoom: float = 0.1
-    blur_space: str = "srgb"  # srgb: GoPro's standard `blur` set; linear: its `blur_gamma` set (blur.py)
+    # The camera pipeline training pairs are blurred in: srgb (GoPro's standard `blur` set), linear (light
+    # integrated through a camera response, as REDS and real single exposures), or mixed (either, per crop).
+    blur_space: str = "mixed"
+    # Exponent of the gamma camera response of `linear`: 3.0 makes rendered pairs brighten as REDS's do.
+    camera_gamma: float = 3.0
     noise_sigma: float = 0.01
     seed: int = 0
     train_split: Optional[str] = None

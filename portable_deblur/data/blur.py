@@ -1,15 +1,18 @@
-"""GoPro-style synthetic motion blur: sub-frames of a sharp photo along a random hand-shake path, averaged.
+"""Synthetic camera-shake blur: sub-frames of a sharp image along a random hand-shake path, averaged.
 
-GoPro (Nah et al. 2017) made its standard ``blur`` set by averaging 7-13 consecutive 240-fps frames *in the
-camera's sRGB values*; the gamma-corrected (linear-light) average is its separate ``blur_gamma`` set. Real GoPro
-test frames sit at roughly 24-28 dB. We render the same way: one homography per sub-frame (translation,
-in-plane rotation about the frame centre, slight zoom), each sub-frame resampled bilinearly (sub-pixel
-accurate), the sub-frames averaged in sRGB (``blur_space=srgb``, default) or linear light (``linear``, the
-``blur_gamma`` variant), then shot + read noise and 8-bit quantisation. Rotation and zoom make the blur vary
-across the frame, as real shake does. Networks trained on linear-light averages learned to darken textures
-and made real frames worse in this project's measurements (../shared/REFERENCES.md); sRGB transferred.
+Two camera pipelines make the real datasets, and a network trained on one loses up to 1 dB on the other:
+- ``srgb``: GoPro's standard ``blur`` set (Nah, Kim, Lee, CVPR 2017) averages 7-13 consecutive 240-fps frames
+  *in the camera's sRGB values*; brightness is kept (sharp -> blurry within +-0.001 on real pairs).
+- ``linear``: the physical one. A sensor integrates light, so REDS (Nah et al., CVPRW 2019) averaged its
+  (interpolated) frames in linear signal through an estimated inverse camera response, as GoPro's
+  ``blur_gamma`` set did through a gamma curve. Concave responses make the average brighter: real REDS pairs
+  brighten by +0.018..+0.034. We use a gamma response ``signal = value ** camera_gamma``, its exponent
+  calibrated so rendered pairs brighten as REDS's do (``benchmarks/embedded_data.py`` prints both).
 
-The middle sub-frame is the identity, so the sharp photo is the sharp frame (GoPro uses the middle frame).
+Per sub-frame one homography (translation, in-plane rotation about the frame centre, slight zoom), resampled
+bilinearly (sub-pixel accurate, reflected at the borders), then shot + read noise and 8-bit quantisation.
+Rotation and zoom make the blur vary across the frame, as real shake does. The middle sub-frame is the
+identity, so the sharp image is the sharp frame (GoPro uses the middle frame).
 """
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -82,55 +85,63 @@ def inverse_homographies(path: ShakePath, size: Tuple[int, int]) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    """sRGB-encoded values in [0, 1] to linear light."""
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+def to_signal(image: np.ndarray, space: str, gamma: float) -> np.ndarray:
+    """A uint8 HxWx3 image as the float32 signal its sub-frames are averaged in: the value / 255 (``srgb``) or
+    linear light through the gamma camera response (``linear``). Training scenes convert each frame once."""
+    values = np.arange(256, dtype=np.float64) / 255.0
+    table = (values ** gamma if space == "linear" else values).astype(np.float32)
+    return table[image]
 
 
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    """Linear light in [0, 1] to sRGB encoding."""
-    x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055)
+def _reflect(index: np.ndarray, size: int) -> np.ndarray:
+    """Integer sample positions reflected into ``[0, size)`` (half-sample symmetric: d c b a | a b c d)."""
+    index = np.mod(index, 2 * size)
+    return np.where(index >= size, 2 * size - 1 - index, index)
 
 
-def render_subframes(image: np.ndarray, path: ShakePath, window: Optional[Tuple[int, int, int, int]] = None
+def render_subframes(signal: np.ndarray, path: ShakePath, window: Optional[Tuple[int, int, int, int]] = None
                      ) -> np.ndarray:
-    """The mean of ``image`` (HxWx3) resampled along ``path`` (bilinear, reflected at the borders), as
-    float32. Sub-frames stay float: the op's uint8 output truncates, which darkened every blurry image by
-    half a level on average (and networks learned to darken).
+    """The mean of float ``signal`` (HxWxC) resampled along ``path`` (bilinear, reflected at the borders).
 
-    ``window=(y, x, h, w)`` renders only that part of the frame, at the cost of its own pixels; the path
-    still moves the whole frame, so the window gets the blur of its place in it.
+    ``window=(y, x, h, w)`` renders only that part of the frame, at the cost of its own pixels; the path still
+    moves the whole frame, so the window gets the blur of its place in it. Sub-frames are summed in float:
+    8-bit sub-frames truncate, which darkened every blurry image by half a level (and networks learned to
+    darken).
     """
-    from portable_deblur.backend import tf
+    y0, x0, h, w = window or (0, 0, *signal.shape[:2])
+    height, width, channels = signal.shape
+    flat = signal.reshape(-1, channels)
+    ys, xs = np.mgrid[y0:y0 + h, x0:x0 + w].astype(np.float32)
+    total = np.zeros((h * w, channels), np.float32)
+    for a0, a1, a2, b0, b1, b2, _, _ in inverse_homographies(path, (height, width)):
+        sx, sy = a0 * xs + a1 * ys + a2, b0 * xs + b1 * ys + b2
+        fx, fy = np.floor(sx), np.floor(sy)
+        wx, wy = (sx - fx).reshape(-1, 1), (sy - fy).reshape(-1, 1)
+        ix, iy = fx.astype(np.int32), fy.astype(np.int32)
+        c0, c1 = _reflect(ix, width).ravel(), _reflect(ix + 1, width).ravel()
+        r0, r1 = _reflect(iy, height).ravel() * width, _reflect(iy + 1, height).ravel() * width
+        top = flat[r0 + c0] * (1 - wx) + flat[r0 + c1] * wx
+        bottom = flat[r1 + c0] * (1 - wx) + flat[r1 + c1] * wx
+        total += top + (bottom - top) * wy
+    return (total / len(path.angle)).reshape(h, w, channels)
 
-    y0, x0, h, w = window or (0, 0, *image.shape[:2])
-    transforms = inverse_homographies(path, image.shape[:2])
-    transforms[:, 2] += transforms[:, 0] * x0 + transforms[:, 1] * y0  # window pixel -> frame pixel
-    transforms[:, 5] += transforms[:, 3] * x0 + transforms[:, 4] * y0
-    size = (h, w)
-    source = tf.constant(image[None], tf.float32)
-    total = tf.zeros((h, w, image.shape[2]), tf.float32)
-    for start in range(0, len(transforms), 8):  # chunks bound memory for large photos
-        chunk = transforms[start:start + 8]
-        frames = tf.raw_ops.ImageProjectiveTransformV3(
-            images=tf.repeat(source, len(chunk), axis=0), transforms=tf.constant(chunk),
-            output_shape=tf.constant(size, tf.int32), fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
-        total += tf.reduce_sum(frames, 0)
-    return total.numpy() / len(transforms)
+
+def blur_signal(signal: np.ndarray, path: ShakePath, rng: np.random.Generator, noise_sigma: float, space: str,
+                window: Optional[Tuple[int, int, int, int]] = None, camera_gamma: float = 2.2) -> np.ndarray:
+    """The blurry uint8 image of a frame given as its ``to_signal`` (or its ``window``): sub-frames averaged
+    along ``path``, encoded back to 8-bit values through the camera response, with sensor noise."""
+    mean = render_subframes(signal, path, window)
+    values = np.clip(mean, 0.0, 1.0) ** (1.0 / camera_gamma) if space == "linear" else mean
+    # Sensor noise: signal-dependent (shot) plus read noise, std up to noise_sigma at mid grey.
+    sigma = rng.uniform(0, noise_sigma)
+    noise = rng.standard_normal(values.shape, dtype=np.float32)
+    values = values + noise * sigma * np.sqrt(0.5 * np.clip(values, 0, 1) + 0.125)
+    return np.clip(np.round(values * 255.0), 0, 255).astype(np.uint8)
 
 
 def blur_image(sharp: np.ndarray, path: ShakePath, rng: np.random.Generator, noise_sigma: float,
-               space: str = "srgb", window: Optional[Tuple[int, int, int, int]] = None) -> np.ndarray:
-    """Blur a uint8 HxWx3 image (or its ``window``) along ``path``, averaging in ``space``; add noise;
-    return uint8."""
-    if space == "linear":
-        linear = srgb_to_linear(sharp.astype(np.float32) / 255.0).astype(np.float32)
-        srgb = linear_to_srgb(render_subframes(linear, path, window))
-    else:
-        srgb = render_subframes(sharp, path, window) / 255.0
-    # Sensor noise: signal-dependent (shot) plus read noise, std up to noise_sigma at mid grey.
-    sigma = rng.uniform(0, noise_sigma)
-    noise = rng.standard_normal(srgb.shape, dtype=np.float32)
-    srgb = srgb + noise * sigma * np.sqrt(0.5 * np.clip(srgb, 0, 1) + 0.125)
-    return np.clip(np.round(srgb * 255.0), 0, 255).astype(np.uint8)
+               space: str = "srgb", window: Optional[Tuple[int, int, int, int]] = None,
+               camera_gamma: float = 2.2) -> np.ndarray:
+    """Blur a uint8 HxWx3 image (or its ``window``) along ``path``, averaging in ``space`` (``srgb`` or
+    ``linear`` through the gamma camera response); add sensor noise; return uint8."""
+    return blur_signal(to_signal(sharp, space, camera_gamma), path, rng, noise_sigma, space, window, camera_gamma)

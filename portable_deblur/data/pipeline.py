@@ -1,6 +1,7 @@
-"""Training input: random aligned crops of blurry/sharp pairs, streamed through ``tf.data``.
+"""Training input: random aligned crops -- cut from blurry/sharp pairs, or rendered fresh by the embedded
+source's ``ShakeScenes`` -- streamed through ``tf.data``.
 
-Batch ``b`` is a pure function of (seed, b): which pairs it reads (its slice of a seeded permutation of the
+Batch ``b`` is a pure function of (seed, b). For pairs: which pairs it reads (its slice of a seeded permutation of the
 whole pair list, a new one every epoch: a full shuffle, not a buffer), where it crops, how it flips and
 rotates. Batches are made in parallel (PNG decoding releases the GIL) and prefetched, so memory is bounded by
 that queue, never by the dataset, and a run resumed at step ``s`` sees exactly the batches an uninterrupted
@@ -8,10 +9,11 @@ run would (warm starts, continued training). ``crops_per_pair`` crops share one 
 GPU fed from 1280x720 PNGs without reading each file once per crop.
 """
 import os
-from typing import Sequence, Tuple
+from typing import Tuple
 
 import numpy as np
 
+from portable_deblur.data.scenes import ShakeScenes
 from portable_deblur.registry import ConfigError
 
 
@@ -26,9 +28,13 @@ def _pair_indices(n: int, seed: int, first: int, count: int) -> np.ndarray:
     return out
 
 
-def crop_batch(pairs: Sequence, index: int, batch_size: int, crop: int, crops_per_pair: int = 1,
+def crop_batch(train, index: int, batch_size: int, crop: int, crops_per_pair: int = 1,
                seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """Batch ``index``: ``batch_size`` aligned crops with flips and 90-degree rotations, float32 in [0, 1]."""
+    """Batch ``index``: ``batch_size`` aligned crops with flips and 90-degree rotations, float32 in [0, 1];
+    rendered fresh from ``ShakeScenes``, or cut from ``train``'s pairs."""
+    if isinstance(train, ShakeScenes):
+        return train.batch(int(index), batch_size, crop, seed)
+    pairs = train
     groups = -(-batch_size // crops_per_pair)
     rng = np.random.default_rng([seed, 0, int(index)])
     blurry = np.empty((groups * crops_per_pair, crop, crop, 3), np.float32)
@@ -51,22 +57,36 @@ def crop_batch(pairs: Sequence, index: int, batch_size: int, crop: int, crops_pe
     return blurry[keep], sharp[keep]
 
 
-def check_crop(pairs: Sequence, crop: int) -> None:
+def check_crop(train, crop: int) -> None:
     """Every training image must hold a ``crop`` x ``crop`` window."""
-    smallest = min(min(p.shape) for p in pairs)
+    smallest = train.smallest_side if isinstance(train, ShakeScenes) else min(min(p.shape) for p in train)
     if crop > smallest:
         raise ConfigError(f"train.crop={crop} is larger than the smallest training image ({smallest} px)")
 
 
-def batches(pairs: Sequence, batch_size: int, crop: int, crops_per_pair: int = 1, seed: int = 0,
+def calibration_images(train, shape: Tuple[int, int], count: int, seed: int = 0) -> list:
+    """``count`` blurry uint8 training images of at most ``shape``: fresh renders, or crops of random pairs."""
+    if isinstance(train, ShakeScenes):
+        return train.samples(shape, count, seed)
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(count):
+        image = train[rng.integers(len(train))].blurry
+        h, w = min(shape[0], image.shape[0]), min(shape[1], image.shape[1])
+        y, x = rng.integers(image.shape[0] - h + 1), rng.integers(image.shape[1] - w + 1)
+        images.append(image[y:y + h, x:x + w])
+    return images
+
+
+def batches(train, batch_size: int, crop: int, crops_per_pair: int = 1, seed: int = 0,
             start: int = 0, count: int = 1):
     """A ``tf.data.Dataset`` of batches ``start .. start+count`` as ``(blurry, sharp)`` float32 tensors."""
     from portable_deblur.backend import tf
 
-    check_crop(pairs, crop)
+    check_crop(train, crop)
 
     def make(index):
-        return crop_batch(pairs, int(index), batch_size, crop, crops_per_pair, seed)
+        return crop_batch(train, int(index), batch_size, crop, crops_per_pair, seed)
 
     def load(index):
         blurry, sharp = tf.numpy_function(make, [index], (tf.float32, tf.float32), stateful=False)

@@ -1,9 +1,10 @@
-"""Blurry/sharp training and validation pairs: the embedded photo set, or a GoPro / REDS / paired folder.
+"""Blurry/sharp training and validation data: the embedded set, or a GoPro / REDS / paired folder.
 
 Sources are a registry keyed by ``data.source``. Every source returns a :class:`Dataset` split into train and
-validation by *source* (photo or sequence) so no scene appears in both. Embedded pairs are rendered in memory
-(``blur.py``); folder pairs are listed and checked up front and decoded only when read, so memory does not
-grow with the dataset (``pipeline.py`` streams the training crops).
+validation by *source* (photo or sequence) so no scene appears in both. The embedded source renders its
+training crops fresh as they are asked for (``scenes.py``) and its validation frames in memory, in both camera
+pipelines (``blur.py``); folder pairs are listed and checked up front and decoded only when read, so memory
+does not grow with the dataset (``pipeline.py`` streams the training crops).
 """
 import zlib
 from dataclasses import dataclass
@@ -12,16 +13,21 @@ from typing import Any, Callable, List, Tuple
 
 import numpy as np
 
+from portable_deblur.data.content import photo
+from portable_deblur.data.scenes import PIPELINES, scenes
 from portable_deblur.registry import ConfigError, lookup
 
 
 @dataclass(frozen=True)
 class Pair:
-    """One blurry/sharp image pair held in memory (uint8, HxWx3) and where it came from."""
+    """One blurry/sharp image pair held in memory (uint8, HxWx3) and where it came from: the camera pipeline
+    that blurred it (embedded frames) and whether it counts towards the figure the front ranks by."""
 
     name: str
     blurry: np.ndarray
     sharp: np.ndarray
+    pipeline: str = ""
+    ranked: bool = True
 
     @property
     def shape(self) -> Tuple[int, int]:
@@ -49,66 +55,41 @@ class FilePair:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Training and validation pairs (``Pair`` or ``FilePair``); no source photo/sequence is in both."""
+    """Training data -- pairs (``Pair`` / ``FilePair``) or ``ShakeScenes`` rendered on demand -- and
+    validation pairs; no source photo/sequence is in both."""
 
-    train: Tuple[Any, ...]
+    train: Any
     val: Tuple[Any, ...]
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
-    return np.repeat(image[..., None], 3, axis=-1)
-
-
-# Photographs bundled with scikit-image that load without a download (``cat`` is the same photo as
-# ``chelsea``, so it is left out). Greyscale photos are replicated to 3 channels: their edges and textures
-# (brick, grass, gravel, printed text) teach deblurring as well as colour ones do.
-EMBEDDED_PHOTOS = {
-    "astronaut": lambda d: d.astronaut(), "chelsea": lambda d: d.chelsea(), "coffee": lambda d: d.coffee(),
-    "colorwheel": lambda d: d.colorwheel(), "hubble_deep_field": lambda d: d.hubble_deep_field(),
-    "immunohistochemistry": lambda d: d.immunohistochemistry(), "retina": lambda d: d.retina(),
-    "rocket": lambda d: d.rocket(), "stereo_motorcycle": lambda d: d.stereo_motorcycle()[0],
-    "brick": lambda d: _grey(d.brick()), "camera": lambda d: _grey(d.camera()), "coins": lambda d: _grey(d.coins()),
-    "grass": lambda d: _grey(d.grass()), "gravel": lambda d: _grey(d.gravel()), "moon": lambda d: _grey(d.moon()),
-    "page": lambda d: _grey(d.page()),
-}
-
-
-def _photo(name: str, max_side: int) -> np.ndarray:
-    """The photo at its native resolution, centre-cropped (never rescaled) to at most ``max_side`` pixels:
-    shrinking would shrink the blur a network learns, as the 384-px downscale of earlier versions did."""
-    import skimage.data
-
-    image = lookup(EMBEDDED_PHOTOS, "embedded photo", name)(skimage.data)[..., :3]
-    h, w = image.shape[:2]
-    y, x = max(0, (h - max_side) // 2), max(0, (w - max_side) // 2)
-    return np.ascontiguousarray(image[y:y + max_side, x:x + max_side], dtype=np.uint8)
-
-
-def _blurred_pairs(name: str, cfg, count: int, tile: int) -> List[Pair]:
-    """``count`` blurred views of one photo, each with its own shake path: windows of ``tile`` pixels at
-    random places of the frame (0: the whole frame), each blurred as that place of the frame is."""
+def _val_pairs(name: str, cfg) -> List[Pair]:
+    """Validation frames of one held-out photo, whole, ``val_blurs_per_image`` per camera pipeline. Frame j of
+    photo p gets the length at quantile (j * photos + p + 0.5) / frames of the log-uniform range: the figure
+    covers the range evenly and moves with the data seed only through path shapes and noise. Both pipelines
+    blur with the same path and noise, so they differ only in how the sub-frames are averaged."""
     from portable_deblur.data.blur import blur_image, shake_path
 
-    photo = _photo(name, cfg.max_side)
+    sharp = photo(name, cfg.max_side)
     rng = np.random.default_rng([cfg.seed, zlib.crc32(name.encode())])  # per photo: order-independent
     lo, hi = np.log(cfg.blur_length)
-    frame = photo.shape[:2]
-    h, w = (min(tile, frame[0]), min(tile, frame[1])) if tile else frame
+    p, photos, k = cfg.val_images.index(name), len(cfg.val_images), cfg.val_blurs_per_image
     pairs = []
-    for i in range(count):
-        # Log-uniform lengths: hand shake is mostly small with a long tail of large motions.
-        path = shake_path(rng, float(np.exp(rng.uniform(lo, hi))), frame, cfg.rotation, cfg.zoom)
-        y, x = rng.integers(frame[0] - h + 1), rng.integers(frame[1] - w + 1)
-        blurry = blur_image(photo, path, rng, cfg.noise_sigma, cfg.blur_space, window=(y, x, h, w))
-        pairs.append(Pair(f"{name}_{i}", blurry, np.ascontiguousarray(photo[y:y + h, x:x + w])))
+    for j in range(k):
+        q = (j * photos + p + 0.5) / (photos * k)
+        path = shake_path(rng, float(np.exp(lo + q * (hi - lo))), sharp.shape[:2], cfg.rotation, cfg.zoom)
+        noise_seed = rng.integers(2 ** 31)
+        for space in PIPELINES:
+            blurry = blur_image(sharp, path, np.random.default_rng(noise_seed), cfg.noise_sigma, space,
+                                camera_gamma=cfg.camera_gamma)
+            pairs.append(Pair(f"{name}_{space}_{j}", blurry, sharp, space, cfg.blur_space in (space, "mixed")))
     return pairs
 
 
 def load_embedded(cfg) -> Dataset:
-    """scikit-image photographs blurred with synthetic camera shake (deterministic for ``cfg.seed``)."""
-    train = [p for n in cfg.train_images for p in _blurred_pairs(n, cfg, cfg.blurs_per_image, cfg.train_tile)]
-    val = [p for n in cfg.val_images for p in _blurred_pairs(n, cfg, cfg.val_blurs_per_image, 0)]
-    return Dataset(tuple(train), tuple(val))
+    """Training crops rendered fresh from photographs and dead leaves (``scenes.py``), and whole validation
+    frames of held-out photographs in both camera pipelines (deterministic for ``cfg.seed``)."""
+    val = [pair for name in cfg.val_images for pair in _val_pairs(name, cfg)]
+    return Dataset(scenes(cfg), tuple(val))
 
 
 class UnreadableImage(IOError):

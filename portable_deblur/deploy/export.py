@@ -106,15 +106,13 @@ def converter_for(model: keras.Model, shape: Tuple[int, int]) -> "tf.lite.TFLite
     return tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function(spec)], holder)
 
 
-def representative_inputs(pairs, shape: Tuple[int, int], count: int, seed: int = 0) -> Callable[[], Iterable]:
-    """Calibration inputs: ``count`` blurry training crops of ``shape`` (edge-padded where a photo is smaller)."""
-    rng = np.random.default_rng(seed)
+def representative_inputs(train, shape: Tuple[int, int], count: int, seed: int = 0) -> Callable[[], Iterable]:
+    """Calibration inputs: ``count`` blurry training images of ``shape`` (edge-padded where one is smaller)."""
+    from portable_deblur.data.pipeline import calibration_images
+
     samples = []
-    for _ in range(count):
-        image = pairs[rng.integers(len(pairs))].blurry
-        h, w = min(shape[0], image.shape[0]), min(shape[1], image.shape[1])
-        y, x = rng.integers(image.shape[0] - h + 1), rng.integers(image.shape[1] - w + 1)
-        crop = image[y:y + h, x:x + w].astype(np.float32) / 255.0
-        crop = np.pad(crop, ((0, shape[0] - h), (0, shape[1] - w), (0, 0)), mode="edge")
+    for image in calibration_images(train, shape, count, seed):
+        h, w = image.shape[:2]
+        crop = np.pad(image.astype(np.float32) / 255.0, ((0, shape[0] - h), (0, shape[1] - w), (0, 0)), mode="edge")
         samples.append(crop[None])
     return lambda: ([s] for s in samples)

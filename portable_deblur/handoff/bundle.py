@@ -186,7 +186,8 @@ def build_bundle(study, row, out: Path, version: str, author: str, resolutions=(
 def _quality(row) -> dict:
     return {"psnr": row.psnr_tflite, "ssim": row.ssim_tflite, "psnr_blurry_input": row.psnr_blurry,
             "ssim_blurry_input": row.ssim_blurry, "psnr_keras": row.psnr_keras,
-            "fidelity_vs_keras_psnr": row.fidelity_psnr, "fidelity_vs_keras_l2": row.fidelity_l2}
+            "fidelity_vs_keras_psnr": row.fidelity_psnr, "fidelity_vs_keras_l2": row.fidelity_l2,
+            "by_camera_pipeline": row.pipelines}
 
 
 def _architecture(row, candidate) -> dict:

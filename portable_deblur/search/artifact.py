@@ -18,7 +18,7 @@ from portable_deblur.layout import RunLayout
 from portable_deblur.records import Artifact, ResultRow, Variant, latency_key
 from portable_deblur.train.evaluate import quality_and_fidelity
 from portable_deblur.train.fit import log_scalars
-from portable_deblur.train.judge import Trained
+from portable_deblur.train.judge import Trained, pipeline_figures
 
 
 def padded(shape: Tuple[int, int], multiple: int) -> Tuple[int, int]:
@@ -114,7 +114,8 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
     laps("export")
     tflite_q, fid = quality_and_fidelity(lambda x: source(x, training=False).numpy(),
                                          predictor(eval_path, cfg.measure.threads[0]), dataset.val, t.canvas)
-    log_scalars(RunLayout.tensorboard(t.folder), t.steps, **{f"val/psnr_tflite_{v.file_label}": tflite_q.psnr})
+    log_scalars(RunLayout.tensorboard(t.folder), t.steps, **{f"val/psnr_tflite_{v.file_label}": tflite_q.psnr},
+                **{f"val/psnr_tflite_{v.file_label}_{name}": psnr for name, (psnr, _) in tflite_q.per_pipeline.items()})
     laps("evaluate")
     gpu_q = gpu_quality(eval_path, v, cfg, dataset, t.canvas)
     if gpu_q is not None:
@@ -138,4 +139,6 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
         latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),
         portability={k: dataclasses.asdict(r) for k, r in reports.items()}, xnnpack=xnn,
         gpu_measured=_measured(gpu, ops),
-        violations=list(violations), artifacts=artifacts, seconds=laps.seconds, channels=t.channels)
+        violations=list(violations), artifacts=artifacts, seconds=laps.seconds, channels=t.channels,
+        pipelines={name: {**figures, **pipeline_figures(tflite=tflite_q).get(name, {})}
+                   for name, figures in t.pipelines.items()})

@@ -136,11 +136,16 @@ class TrialLog:
             elapsed = time.perf_counter() - self.start
             left = elapsed / self.timed * max(self.total - self.done, 0)
             lat = r.best_ms(self.spec.latency)
-            result = (f"PSNR {r.psnr_tflite:.2f} dB ({r.psnr_gain:+.2f} over blurry), {lat:.1f} ms "
-                      f"@{self.spec.latency}" if r.status == "ok" else f"{r.status}: {r.error[:100]}")
+            result = (f"PSNR {r.psnr_tflite:.2f} dB ({r.psnr_gain:+.2f} over blurry{_pipeline_gains(r)}), "
+                      f"{lat:.1f} ms @{self.spec.latency}" if r.status == "ok" else f"{r.status}: {r.error[:100]}")
             print(f"[{self.done}/{self.total}] {r.id}: {result}; elapsed {_clock(elapsed)}, "
                   f"~{_clock(left)} left", flush=True)
         return outcome
+
+
+def _pipeline_gains(r: ResultRow) -> str:
+    """``; srgb +0.21, linear +0.35`` -- the gain in each camera pipeline's validation (embedded data)."""
+    return "".join(f"; {name} {r.pipeline_gain(name):+.2f}" for name in r.pipelines)
 
 
 def _clock(seconds: float) -> str:
@@ -225,11 +230,15 @@ def remeasure_interleaved(cfg: Config, study: SearchStudy) -> None:
 def summary(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives) -> str:
     """A plain-text table of every candidate, front marked with '*'."""
     front_ids = {r.id for r in front}
-    lines = [f"{'':2}{'candidate':52} {'PSNR':>7} {'gain':>6} {'ms@' + spec.latency:>15}  status"]
+    pipelines = list(dict.fromkeys(name for r in rows for name in r.pipelines))
+    lines = [f"{'':2}{'candidate':52} {'PSNR':>7} {'gain':>6} " + "".join(f"{name:>7}" for name in pipelines)
+             + f" {'ms@' + spec.latency:>15}  status"]
     for r in rows:
         ms = r.best_ms(spec.latency)
         mark = "*" if r.id in front_ids else " "
-        lines.append(f"{mark:2}{r.id:52} {r.psnr_tflite:7.2f} {r.psnr_gain:+6.2f} {ms:15.1f}  {r.status} {r.error[:70]}")
+        gains = "".join(f"{r.pipeline_gain(name):+7.2f}" for name in pipelines)
+        lines.append(f"{mark:2}{r.id:52} {r.psnr_tflite:7.2f} {r.psnr_gain:+6.2f} {gains} {ms:15.1f}  {r.status} "
+                     f"{r.error[:70]}")
     return "\n".join(lines)
 
 

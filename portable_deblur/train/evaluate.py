@@ -3,8 +3,8 @@
 Images are padded (edge mode) to one canvas whose sides are multiples of 2**depth, restored, and cropped
 back, so a Keras model and a fixed-shape TFLite model see exactly the same input.
 """
-from dataclasses import dataclass
-from typing import Callable, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Sequence, Tuple
 
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -14,11 +14,25 @@ Predict = Callable[[np.ndarray], np.ndarray]  # float32 [1, H, W, 3] -> same sha
 
 @dataclass(frozen=True)
 class Quality:
-    """Mean PSNR/SSIM over the validation set, and each image's PSNR (for the spread)."""
+    """Mean PSNR/SSIM over the validation frames that rank (the configured camera pipeline's), each image's
+    PSNR (for the spread) and, for embedded frames, the mean PSNR/SSIM per camera pipeline."""
 
     psnr: float
     ssim: float
     per_image: Tuple[float, ...] = ()
+    per_pipeline: Dict[str, Tuple[float, float]] = field(default_factory=dict)
+
+
+def summarise(pairs: Sequence, scores) -> Quality:
+    """``Quality`` from per-frame (PSNR, SSIM) ``scores`` of ``pairs``: the headline over the ranked frames,
+    and per pipeline over each pipeline's frames (folder frames have none)."""
+    scores = np.asarray(scores, np.float64).reshape(-1, 2)
+    ranked = np.array([getattr(p, "ranked", True) for p in pairs])
+    pipelines = [getattr(p, "pipeline", "") for p in pairs]
+    per = {name: tuple(float(v) for v in scores[[q == name for q in pipelines]].mean(0))
+           for name in dict.fromkeys(pipelines) if name}
+    head = scores[ranked].mean(0)
+    return Quality(float(head[0]), float(head[1]), tuple(scores[:, 0]), per)
 
 
 def canvas_shape(pairs, multiple: int) -> Tuple[int, int]:
@@ -49,14 +63,12 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 def quality(predict: Predict, pairs: Sequence, canvas: Tuple[int, int]) -> Quality:
     """Mean PSNR/SSIM of ``predict`` over ``pairs``, each restored at full size on ``canvas`` one at a time
     (a folder dataset's frames are decoded as they are needed, never held together)."""
-    scores = np.array([image_quality(p.sharp, to_uint8(restore(predict, p.blurry, canvas))) for p in pairs])
-    return Quality(float(scores[:, 0].mean()), float(scores[:, 1].mean()), tuple(scores[:, 0]))
+    return summarise(pairs, [image_quality(p.sharp, to_uint8(restore(predict, p.blurry, canvas))) for p in pairs])
 
 
-def blurry_quality(pairs: Sequence) -> Tuple[float, float]:
-    """The identity baseline: PSNR/SSIM of the blurry inputs themselves (mean over ``pairs``)."""
-    scores = np.array([image_quality(p.sharp, p.blurry) for p in pairs])
-    return float(scores[:, 0].mean()), float(scores[:, 1].mean())
+def blurry_quality(pairs: Sequence) -> Quality:
+    """The identity baseline: PSNR/SSIM of the blurry inputs themselves."""
+    return summarise(pairs, [image_quality(p.sharp, p.blurry) for p in pairs])
 
 
 @dataclass(frozen=True)
@@ -88,5 +100,4 @@ def quality_and_fidelity(reference: Predict, other: Predict, pairs: Sequence,
         out = restore(other, blurry, canvas)
         mses.append(_mse(restore(reference, blurry, canvas), out))
         scores.append(image_quality(p.sharp, to_uint8(out)))
-    scores = np.array(scores)
-    return Quality(float(scores[:, 0].mean()), float(scores[:, 1].mean()), tuple(scores[:, 0])), _fidelity(mses)
+    return summarise(pairs, scores), _fidelity(mses)

@@ -1,6 +1,6 @@
 """Judging a trained float model: its Keras PSNR/SSIM on the validation frames, its size, MACs and layer
 widths -- what every artifact made from it shares (``Trained``)."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
@@ -33,6 +33,7 @@ class Trained:
     steps: int
     folder: Path
     channels: Dict[str, int]  # conv layer -> output channels (a pruned model's real widths)
+    pipelines: Dict[str, Dict[str, float]] = field(default_factory=dict)  # pipeline -> blurry/Keras figures
 
 
 def conv_widths(model) -> Dict[str, int]:
@@ -48,8 +49,19 @@ def judged(candidate: Candidate, model, cfg: Config, dataset: Dataset, folder: P
     multiple = size_multiple(candidate)
     canvas = canvas_shape(dataset.val, multiple)
     keras_q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas)
+    blurry_q = blurry_quality(dataset.val)
     suffix = "_" + variant.id.replace("-", "_") if variant.id else ""
-    log_scalars(RunLayout.tensorboard(folder), steps, **{f"val/psnr_keras{suffix}": keras_q.psnr})
-    return Trained(candidate, model, canvas, multiple, keras_q.psnr, keras_q.ssim, *blurry_quality(dataset.val),
+    log_scalars(RunLayout.tensorboard(folder), steps, **{f"val/psnr_keras{suffix}": keras_q.psnr},
+                **{f"val/psnr_keras_{name}{suffix}": psnr for name, (psnr, _) in keras_q.per_pipeline.items()})
+    return Trained(candidate, model, canvas, multiple, keras_q.psnr, keras_q.ssim, blurry_q.psnr, blurry_q.ssim,
                    count_params(model), count_macs(model, cfg.measure.shapes[0]), steps, folder,
-                   conv_widths(model))
+                   conv_widths(model), pipeline_figures(blurry=blurry_q, keras=keras_q))
+
+
+def pipeline_figures(**by_source) -> Dict[str, Dict[str, float]]:
+    """``{pipeline: {"psnr_<source>": .., "ssim_<source>": ..}}`` from ``Quality`` records by source name."""
+    out: Dict[str, Dict[str, float]] = {}
+    for source, q in by_source.items():
+        for name, (psnr, ssim) in q.per_pipeline.items():
+            out.setdefault(name, {}).update({f"psnr_{source}": psnr, f"ssim_{source}": ssim})
+    return out
