@@ -148,27 +148,6 @@ def _hv_min(points: List[List[float]], ref: List[float]) -> float:
     return volume
 
 
-def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
-    """Kendall's tau-b between two scorings of the same items (1: same order, -1: reversed); NaN for
-    fewer than two items or a constant scoring."""
-    concordant = discordant = ties_a = ties_b = 0
-    for i in range(len(a)):
-        for j in range(i + 1, len(a)):
-            da, db = a[i] - a[j], b[i] - b[j]
-            if da == 0 and db == 0:
-                continue
-            if da == 0:
-                ties_a += 1
-            elif db == 0:
-                ties_b += 1
-            elif (da > 0) == (db > 0):
-                concordant += 1
-            else:
-                discordant += 1
-    denom = ((concordant + discordant + ties_a) * (concordant + discordant + ties_b)) ** 0.5
-    return (concordant - discordant) / denom if denom else float("nan")
-
-
 def hv_reference(rows: Sequence[ResultRow], spec: Objectives) -> Tuple[float, ...]:
     """A hypervolume reference point for ``rows``: the blurry input's PSNR (a network must beat doing
     nothing), 1.1x the slowest latency, and 0 for an accelerator MAC fraction. Pass the union of the runs

@@ -59,6 +59,12 @@ def test_overrides_are_typed_and_applied():
     (["optimize.sparsity=[half]"], r"optimize.sparsity entries must be 'm:n' patterns.*got 'half'"),
     (["optimize.apply_to=front"], r"optimize.apply_to must be one of \['all', 'pareto'\]; got 'front'"),
     (["optimize.prune_multiple=0"], r"optimize.prune_multiple must be >= 1.*got 0"),
+    (["run.name=../../escape"], r"run.name must be a folder name .*got '../../escape'"),
+    (["run.name=a/b"], r"run.name must be a folder name .*got 'a/b'"),
+    (["run.name=.hidden"], r"run.name must be a folder name .*got '.hidden'"),
+    (["run.name=x..y"], r"run.name must be a folder name .*got 'x..y'"),
+    (["space=upsampling", "space=nope"], r"space must be one of \[.*'upsampling'\] or a path to a .yaml file; got 'nope'"),
+    (["search.compare_run=/nonexistent/run"], r"search.compare_run must be a run directory.*'/nonexistent/run'"),
 ])
 def test_bad_config_names_value_and_choices(args, expected):
     with pytest.raises(ConfigError, match=expected):
@@ -134,3 +140,10 @@ def test_log_level_is_validated_and_not_part_of_a_runs_identity(tiny_args):
     with pytest.raises(ConfigError, match=r"log.level must be one of \['debug', 'error', 'info', 'warning'\]; got 'loud'"):
         load_config(["log.level=loud"])
     assert _comparable(load_config(["log.level=debug"])) == _comparable(load_config([]))
+
+
+def test_a_key_given_twice_keeps_the_last_and_says_so(capsys):
+    assert load_config(["train.steps=5", "search.rungs=[]", "train.steps=6"]).train.steps == 6
+    assert load_config(["space=nafnet", "space=upsampling"]).space == "upsampling"
+    err = capsys.readouterr().err
+    assert "'train.steps=5' is overridden by 'train.steps=6'" in err and "'space=nafnet' is overridden" in err

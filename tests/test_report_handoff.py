@@ -24,7 +24,8 @@ def tiny_run(tmp_path_factory, tiny_overrides):
 
     root = tmp_path_factory.mktemp("runs")
     args = ["space=upsampling", *tiny_overrides, f"run.root={root}", "grid.upsampler=[depth_to_space,bilinear]",
-            "grid.activation=[relu]", "optimize.ptq=[int8]", "optimize.representative_count=2", "run.name=tiny"]
+            "grid.activation=[relu]", "optimize.ptq=[int8]", "optimize.representative_count=2", "run.name=tiny",
+            "measure.resolutions=[[32,32],[32,64]]"]
     cfg, violations, dataset, study = prepare(args)
     run_search(cfg, violations, study, dataset)
     return study.layout.root
@@ -42,25 +43,27 @@ def test_report_page_holds_every_section_and_its_images(tiny_run):
     for crop in crops:
         assert f"crops/{crop.name}" in page
     assert BASE in page and f"{BASE}__ptq-int8" in page
-    assert "NPU &gt; GPU &gt; CPU" in page and "deprecated since Android 15" in page
+    assert "NPU &gt; GPU &gt; CPU" in page and "nnapi_api27" not in page.split("<h2>Portability")[1].split("</p>")[1]
+    assert "The deprecated NNAPI and Hexagon targets (hexagon, nnapi_api27" in page  # selectable, left out
+    assert "over the 4 artifacts trained equally (3 steps)" in page
 
 
 def test_choice_effects_average_over_the_other_choices():
     from portable_deblur.rank import Objectives
     from portable_deblur.report.html import choice_effects
 
-    def row(up, act, db, ms, ptq=None):
+    def row(up, act, db, ms, ptq=None, steps=900):
         values = {"upsampler": up, "activation": act, **({"ptq": ptq} if ptq else {})}
-        return ResultRow(id=f"{up}-{act}-{ptq}", arch="unet", values=values, status="ok", psnr_tflite=db,
-                         latency={"1x1_t1": {"median_ms": ms}})
+        return ResultRow(id=f"{up}-{act}-{ptq}-{steps}", arch="unet", values=values, status="ok", psnr_tflite=db,
+                         latency={"1x1_t1": {"median_ms": ms}}, steps=steps)
 
     rows = [row("a", "relu", 30, 10), row("a", "prelu", 32, 14), row("b", "relu", 29, 8), row("b", "prelu", 31, 12),
-            row("a", "relu", 29.5, 5, "int8")]
+            row("a", "relu", 29.5, 5, "int8"), row("c", "relu", 20, 1, steps=100)]  # a lower rung: left out
     effects = {(e["choice"], e["value"]): e for e in choice_effects(rows, Objectives("1x1_t1"))}
     assert effects[("activation", "prelu")]["mean_psnr_db"] == pytest.approx(31.5)
     assert effects[("activation", "prelu")]["delta_ms"] == pytest.approx(13 - 9.8)
     assert effects[("optimization", "int8")]["mean_latency_ms"] == 5
-    assert effects[("upsampler", "b")]["artifacts"] == 2
+    assert effects[("upsampler", "b")]["artifacts"] == 2 and ("upsampler", "c") not in effects
 
 
 def _chromium():
@@ -170,6 +173,11 @@ def test_handoff_errors_name_the_bad_value(tiny_run, capsys):
     assert handoff.main([f"run={tiny_run}", "pareto=true", "resolution=720by1280"]) == 2
     assert "resolution must be HEIGHTxWIDTH sizes separated by commas (e.g. 720x1280,1080x1920); got '720by1280'" \
         in capsys.readouterr().err
+    assert handoff.main([f"run={tiny_run}", "candidate=unet__nope", "candidate=unet__gone"]) == 2
+    err = capsys.readouterr().err
+    assert "handoff 'candidate=unet__nope' is overridden by 'candidate=unet__gone'" in err and "unet__gone" in err
+    assert handoff.main([f"run={tiny_run}", "pareto=true", f"out={tiny_run / 'results.csv'}"]) == 2
+    assert "out= must be a folder" in capsys.readouterr().err
 
 
 def test_interrupted_handoff_leaves_no_truncated_file(tiny_run, tmp_path, monkeypatch):

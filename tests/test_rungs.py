@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from portable_deblur.config import load_config
-from portable_deblur.rank import hypervolume, kendall_tau, nondominated_sort, promote, promotion_count
+from portable_deblur.rank import hypervolume, nondominated_sort, promote, promotion_count
 from portable_deblur.records import ResultRow
 from portable_deblur.search import trial as trial_module
 from portable_deblur.search.study import Outcome, SearchStudy
@@ -85,12 +85,15 @@ def test_infeasible_rows_are_promoted_last_and_failed_rows_never():
     assert promotions(_cfg("search.eta=2", "search.rungs=[1,2]"), rows) == ["a"]
 
 
-def test_hypervolume_and_kendall_tau():
+def test_hypervolume_andkendall_tau():
     assert hypervolume([(3.0, 1.0), (2.0, 0.5)], (0.0, 2.0), (True, False)) == pytest.approx(4.0)
     assert hypervolume([(1.0, 1.0, 1.0)], (0.0, 2.0, 0.0), (True, False, True)) == pytest.approx(1.0)
     assert hypervolume([(-1.0, 1.0)], (0.0, 2.0), (True, False)) == 0.0  # worse than the reference
+    from portable_deblur.report.rungs import kendall_tau
+
     assert kendall_tau([1, 2, 3], [10, 20, 30]) == 1.0 and kendall_tau([1, 2, 3], [3, 2, 1]) == -1.0
-    assert np.isnan(kendall_tau([1.0], [2.0]))
+    assert kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(2 / 3)
+    assert np.isnan(kendall_tau([1.0], [2.0])) and np.isnan(kendall_tau([1.0, 1.0], [2.0, 3.0]))
 
 
 def test_rungs_must_increase_and_eta_be_at_least_two():

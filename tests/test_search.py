@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import dataclasses
+import re
 
 import pytest
 
@@ -29,9 +30,10 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
     cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, *TWO])
     front = run_search(cfg, violations, study, dataset)
     run = study.layout.root
-    for name in ("config.yaml", "study.db", "results.csv", "pareto.csv", "pareto.png",
-                 "latency_vs_resolution.csv", "latency_vs_resolution.png"):
+    for name in ("config.yaml", "study.db", "results.csv", "pareto.csv", "pareto.png"):
         assert (run / name).is_file(), name
+    for name in ("latency_vs_resolution.csv", "latency_vs_resolution.png"):  # one resolution: no slope to show
+        assert not (run / name).exists(), name
     rows = _rows(study)
     assert [r["status"] for r in rows] == ["ok", "ok"], rows
     assert sorted(r["trial"] for r in rows) == [0, 1]  # the study records which trial made which files
@@ -40,7 +42,7 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
         assert r["params"] > 0 and r["macs"] > 0 and r["latency"]["32x32_t2"]["median_ms"] > 0
         assert r["latency"]["32x32_t2"]["interleaved_rounds"] == 3  # final interleaved re-timing
         assert r["portability"]["gpu"]["fallback"] == {} and r["xnnpack"]["delegated_nodes"] == r["xnnpack"]["nodes"]
-        assert ("TRANSPOSE_CONV" in r["portability"]["nnapi_api27"]["fallback"]) == ("transpose" in r["id"])
+        assert set(r["portability"]) == {"gpu", "qnn_htp", "neuron_apu", "xnnpack"}  # the live targets
         assert r["fidelity_psnr"] > 60  # fp32 TFLite reproduces Keras
         artifact = run / r["artifacts"]["fp32_32x32"]
         assert artifact.is_file() and (run / r["id"] / "model.keras").is_file()
@@ -53,11 +55,11 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
         assert r["psnr_blurry"] == pytest.approx((by["srgb"]["psnr_blurry"] + by["linear"]["psnr_blurry"]) / 2)
     header = (run / "results.csv").read_text().splitlines()[0]
     for column in ("id", "value_upsampler", "psnr_keras", "psnr_tflite", "psnr_blurry", "latency_32x32_t2_median_ms",
-                   "latency_32x32_t2_p90_ms", "fallback_nnapi_api27", "accel_macs_gpu", "xnnpack_undelegated", "artifact_fp32_32x32", "status", "error",
+                   "latency_32x32_t2_p90_ms", "fallback_neuron_apu", "accel_macs_gpu", "xnnpack_undelegated", "artifact_fp32_32x32", "status", "error",
                    "psnr_tflite_srgb", "psnr_blurry_linear", "ssim_tflite_linear", "psnr_gain_srgb", "psnr_gain_linear"):
         assert column in header.split(","), column
     report = (run / "report.html").read_text()
-    assert "gain_srgb_db" in report and "gain_linear_db" in report
+    assert "gain_srgb_db" in report and "gain_linear_db" in report and "Latency against resolution" not in report
 
     # Same command again: nothing is re-run and nothing is duplicated.
     monkeypatch.setattr(trial, "run_candidate", lambda *a, **k: pytest.fail("finished candidate re-run"))
@@ -123,6 +125,12 @@ def test_a_failed_start_writes_nothing_and_the_corrected_command_runs(tiny_args,
     with pytest.raises(ConfigError, match="no sharp twin|cannot read image"):
         prepare([*bad[:-1], f"data.root={tmp_path / 'gopro'}"])
     assert not (tmp_path / "runs").exists()
+    for name in ("../../escape", "a/b", ".hidden"):  # a run name is a name: never a path out of run.root
+        with pytest.raises(ConfigError, match=f"run.name must be a folder name .*{re.escape(name)}"):
+            prepare(["space=upsampling", *tiny_args, *TWO, f"run.name={name}"])
+    with pytest.raises(ConfigError, match="space must be one of .*got 'nope'"):
+        prepare(["space=upsampling", *tiny_args, *TWO, "space=nope"])
+    assert not (tmp_path / "runs").exists() and not any(tmp_path.parent.glob("escape"))
     cfg, _, _, study = prepare(["space=upsampling", *tiny_args, *TWO])
     assert study.trial_counts() == {}
 

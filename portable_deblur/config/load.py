@@ -5,6 +5,7 @@ Everything is validated at load time, before any work starts; the result is a tr
 A run directory's saved ``config.yaml`` is read back the same way (``load_saved``), validated too.
 """
 import dataclasses
+import sys
 from pathlib import Path
 from typing import List, Sequence
 
@@ -44,12 +45,23 @@ def _friendly(exc: OmegaConfBaseException) -> ConfigError:
     return ConfigError(f"invalid config {key!r}: {msg}{hint}")
 
 
+def last_wins(args: Sequence[str], what: str = "") -> List[str]:
+    """``key=value`` arguments with a key given twice reduced to its last value (OmegaConf's rule, for every
+    key, ``space=`` included), and each overridden one reported on stderr, naming both values."""
+    last = {a.split("=", 1)[0]: a for a in args}
+    for arg in args:
+        if last[arg.split("=", 1)[0]] is not arg:
+            print(f"note: {what}{arg!r} is overridden by {last[arg.split('=', 1)[0]]!r} given later", file=sys.stderr)
+    return [a for a in args if last[a.split("=", 1)[0]] is a]
+
+
 def load_config(args: Sequence[str]) -> Config:
     """Build the config from CLI-style arguments: ``space=NAME`` plus ``dotted.key=value`` overrides."""
     args = list(args)
     for arg in args:
         if "=" not in arg:
             raise ConfigError(f"arguments must look like key=value (e.g. space=upsampling train.steps=100); got {arg!r}")
+    args = last_wins(args)
     space = next((a.split("=", 1)[1] for a in args if a.startswith("space=")), Config.space)
     try:
         schema = OmegaConf.structured(Config)

@@ -41,12 +41,16 @@ GOLDEN_ATOL = 1e-5  # float outputs: same file, same runtime; int8 outputs must 
 
 
 def parse_args(argv: Sequence[str]) -> Dict[str, str]:
+    from portable_deblur.config.load import last_wins
+
     args = {}
-    for arg in argv:
+    for arg in last_wins(list(argv), "handoff "):
         key, sep, value = arg.partition("=")
         if not sep or key not in KEYS:
             raise ConfigError(f"handoff arguments are key=value with key one of {list(KEYS)}; got {arg!r}")
         args[key] = value
+    if args.get("out") and Path(args["out"]).expanduser().is_file():
+        raise ConfigError(f"handoff out= must be a folder (bundles are written under it); {args['out']!r} is a file")
     return args
 
 

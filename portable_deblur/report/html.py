@@ -20,10 +20,14 @@ CROP = 48  # px of each validation patch, shown enlarged
 
 def choice_effects(rows: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
     """What each searched value (and each optimization) costs: per value, the mean PSNR and latency of the
-    artifacts that have it, and the difference to the mean over all of them -- averaged over the others."""
+    artifacts that have it, and the difference to the mean over all of them -- averaged over the others.
+    Only artifacts trained equally are compared: those with the most training steps (the top rung), since
+    a network trained longer would credit its steps to its values."""
     ok = [r for r in rows if r.status == "ok" and spec.latency in r.latency]
     if not ok:
         return []
+    top = max(r.steps for r in ok)
+    ok = [r for r in ok if r.steps == top]
     overall_db = mean(spec.values(r)[0] for r in ok)
     overall_ms = mean(spec.values(r)[1] for r in ok)
     keys = sorted({k for r in ok for k in r.values if k not in OPTIMIZATION_KEYS}) + ["optimization"]
@@ -253,8 +257,11 @@ def _portability_section(rows: Sequence[ResultRow]) -> List[str]:
            " No Vulkan adapter on this host: every column is a table prediction.")
     old = sorted({t.name.split("_api")[0] for t in targets().values() if t.deprecated} & {
         k.split("_api")[0] for r in rows for k in r.portability})
+    deprecated = sorted(t.name for t in targets().values() if t.deprecated)
     dep = (f" Deprecated targets ({', '.join(old)}): NNAPI and the Hexagon delegate are deprecated since "
-           f"Android 15; their columns matter for older devices only." if old else "")
+           f"Android 15; their columns matter for older devices only." if old else
+           f" The deprecated NNAPI and Hexagon targets ({', '.join(deprecated)}) are left out; name them in "
+           f"portability.targets for older devices.")
     npu = sorted({t.name for t in targets().values() if t.accelerator == "npu"} & {k for r in rows for k in r.portability})
     npu_how = (f" NPU columns ({', '.join(npu)}) are the op lists of LiteRT's vendor compiler plugins; the vendor "
                f"compilers (not installable on this host) give the final per-op verdict and may refuse more."
@@ -290,8 +297,14 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
                                **pipeline_fmt})]
     effects = choice_effects(rows, spec)
     if effects:
+        compared = sum(e["artifacts"] for e in effects if e["choice"] == effects[0]["choice"])
+        steps = max(r.steps for r in rows if r.status == "ok")
+        left = sum(r.status == "ok" and r.steps != steps for r in rows)
         parts.append("<h2>What each choice costs</h2><p>Mean over the artifacts with that value, and its "
-                     "difference to the mean of all artifacts (so averaged over the other choices).</p>")
+                     "difference to the mean of all artifacts (so averaged over the other choices), over the "
+                     f"{compared} artifacts trained equally ({steps} steps)"
+                     + (f"; {left} trained fewer steps (lower rungs) are left out, so no value is credited "
+                        "with another's training" if left else "") + ".</p>")
         parts.append(html_table(effects, ["choice", "value", "artifacts", "mean_psnr_db", "delta_db", "mean_latency_ms",
                                       "delta_ms"],
                             fmt={"mean_psnr_db": ".2f", "delta_db": "+.2f", "mean_latency_ms": ".1f", "delta_ms": "+.1f"}))

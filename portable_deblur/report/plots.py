@@ -35,13 +35,15 @@ def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow
     colours = {o: palette(i % palette.N) for i, o in enumerate(names)}
     markers = {a: _MARKERS[i % len(_MARKERS)] for i, a in enumerate(dict.fromkeys(r.arch for r in rows))}
     crowded = len(rows) > 12  # then only the front is labelled (every row is in the tables)
+    unequal = len({r.steps for r in rows}) > 1  # rungs: say how long each point was trained
     for r in rows:
         y, x = spec.values(r)[:2]
         ax.scatter([x], [y], s=36, color=colours[r.optimization], marker=markers[r.arch], zorder=3)
         if r.id in front_ids:
             ax.scatter([x], [y], s=140, facecolors="none", edgecolors="black", linewidths=1.2, zorder=4)
         if r.id in front_ids or not crowded:
-            ax.annotate(label(r), (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+            text = f"{label(r)} ({r.steps} steps)" if unequal else label(r)
+            ax.annotate(text, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
     latencies = [spec.values(r)[1] for r in rows]
     if latencies and min(latencies) > 0 and max(latencies) / min(latencies) > 20:
         ax.set_xscale("log")  # e.g. 16x8 on reference kernels, ~50x slower than fp32

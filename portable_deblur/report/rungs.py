@@ -3,8 +3,18 @@ against the next among the candidates it promoted (Kendall tau), the front's hyp
 training steps spent so far, and the candidates a rung dropped that a full run's front kept."""
 from typing import Dict, List, Optional, Sequence
 
-from portable_deblur.rank import Objectives, front_hypervolume, hv_reference, kendall_tau
+from portable_deblur.rank import Objectives, front_hypervolume, hv_reference
 from portable_deblur.records import ResultRow
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
+    """Kendall's tau-b (scipy) between two scorings of the same items; NaN for fewer than two items or a
+    constant scoring."""
+    from scipy.stats import kendalltau
+
+    if len(a) < 2 or len(set(a)) < 2 or len(set(b)) < 2:
+        return float("nan")
+    return float(kendalltau(a, b).statistic)
 
 
 def _float_rows(history: Sequence[ResultRow]) -> List[ResultRow]:

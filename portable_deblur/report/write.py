@@ -20,6 +20,8 @@ def write_report(layout: RunLayout, rows: Sequence[ResultRow], spec: Objectives,
     write_csv(layout.pareto_csv, [r.flat() for r in front])
     plot_pareto(layout.pareto_png, ok, front, spec)
     table = latency_table(rows)
+    if len({t["resolution"] for t in table}) < 2:
+        table = []  # one resolution has no slope to show: no plot, no table, no exponent
     if table:
         write_csv(layout.latency_csv, table)
         plot_latency_vs_resolution(layout.latency_png, table)

@@ -1,4 +1,7 @@
 """The search stage's choices (samplers) and the check of ``search.*``."""
+import re
+from pathlib import Path
+
 from portable_deblur.registry import ConfigError, lookup
 
 SAMPLERS = ("grid", "nsga2", "tpe")  # grid: every point once; nsga2 / tpe: search.n_trials sampled candidates
@@ -12,10 +15,22 @@ def measured_keys(cfg) -> list:
     return [latency_key((h, w), t) for h, w in cfg.measure.shapes for t in cfg.measure.threads]
 
 
+RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*")
+
+
+def validate_run_name(name) -> None:
+    """``run.name`` names one folder under ``run.root``: letters, digits and ``_ . + = -``, not starting with
+    a dot (no separators, no ``..``), so a run can never write outside its root."""
+    if name is not None and (not RUN_NAME.fullmatch(str(name)) or ".." in str(name)):
+        raise ConfigError(f"run.name must be a folder name (letters, digits, _ . + = -, not starting with '.', "
+                          f"no '/' or '..'); got {name!r}")
+
+
 def validate(cfg) -> None:
     """Check ``search.*`` (it needs the measured resolutions, so it takes the whole config)."""
     from portable_deblur.rank import PSNR_OBJECTIVES
 
+    validate_run_name(cfg.run.name)
     s = cfg.search
     lookup(dict.fromkeys(SAMPLERS), "search.sampler", s.sampler)
     if s.sampler != "grid" and (s.n_trials is None or s.n_trials < 1):
@@ -34,5 +49,8 @@ def validate(cfg) -> None:
         raise ConfigError(f"search.rungs must be increasing step counts >= 1 (e.g. [100, 300, 1200]); got {s.rungs}")
     if s.eta < 2:
         raise ConfigError(f"search.eta must be >= 2 (each rung keeps the best 1/eta); got {s.eta}")
+    if s.compare_run is not None and not (Path(s.compare_run).expanduser() / "config.yaml").is_file():
+        raise ConfigError(f"search.compare_run must be a run directory (one with a config.yaml); got "
+                          f"{s.compare_run!r}")
     if s.storage is not None and s.storage.split(":", 1)[0].split("+")[0] not in STORAGE_SCHEMES:
         raise ConfigError(f"search.storage must be a sqlite:///, postgresql:// or mysql:// URL; got {s.storage!r}")
