@@ -74,14 +74,15 @@ def main(argv=None) -> int:
     from portable_deblur.train.fit import fit, seed_everything
 
     wanted = dict(kv.split("=") for kv in args.candidate.split(",") if kv)
-    val = load_dataset(load_config(["space=upsampling"]).data).val  # one validation for every row
+    default = load_config(["space=upsampling"])
+    val = load_dataset(default.data).val  # one validation for every row
+    candidate = next(c for c in expand(default.arch, default.model, default.grid)
+                     if all(str(c.values.get(k)) == v for k, v in wanted.items()))
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for steps in args.steps:
             for data in args.data:
                 cfg = load_config(["space=upsampling", f"train.steps={steps}", "search.rungs=[]", *data.split()])
-                candidate = next(c for c in expand(cfg.arch, cfg.model, cfg.grid)
-                                 if all(str(c.values.get(k)) == v for k, v in wanted.items()))
                 seed_everything(cfg.train.seed, cfg.train.jit_compile)
                 model = build_model(candidate)
                 start = time.perf_counter()

@@ -32,8 +32,47 @@ def test_a_slow_artifact_stops_timing_at_the_time_budget(tmp_path):
     from portable_deblur.deploy.measure import time_interpreter
 
     path = atomic_write(tmp_path / "m.tflite", to_tflite(build_unet(width=4, enc_blocks=[1], dec_blocks=[1]), (32, 32)))
-    assert time_interpreter(path, 1, warmup=5, runs=50, max_seconds=1e-6).runs == 3  # at least 3 timed runs
-    assert time_interpreter(path, 1, warmup=1, runs=4).runs == 4
+    assert time_interpreter(path, 1, warmup=5, runs=50, max_seconds=1e-6, retries=0).runs == 3  # at least 3 runs
+    assert time_interpreter(path, 1, warmup=1, runs=4, retries=0).runs == 4
+
+
+def test_runs_that_waited_for_a_cpu_are_left_out_retried_and_flagged(tmp_path, monkeypatch):
+    """Another process taking a CPU shows as run-queue wait of the timed threads: those runs do not count."""
+    from portable_deblur.deploy import measure as m
+
+    path = atomic_write(tmp_path / "m.tflite", to_tflite(build_unet(width=4, enc_blocks=[1], dec_blocks=[1]), (32, 32)))
+    state = {"run": 0, "queued": 0, "disturbed": lambda i: i % 2 == 1}
+
+    def invoke(_):  # every other run "waits 30 ms for a CPU" and takes 50 ms instead of 10
+        state["run"] += 1
+        slow = state["disturbed"](state["run"])
+        state["queued"] += 30_000_000 if slow else 0
+        return 50.0 if slow else 10.0
+
+    monkeypatch.setattr(m, "_invoke_ms", invoke)
+    monkeypatch.setattr(m, "_queued_ns", lambda: state["queued"])
+    monkeypatch.setattr(m.time, "sleep", lambda s: None)
+    lat = m.time_interpreter(path, 1, warmup=1, runs=10)
+    assert lat.median_ms == 10.0 and lat.p90_ms == 10.0
+    assert (lat.runs, lat.clean_runs, lat.attempts, lat.disturbed) == (10, 5, 1, "")
+    state.update(run=0, disturbed=lambda i: i % 10 != 0)  # 1 run in 10 undisturbed: retried, then flagged
+    lat = m.time_interpreter(path, 1, warmup=1, runs=10, retries=2)
+    assert lat.attempts == 3 and lat.runs == 30 and lat.clean_runs == 3 and lat.median_ms == 10.0
+    assert lat.disturbed == ""  # 3 undisturbed runs over the batches are enough for a figure
+    state.update(run=0, disturbed=lambda i: True)
+    lat = m.time_interpreter(path, 1, warmup=1, runs=5, retries=1)
+    assert lat.attempts == 2 and lat.clean_runs == 0 and "0 of 10 runs undisturbed after 2 batches" in lat.disturbed
+    assert lat.idle_share is not None and lat.others_cpu is not None
+
+
+def test_the_waiting_search_process_is_idle_while_a_child_measures(tmp_path):
+    """Measured, not assumed: the parent's CPU use while the measuring child runs (after TensorFlow is loaded
+    in it, as in a search)."""
+    from portable_deblur.backend import tf  # noqa: F401  (the search process has TensorFlow's pools)
+
+    path = atomic_write(tmp_path / "m.tflite", to_tflite(build_unet(width=4, enc_blocks=[1], dec_blocks=[1]), (32, 32)))
+    lat = measure_local(path, threads=1, warmup=1, runs=200)
+    assert lat.parent_cpu is not None and lat.parent_cpu < 0.05
 
 
 def test_measure_failure_names_the_file(tmp_path):

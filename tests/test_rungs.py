@@ -235,7 +235,7 @@ def test_resume_in_the_middle_of_a_rung_reruns_nothing_finished(rung_args, monke
     assert len(complete) == 4 and len({t.user_attrs["candidate"] for t in complete}) == 4
     report = study.layout.report.read_text()
     assert "Rungs: how far the cheap ranking can be trusted" in report and "kendall_tau_psnr" in report
-    assert "reference-scaled milliseconds" in report
+    assert "trial median over its undisturbed runs" in report
 
 
 def _cli(args):

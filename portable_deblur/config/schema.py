@@ -38,6 +38,7 @@ class DataConfig:
     # The camera pipeline training pairs are blurred in: srgb (GoPro's standard `blur` set), linear (light
     # integrated through a camera response, as REDS and real single exposures), or mixed (either, per crop).
     blur_space: str = "mixed"
+    linear_share: float = 0.5  # mixed: the share of training crops averaged in linear light
     # Exponent of the gamma camera response of `linear`: 3.0 makes rendered pairs brighten as REDS's do.
     camera_gamma: float = 3.0
     noise_sigma: float = 0.01
@@ -105,6 +106,9 @@ class MeasureConfig:
     warmup: int = 3
     runs: int = 20
     max_seconds: float = 5.0  # a slow artifact (16x8: ~1 s a run here) stops timing after this (>= 3 runs)
+    # Runs whose threads queued for a CPU (another process had it) are left out; while fewer than half a
+    # batch are undisturbed, up to this many more batches follow a pause, then the row is flagged.
+    retries: int = 3
     interleaved_rounds: int = 3  # final round-robin re-timing of every candidate's primary artifact
     # Also run every float artifact on LiteRT's GPU accelerator (needs a Vulkan adapter, deploy/gpu.py) and
     # keep its validation PSNR (psnr_gpu): what a phone's GPU outputs, in the accelerator's default precision.

@@ -29,8 +29,9 @@ def validate(d) -> None:
                           f"{d.rotation}, {d.zoom}, {d.max_side}")
     if len(d.blur_length) != 2 or not 0 < d.blur_length[0] <= d.blur_length[1]:
         raise ConfigError(f"data.blur_length must be [min, max] pixels with 0 < min <= max; got {list(d.blur_length)}")
-    if not 0 <= d.leaves_share <= 1:
-        raise ConfigError(f"data.leaves_share must be in [0, 1]; got {d.leaves_share}")
+    for key in ("leaves_share", "linear_share"):
+        if not 0 <= getattr(d, key) <= 1:
+            raise ConfigError(f"data.{key} must be in [0, 1]; got {getattr(d, key)}")
     if d.leaves_size < 8 or min(d.leaves_reuse, d.render_reuse, d.val_blurs_per_image) < 1:
         raise ConfigError(f"data.leaves_size must be >= 8, data.leaves_reuse, data.render_reuse and "
                           f"data.val_blurs_per_image >= 1; got {d.leaves_size}, {d.leaves_reuse}, {d.render_reuse}, "

@@ -25,7 +25,7 @@ import numpy as np
 from portable_deblur.data.blur import blur_signal, shake_path, to_signal
 from portable_deblur.data.content import dead_leaves, palette, photo
 
-PIPELINES = ("srgb", "linear")  # what ``mixed`` draws from, one per crop
+PIPELINES = ("srgb", "linear")  # the camera pipelines (``mixed`` draws one per crop)
 RING_BATCHES = 4  # the ring holds this many batches' worth of rendered crops
 CALIBRATION = 2 ** 40  # crop numbers of calibration samples: dead-leaves frames no training batch reaches
 
@@ -57,6 +57,7 @@ class ShakeScenes:
     noise_sigma: float
     seed: int
     render_reuse: int = 1  # rendered crops used this many times on average (the ring above)
+    linear_share: float = 0.5  # blur_space=mixed: the share of crops averaged in linear light
 
     @property
     def smallest_side(self) -> int:
@@ -75,7 +76,8 @@ class ShakeScenes:
     def render(self, rng: np.random.Generator, crop_number: int, size: Tuple[int, int]
                ) -> Tuple[np.ndarray, np.ndarray]:
         """One fresh (blurry, sharp) uint8 pair of ``size`` (clipped to the frame it is cut from)."""
-        space = PIPELINES[rng.integers(2)] if self.blur_space == "mixed" else self.blur_space
+        space = (("linear" if rng.random() < self.linear_share else "srgb") if self.blur_space == "mixed"
+                 else self.blur_space)
         frame, signal = self.frame(rng, crop_number, space)
         lo, hi = np.log(self.blur_length)
         # Log-uniform lengths: hand shake is mostly small with a long tail of large motions.
@@ -127,4 +129,4 @@ def scenes(cfg) -> ShakeScenes:
     """The ``ShakeScenes`` a ``DataConfig`` describes."""
     return ShakeScenes(tuple(cfg.train_images), cfg.max_side, cfg.leaves_share, cfg.leaves_size, cfg.leaves_reuse,
                        cfg.blur_space, cfg.camera_gamma, tuple(cfg.blur_length), cfg.rotation, cfg.zoom,
-                       cfg.noise_sigma, cfg.seed, cfg.render_reuse)
+                       cfg.noise_sigma, cfg.seed, cfg.render_reuse, cfg.linear_share)

@@ -4,9 +4,20 @@ Locally each artifact is timed in its own process (``python -m portable_deblur.d
 allocator and thread-pool state cannot leak into another's numbers, and the child's peak RSS is the
 artifact's own. Timing noise on shared machines can reach 2x between windows, so we report median, p90
 and spread (CV), never a single run. ``backend=adb`` runs TFLite's ``benchmark_model`` on a phone.
+
+A busy machine inflates wall times unevenly: on 2 cores a 2-thread inference needs both, and another process
+running part of the time made a default run's figures 1.15-1.39x too high and misordered them. So every timed
+run is checked for disturbance: the time its threads spent runnable but waiting for a CPU (the kernel's
+per-thread run-queue wait, ``/proc/self/task/*/schedstat``, in ns). A run whose threads waited more than
+``DISTURBED_WAIT`` of its wall time is disturbed; the figures are the undisturbed runs'. Too few of them and
+the runs are repeated after a pause (``measure.retries``); still too few and the result is flagged with the
+reason (``disturbed``). Each measurement also records the machine's idle share and the other processes' CPU
+use over its window (``/proc/stat``), the CPU time per inference, and, in the search process that waits for
+the child, how much CPU that parent used meanwhile (it should be idle: no spinning thread pools).
 """
 import argparse
 import json
+import os
 import re
 import resource
 import shutil
@@ -15,7 +26,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -39,6 +50,14 @@ class Latency:
     nodes: Optional[int] = None
     reference_ms: Optional[float] = None  # the reference network's median, timed alternately with this file
     reference_ratio: Optional[float] = None  # median of (this run / the reference run that followed it)
+    clean_runs: Optional[int] = None  # timed runs whose threads waited < DISTURBED_WAIT for a CPU (the figures')
+    attempts: Optional[int] = None  # batches of runs it took (1 + retries used)
+    wait_share: Optional[float] = None  # median run-queue wait / wall over all timed runs (0: nothing queued)
+    cpu_ms: Optional[float] = None  # median CPU time of all its threads per undisturbed inference
+    idle_share: Optional[float] = None  # the machine's idle CPU share over the measurement (/proc/stat)
+    others_cpu: Optional[float] = None  # cores the other processes used meanwhile (this process excluded)
+    parent_cpu: Optional[float] = None  # cores the waiting search process used meanwhile (local backend)
+    disturbed: str = ""  # why too few runs were undisturbed, after every retry ("" when enough were)
 
 
 def _peak_rss_mb() -> float:
@@ -54,6 +73,43 @@ def _peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB; other OSes differ
+
+
+DISTURBED_WAIT = 0.02  # a run whose threads queued for a CPU longer than this share of its wall time
+MIN_CLEAN = 0.5  # share of a batch's runs (at least 3) that must be undisturbed
+RETRY_PAUSE_S = 0.5  # between batches: lets a burst of other work pass
+
+
+def _queued_ns() -> int:
+    """Nanoseconds this process's threads have spent runnable but waiting for a CPU (the run-queue wait of
+    ``/proc/self/task/*/schedstat``); 0 where the kernel has no schedstat (then no run counts as disturbed)."""
+    total = 0
+    try:
+        for task in os.listdir("/proc/self/task"):
+            total += int(Path(f"/proc/self/task/{task}/schedstat").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return total
+
+
+def cpu_ticks() -> Tuple[int, int, int]:
+    """(all, idle, this process's) clock ticks: ``/proc/stat``'s machine total and idle (+ iowait), and this
+    process's user + system time (``/proc/self/stat``); zeros where /proc is absent."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        own = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(fields[:8]), fields[3] + fields[4], int(own[11]) + int(own[12])
+    except (OSError, IndexError, ValueError):
+        return 0, 0, 0
+
+
+def machine_load(before: Tuple[int, int, int], after: Tuple[int, int, int]) -> Tuple[float, float]:
+    """(idle share of the machine, cores used by other processes) between two ``cpu_ticks`` readings."""
+    total, idle, own = (a - b for a, b in zip(after, before))
+    if total <= 0:
+        return float("nan"), float("nan")
+    cores = os.cpu_count() or 1
+    return idle / total, max(total - idle - own, 0) / total * cores
 
 
 def _timed_input(interpreter):
@@ -74,15 +130,27 @@ def _invoke_ms(interpreter) -> float:
     return (time.perf_counter() - start) * 1000.0
 
 
+def _checked_run(interpreter) -> Tuple[float, float, float]:
+    """One timed inference: (wall ms, run-queue wait share, CPU ms of all threads). The process clock is exact;
+    schedstat's wait is brought up to date at each context switch, which is when a queued thread gets its CPU."""
+    wait0, cpu0 = _queued_ns(), time.process_time()
+    ms = _invoke_ms(interpreter)
+    cpu1, wait1 = time.process_time(), _queued_ns()
+    return ms, (wait1 - wait0) / 1e6 / max(ms, 1e-6), (cpu1 - cpu0) * 1000.0
+
+
 def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: int,
-                     max_seconds: float = float("inf"), reference: Optional[Union[str, Path]] = None) -> Latency:
+                     max_seconds: float = float("inf"), reference: Optional[Union[str, Path]] = None,
+                     retries: int = 3) -> Latency:
     """Warm up, then time ``runs`` invocations on a fixed random input (in this process). A slow model
     (16x8 on reference kernels: ~1 s a run) stops after ``max_seconds`` of timed runs (at least 3) and
     a quarter of that of warm-up (at least 1); ``Latency.runs`` says how many were timed.
 
+    Runs whose threads queued for a CPU (another process took it) are left out of the figures; while fewer
+    than ``MIN_CLEAN`` of a batch are undisturbed, another batch follows a pause, at most ``retries`` times.
+
     With a ``reference`` file, each timed run of ``path`` is followed by one of the reference, so both see
-    the same machine conditions: ``reference_ratio`` is the median of the per-pair ratios, a figure that
-    stays put when the whole machine gets faster or slower (``search.run``'s stable latency)."""
+    the same machine conditions: ``reference_ratio`` is the median of the per-pair ratios."""
     from portable_deblur.deploy.runtime import load_interpreter
 
     ref = load_interpreter(reference, threads) if reference is not None else None
@@ -99,35 +167,59 @@ def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: in
             ref.invoke()
         if time.perf_counter() - start > max_seconds / 4:
             break
-    times, ref_times, budget_ms = [], [], 1000.0 * max_seconds
-    for _ in range(runs):
-        times.append(_invoke_ms(interpreter))
-        budget_ms -= times[-1]
-        if ref is not None:
-            ref_times.append(_invoke_ms(ref))
-        if budget_ms < 0 and len(times) >= 3:
+    ticks = cpu_ticks()
+    checked, ref_times, attempts = [], [], 0
+    while attempts <= retries:
+        if attempts:
+            time.sleep(RETRY_PAUSE_S)
+        attempts, budget_ms, batch = attempts + 1, 1000.0 * max_seconds, []
+        for _ in range(runs):
+            batch.append(_checked_run(interpreter))
+            budget_ms -= batch[-1][0]
+            if ref is not None:
+                ref_times.append(_invoke_ms(ref))
+            if budget_ms < 0 and len(batch) >= 3:
+                break
+        checked += batch
+        if sum(w <= DISTURBED_WAIT for _, w, _ in checked) >= max(3, MIN_CLEAN * len(batch)):
             break
-    t = np.array(times)
+    idle, others = machine_load(ticks, cpu_ticks())
+    clean = [c for c in checked if c[1] <= DISTURBED_WAIT]
+    disturbed = ""
+    if len(clean) < 3:
+        disturbed = (f"{len(clean)} of {len(checked)} runs undisturbed after {attempts} batches: its threads waited "
+                     f"{100 * float(np.median([w for _, w, _ in checked])):.0f} % of a run for a CPU; other "
+                     f"processes used {others:.2f} cores, the machine was {100 * idle:.0f} % idle")
+        clean = sorted(checked, key=lambda c: c[1])[:3]  # the least disturbed
+    t = np.array([c[0] for c in clean])
     peak = _peak_rss_mb()
     extra = {}
-    if ref is not None:
-        extra = {"reference_ms": float(np.median(ref_times)),
-                 "reference_ratio": float(np.median(t / np.array(ref_times)))}
+    if ref is not None:  # pairs whose artifact run was undisturbed
+        pairs = [(c[0], r) for c, r in zip(checked, ref_times) if c[1] <= DISTURBED_WAIT] or \
+            list(zip((c[0] for c in checked), ref_times))
+        extra = {"reference_ms": float(np.median([r for _, r in pairs])),
+                 "reference_ratio": float(np.median([a / r for a, r in pairs]))}
     return Latency(float(np.median(t)), float(np.percentile(t, 90)), float(t.mean()), float(t.min()),
-                   float(t.std() / t.mean()), len(times), threads, peak, peak - before, **extra)
+                   float(t.std() / t.mean()), len(checked), threads, peak, peak - before,
+                   clean_runs=sum(c[1] <= DISTURBED_WAIT for c in checked), attempts=attempts,
+                   wait_share=float(np.median([c[1] for c in checked])),
+                   cpu_ms=float(np.median([c[2] for c in clean])), idle_share=idle, others_cpu=others,
+                   disturbed=disturbed, **extra)
 
 
 def measure_local(path: Union[str, Path], threads: int = 2, warmup: int = 3, runs: int = 20,
-                  max_seconds: float = 5.0, reference: Optional[Path] = None) -> Latency:
+                  max_seconds: float = 5.0, reference: Optional[Path] = None, retries: int = 3) -> Latency:
     """Time ``path`` in a fresh Python subprocess (alternating with ``reference`` when given); raises
-    RuntimeError with its stderr if it fails."""
+    RuntimeError with its stderr if it fails. ``parent_cpu``: the cores this process used while it waited."""
     cmd = [sys.executable, "-m", "portable_deblur.deploy.measure", str(path), "--threads", str(threads),
-           "--warmup", str(warmup), "--runs", str(runs), "--max-seconds", str(max_seconds)]
+           "--warmup", str(warmup), "--runs", str(runs), "--max-seconds", str(max_seconds), "--retries", str(retries)]
     cmd += ["--reference", str(reference)] if reference is not None else []
+    own, start = cpu_ticks()[2], time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
+    parent = (cpu_ticks()[2] - own) / (os.sysconf("SC_CLK_TCK") * max(time.perf_counter() - start, 1e-6))
     if proc.returncode != 0:
         raise RuntimeError(f"measuring {path} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
-    return Latency(**json.loads(proc.stdout.strip().splitlines()[-1]))
+    return Latency(**{**json.loads(proc.stdout.strip().splitlines()[-1]), "parent_cpu": parent})
 
 
 # benchmark_model flags per delegate (TFLite tools/benchmark README).
@@ -183,7 +275,7 @@ def measure_adb(path: Union[str, Path], cfg, threads: int) -> Latency:
 
 
 BACKENDS = {"local": lambda path, cfg, threads, reference: measure_local(path, threads, cfg.warmup, cfg.runs,
-                                                                         cfg.max_seconds, reference),
+                                                                         cfg.max_seconds, reference, cfg.retries),
             "adb": lambda path, cfg, threads, reference: measure_adb(path, cfg, threads)}
 
 
@@ -221,9 +313,10 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--max-seconds", type=float, default=float("inf"))
     parser.add_argument("--reference", help="a .tflite timed alternately with PATH (reference_ratio)")
+    parser.add_argument("--retries", type=int, default=3, help="extra batches while too few runs are undisturbed")
     args = parser.parse_args(argv)
     print(json.dumps(asdict(time_interpreter(args.path, args.threads, args.warmup, args.runs, args.max_seconds,
-                                             args.reference))))
+                                             args.reference, args.retries))))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ def validate_measure(m) -> None:
     lookup(ADB_DELEGATES, "measure.adb_delegate", m.adb_delegate)
     if m.interleaved_rounds < 0:
         raise ConfigError(f"measure.interleaved_rounds must be >= 0; got {m.interleaved_rounds}")
+    if m.retries < 0:
+        raise ConfigError(f"measure.retries must be >= 0; got {m.retries}")
     if m.max_seconds <= 0:
         raise ConfigError(f"measure.max_seconds must be > 0; got {m.max_seconds}")
     if m.runs < 1 or not m.threads or min(m.threads) < 1:

@@ -154,11 +154,16 @@ def _ranking_basis(front: Sequence[ResultRow], spec: Objectives) -> str:
     whether its MAC share was measured or predicted, in words."""
     bases = sorted({latency_basis(r.latency.get(spec.latency, {})) for r in front})
     text = f"The front ranks by: {', '.join(bases) or 'nothing measured'}."
-    if bases == ["reference-scaled"]:
-        text = ("The front ranks by reference-scaled milliseconds: each artifact is timed alternately with a fixed "
-                "reference network in the same process, and its median ratio to it is multiplied by the "
-                "reference's milliseconds at the run's start, so timings from different moments (up to 2x apart on "
-                "shared machines) compare; the Optuna study holds the same values.")
+    if bases == ["undisturbed trial median"]:
+        text = ("The front ranks by each artifact's own trial median over its undisturbed runs: a run whose "
+                "threads waited for a CPU (another process had it) is left out, and a measurement with too few "
+                "undisturbed runs is repeated after a pause; the study, the rungs and this report all use this "
+                "figure. Beside it: the reference-scaled figure, the final interleaved re-timing, and the machine's "
+                "idle share and other processes' CPU use during every measurement (results.csv).")
+    flagged = [r.id for r in front if r.latency.get(spec.latency, {}).get("disturbed")]
+    if flagged:
+        text += (f" Disturbed even after every retry (the machine stayed busy), so their figures may be high: "
+                 f"{html.escape(', '.join(flagged))} (the reason is in results.csv, latency_*_disturbed).")
     if spec.target:
         used = sorted({r.mac_fraction(spec.target)[1] for r in front})
         text += (f" Its third objective, the share of MACs {html.escape(spec.target)} keeps, is "
@@ -206,7 +211,9 @@ def results_rows(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Ob
                        else float("nan") for name in pipelines},
                     **({"rung": r.rung, "steps": r.steps} if rungs else {}),
                     f"ms@{spec.latency}": r.best_ms(spec.latency), "trial_median_ms": lat.get("median_ms", float("nan")),
-                    "p90_ms": lat.get("p90_ms", float("nan")), "params": r.params, "gmac": r.macs / 1e9,
+                    "p90_ms": lat.get("p90_ms", float("nan")),
+                    "idle_share": lat.get("idle_share") if lat.get("idle_share") is not None else float("nan"),
+                    "disturbed": lat.get("disturbed", ""), "params": r.params, "gmac": r.macs / 1e9,
                     "size_kb": r.size_kb, "fidelity_db": r.fidelity_psnr, "fidelity_l2": r.fidelity_l2,
                     "xnnpack": f"{r.xnnpack['delegated_nodes']}/{r.xnnpack['nodes']}" if r.xnnpack else "",
                     "error": r.error[:200]})
@@ -311,7 +318,7 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
     parts.append(f"<h2>All results</h2><p>Click a column to sort.{_gpu_psnr_note(rows)}</p>")
     parts.append(html_table(results, list(results[0]) if results else [],
                         fmt={"psnr_tflite": ".2f", "psnr_gpu": ".2f", "ssim_tflite": ".4f", "psnr_keras": ".2f",
-                             "gain_db": "+.2f", ms: ".1f", "trial_median_ms": ".1f", "p90_ms": ".1f", "gmac": ".2f", "size_kb": ".0f", "fidelity_db": ".1f",
+                             "gain_db": "+.2f", ms: ".1f", "trial_median_ms": ".1f", "p90_ms": ".1f", "idle_share": ".2f", "gmac": ".2f", "size_kb": ".0f", "fidelity_db": ".1f",
                              "fidelity_l2": ".2e", **pipeline_fmt}))
     if latency:
         parts.append(f"<h2>Latency against resolution</h2><img class='plot' src='{layout.relative(layout.latency_png)}' "
