@@ -5,7 +5,7 @@ For each setting, two searches on this machine, one after the other: the *full* 
 compares itself with the full run (``search.compare_run``: its report lists what a rung dropped that the
 full front kept). Prints, per setting: training steps spent, wall time, hypervolume of each front from the
 same reference point (the blurry input's PSNR and 1.1x the slowest latency of both runs; latency is the
-reference ratio both fronts rank by, in the full run's milliseconds), and the multi-fidelity run's share.
+undisturbed trial median both fronts rank by), and the multi-fidelity run's share.
 
     python benchmarks/multi_fidelity.py upsampling            # space=upsampling, its own rungs
     python benchmarks/multi_fidelity.py architecture          # a 24-candidate grid slice of space=architecture
@@ -58,7 +58,7 @@ def _reused(run: str, rungs):
 def latency_stability(studies, key: str) -> None:
     """Each float network is timed once per rung it reaches in each run, at different moments of the
     benchmark: per network, the spread (max/min) of its raw trial medians against that of its ratio to the
-    reference network, the figure the fronts rank by (latency does not depend on the weights)."""
+    reference network (latency does not depend on the weights); the fronts rank by the raw (undisturbed) median."""
     import numpy as np
 
     raw, stable = {}, {}
@@ -79,7 +79,6 @@ def latency_stability(studies, key: str) -> None:
 def main(argv=None) -> int:
     from portable_deblur.config import load_config
     from portable_deblur.rank import Objectives, front_hypervolume, front_rows, hv_reference
-    from portable_deblur.records import with_stable_ms
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in SETTINGS:
@@ -97,8 +96,7 @@ def main(argv=None) -> int:
     full, full_s = _reused(reuse, rungs) if reuse else _search(full_args)
     mf, mf_s = _search([*base, f"search.compare_run={full.layout.root}", f"run.name=bench_mf_{name}_rungs_{stamp}"])
     spec = Objectives.of(mf.cfg)
-    anchor = full.store.reference_ms()  # both runs in the full run's units
-    rows = {"full": with_stable_ms(full.rows(), anchor), "multi-fidelity": with_stable_ms(mf.rows(), anchor)}
+    rows = {"full": full.rows(), "multi-fidelity": mf.rows()}
     reference = hv_reference(rows["full"] + rows["multi-fidelity"], spec)
     figures = {}
     for label, study, seconds in (("full", full, full_s), ("multi-fidelity", mf, mf_s)):

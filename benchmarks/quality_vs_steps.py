@@ -4,7 +4,9 @@ For every step count, trains one candidate (``--candidate``, default prelu/bilin
 measurements were made with) from scratch with its own schedule on the current embedded data (one run per
 ``--data`` override set), and -- with ``--baseline-commit`` -- on the data of an earlier commit of this repo
 (trained there, in a git worktree, by that commit's own code; evaluated here), then prints the Keras gain over
-the blurry input on the current validation frames (held-out photos, both camera pipelines) for each.
+the blurry input on the current validation frames (held-out photos, both camera pipelines) for each, and
+per validation photo (both pipelines averaged): an earlier commit's data may have held one of them (the
+embedded set before dead leaves trained on coffee).
 
     python benchmarks/quality_vs_steps.py --steps 1000 4000 16000 --data "" "data.blur_space=srgb" \\
         --baseline-commit 1ee6302
@@ -42,8 +44,12 @@ def gains(model, candidate, val) -> dict:
 
     q = quality(lambda x: model(x, training=False).numpy(), val, canvas_shape(val, size_multiple(candidate)))
     blurry = blurry_quality(val)
+    photos = {}
+    for pair, a, b in zip(val, q.per_image, blurry.per_image):  # a baseline may have trained on a photo
+        photos.setdefault(pair.name.rsplit("_", 2)[0], []).append(a - b)
     return {"ranked": q.psnr - blurry.psnr, **{name: q.per_pipeline[name][0] - psnr
-                                               for name, (psnr, _) in blurry.per_pipeline.items()}}
+                                               for name, (psnr, _) in blurry.per_pipeline.items()},
+            **{f"({photo})": sum(v) / len(v) for photo, v in photos.items()}}
 
 
 def baseline(commit: str, steps: int, wanted: str, folder: Path) -> Path:
