@@ -85,7 +85,7 @@ def test_infeasible_rows_are_promoted_last_and_failed_rows_never():
     assert promotions(_cfg("search.eta=2", "search.rungs=[1,2]"), rows) == ["a"]
 
 
-def test_hypervolume_andkendall_tau():
+def test_hypervolume_and_kendall_tau():
     assert hypervolume([(3.0, 1.0), (2.0, 0.5)], (0.0, 2.0), (True, False)) == pytest.approx(4.0)
     assert hypervolume([(1.0, 1.0, 1.0)], (0.0, 2.0, 0.0), (True, False, True)) == pytest.approx(1.0)
     assert hypervolume([(-1.0, 1.0)], (0.0, 2.0), (True, False)) == 0.0  # worse than the reference
