@@ -27,6 +27,7 @@ def _states(study):
 
 @pytest.mark.slow
 def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
+    tiny_args = [*tiny_args, "measure.interleaved_rounds=3"]  # the final re-timing, a check beside the ranking
     cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, *TWO])
     front = run_search(cfg, violations, study, dataset)
     run = study.layout.root
@@ -61,8 +62,10 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
     report = (run / "report.html").read_text()
     assert "gain_srgb_db" in report and "gain_linear_db" in report and "Latency against resolution" not in report
 
-    # Same command again: nothing is re-run and nothing is duplicated.
+    # Same command again: nothing is re-run (not even the re-timing) and nothing is duplicated.
     monkeypatch.setattr(trial, "run_candidate", lambda *a, **k: pytest.fail("finished candidate re-run"))
+    import portable_deblur.deploy.measure as measure_module
+    monkeypatch.setattr(measure_module, "measure_interleaved", lambda *a, **k: pytest.fail("re-timed again"))
     cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, *TWO])
     run_search(cfg, violations, study, dataset)
     assert sorted(r["id"] for r in _rows(study)) == sorted(r["id"] for r in rows)

@@ -303,6 +303,13 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
                           fmt={"psnr_tflite": ".2f", "gain_db": "+.2f", ms: ".1f", "gmac": ".2f", "size_kb": ".0f",
                                **pipeline_fmt})]
     effects = choice_effects(rows, spec)
+    trained = [r for r in rows if r.status == "ok"]
+    if not effects and len({r.steps for r in trained}) > 1:
+        top = max(r.steps for r in trained)
+        parts.append(f"<h2>What each choice costs</h2><p>Only {sum(r.steps == top for r in trained)} artifact(s) "
+                     f"trained the top rung's {top} steps, too few to compare values; rows trained fewer steps "
+                     "(lower rungs) are not compared with them, since they would credit one value with "
+                     "another's training.</p>")
     if effects:
         compared = sum(e["artifacts"] for e in effects if e["choice"] == effects[0]["choice"])
         steps = max(r.steps for r in rows if r.status == "ok")

@@ -212,8 +212,8 @@ def compared_front(cfg: Config) -> Optional[List[str]]:
 
 
 def remeasure_interleaved(cfg: Config, study: SearchStudy) -> None:
-    """Time every finished candidate's primary artifact again, interleaved, so the front compares them
-    under the same machine conditions (noise between windows can reach 2x on shared machines)."""
+    """Time every finished candidate's primary artifact again, interleaved: a check beside the figure the
+    front ranks by (each trial's undisturbed median). A finished run resumed does not re-time it."""
     from portable_deblur.deploy.measure import measure_interleaved
 
     key = Objectives.of(cfg).latency
@@ -221,6 +221,8 @@ def remeasure_interleaved(cfg: Config, study: SearchStudy) -> None:
             and (study.layout / r.artifacts["primary"]).is_file()]  # other workers' files may be elsewhere
     if cfg.measure.interleaved_rounds < 1 or len(rows) < 2:
         return
+    if all(r.latency[key].get("interleaved_rounds") == cfg.measure.interleaved_rounds for r in rows):
+        return  # every row was re-timed already: nothing new since
     paths = [study.layout / r.artifacts["primary"] for r in rows]
     start = time.perf_counter()
     stats = measure_interleaved(paths, cfg.measure, LatencyKey.parse(key).threads, cfg.measure.interleaved_rounds)
