@@ -71,8 +71,8 @@ def test_the_waiting_search_process_is_idle_while_a_child_measures(tmp_path):
     from portable_deblur.backend import tf  # noqa: F401  (the search process has TensorFlow's pools)
 
     path = atomic_write(tmp_path / "m.tflite", to_tflite(build_unet(width=4, enc_blocks=[1], dec_blocks=[1]), (32, 32)))
-    lat = measure_local(path, threads=1, warmup=1, runs=200)
-    assert lat.parent_cpu is not None and lat.parent_cpu < 0.05
+    lat = measure_local(path, threads=1, warmup=1, runs=20000)  # ~1 s of inference: the spawn is small beside it
+    assert lat.parent_cpu is not None and lat.parent_cpu < 0.1  # a spinning pool would hold a core (1.0)
 
 
 def test_measure_failure_names_the_file(tmp_path):
