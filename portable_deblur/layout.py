@@ -4,6 +4,7 @@
 <run.root>/<run.name or space>/
   config.yaml  study.db  results.csv  pareto.csv  pareto.png  latency_vs_resolution.{csv,png}
   report.html  crops/  handoff/<artifact id>/
+  supernet/  weights.npz  weights.json  checkpoint/  tensorboard/   (search.weight_sharing=supernet)
   <candidate id>/  model.keras  checkpoint/  tensorboard/  <label>_<H>x<W>.tflite
                    <variant id>/  model.keras  <label>_<H>x<W>.tflite   (pruned / sparse float models)
 ```
@@ -68,6 +69,11 @@ class RunLayout:
     @property
     def handoff(self) -> Path:
         return self.root / "handoff"
+
+    @property
+    def supernet(self) -> Path:
+        """The run's weight-sharing supernet: ``weights.npz`` (its weight table), ``weights.json`` (record)."""
+        return self.root / "supernet"
 
     def reference(self, shape: Tuple[int, int]) -> Path:
         """The run's fixed reference network at one input shape (``deploy.reference``)."""

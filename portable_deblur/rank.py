@@ -4,7 +4,7 @@ sampler steers on the front the user sees. Pure functions, no TensorFlow."""
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from portable_deblur.records import ResultRow, latency_key
+from portable_deblur.records import ResultRow, equally_trained, latency_key
 
 PSNR_OBJECTIVES = ("keras", "tflite")  # search.psnr: PSNR of the deployed .tflite, or of the Keras model
 
@@ -69,9 +69,10 @@ class Objectives:
 
 
 def front_rows(rows: Sequence[ResultRow], spec: Objectives) -> Tuple[List[ResultRow], List[ResultRow]]:
-    """(the ok rows, the feasible Pareto-optimal ones sorted by latency)."""
+    """(the ok rows, the feasible Pareto-optimal ones sorted by latency). Only rows trained equally compete
+    (``records.equally_trained``: the most trained); rows of lower rungs stay out of the front."""
     ok = [r for r in rows if r.status == "ok" and spec.latency in r.latency]
-    feasible = [r for r in ok if all(c <= 0 for c in spec.constraints(r).values())]
+    feasible = [r for r in equally_trained(ok) if all(c <= 0 for c in spec.constraints(r).values())]
     front = [feasible[i] for i in pareto_front([spec.values(r) for r in feasible], spec.maximize)]
     return ok, sorted(front, key=lambda r: spec.values(r)[1])
 

@@ -76,7 +76,12 @@ class ResultRow:
     # and the ssim_ twins}, "linear": {..}}; the psnr_* fields above are the ranked frames' (data.blur_space).
     pipelines: Dict[str, Dict[str, float]] = field(default_factory=dict)
     rung: int = 0  # search.rungs: the rung it was trained to (0 without rungs)
-    steps: int = 0  # training steps its weights had
+    steps: int = 0  # its own training steps (this run's)
+    # Where its weights started (train/start.py): the steps that start had had (a supernet's, a pretrained
+    # start's), what it was, and the Keras PSNR of those weights on the validation before its own steps.
+    inherited_steps: int = 0
+    inherited_from: str = ""
+    psnr_inherited: float = float("nan")
     trial: int = -1  # the Optuna trial that produced it
     worker: str = ""  # host:pid of the process that ran that trial (the artifacts are on that host)
 
@@ -96,6 +101,16 @@ class ResultRow:
         if measured is not None:
             return float(measured), "measured"
         return float(self.portability[target]["accelerator_mac_fraction"]), "table"
+
+    @property
+    def training(self) -> Tuple[int, int]:
+        """(inherited steps, own steps): rows are compared only with rows trained the same."""
+        return self.inherited_steps, self.steps
+
+    @property
+    def training_label(self) -> str:
+        """``900 steps``, or ``60000 shared + 300 steps`` for a row that inherited its start's steps."""
+        return f"{self.inherited_steps} shared + {self.steps} steps" if self.inherited_steps else f"{self.steps} steps"
 
     @property
     def psnr_gain(self) -> float:
@@ -132,6 +147,16 @@ class ResultRow:
         row.update({f"artifact_{k}": v for k, v in self.artifacts.items()})
         row.update({f"seconds_{k}": round(v, 2) for k, v in self.seconds.items()})
         return row
+
+
+def equally_trained(rows) -> list:
+    """The rows trained most -- the largest inherited + own steps, then own steps -- which alone are compared
+    with each other: a row trained longer would credit its steps to its values (lower rungs are left out)."""
+    rows = list(rows)
+    if not rows:
+        return []
+    top = max(rows, key=lambda r: (sum(r.training), r.steps)).training
+    return [r for r in rows if r.training == top]
 
 
 def _cell(value: Any) -> Any:

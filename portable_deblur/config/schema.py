@@ -83,7 +83,9 @@ class TrainConfig:
     # Keras mixed precision (float32 variables, 16-bit compute, loss scaling for fp16); the trained weights are
     # copied into a float32 model before evaluation and export, so the .tflite files do not change.
     precision: str = "float32"
-    # Warm start: a run directory, a candidate folder or a .keras file with the same architecture.
+    # Where each candidate's weights start: None (its initialiser), "pretrained" (its path of the supernet the
+    # package ships, models/pretrained.py), a weight table (.npz, e.g. a run's supernet/weights.npz), or a run
+    # directory, candidate folder or .keras file of the same architecture.
     init: Optional[str] = None
 
 
@@ -213,6 +215,12 @@ class SearchConfig:
     # A run directory of the same space trained without rungs: the report lists the candidates a rung
     # dropped that its front kept.
     compare_run: Optional[str] = None
+    # supernet: one weight-sharing network for the grid (models/supernet.py), trained supernet_steps once per
+    # run, one path per step (path_sampling: fair or uniform, train/paths.py); then every candidate starts from
+    # its path's weights and trains train.steps (rungs as usual). none: every candidate trains on its own.
+    weight_sharing: str = "none"
+    supernet_steps: int = 3000
+    path_sampling: str = "fair"
 
 
 @dataclass(frozen=True)

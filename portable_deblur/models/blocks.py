@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from portable_deblur.backend import keras
+from portable_deblur.models.choice import Choices, choose
 from portable_deblur.models.layers import DepthToSpace, PortablePReLU
 from portable_deblur.registry import lookup
 
@@ -41,11 +42,30 @@ def get_activation(name: str) -> Activation:
     return lookup(ACTIVATIONS, "activation", name)
 
 
-def apply_conv_act(x, *, filters: int, activation: str, name: str, kernel_size: int = 3):
-    """``kernel_size`` conv followed by ``activation``; layers ``{name}_conv`` (+ ``{name}_act``)."""
+def apply_conv_act(x, *, filters: int, activation, name: str, kernel_size: int = 3):
+    """``kernel_size`` conv followed by ``activation``; layers ``{name}_conv`` (+ ``{name}_act``).
+
+    A supernet (``activation`` is ``Choices``) shares the conv between the activations: a linear conv, then
+    a ``Switch`` over the activations (a fused ReLU computes the same as a separate one)."""
+    if isinstance(activation, Choices):
+        x = keras.layers.Conv2D(filters, kernel_size, padding="same", name=f"{name}_conv")(x)
+        return choose(x, activation, lambda t, value: _activate(t, value, name), name=f"{name}_act_switch")
     act = get_activation(activation)
     x = keras.layers.Conv2D(filters, kernel_size, padding="same", activation=act.fused, name=f"{name}_conv")(x)
     return x if act.layer is None else act.layer(f"{name}_act")(x)
+
+
+def _activate(x, activation: str, name: str):
+    act = get_activation(activation)
+    if act.layer is None:
+        return keras.layers.Activation(act.fused, name=f"{name}_act")(x)
+    return act.layer(f"{name}_act")(x)
+
+
+def upsample(x, *, upsampler, filters: int, name: str):
+    """A 2x upsampling with ``upsampler`` (a ``UPSAMPLERS`` key, or ``Choices`` of them in a supernet)."""
+    return choose(x, upsampler, lambda t, value: get_upsampler(value)(t, filters=filters, name=name),
+                  name=f"{name}_switch")
 
 
 def _transpose(x, *, filters: int, name: str):

@@ -1,7 +1,7 @@
 """Architecture registry: turns a candidate into a Keras model."""
 import inspect
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Tuple
 
 from portable_deblur.models import nafnet
 
@@ -11,14 +11,17 @@ from portable_deblur.registry import ConfigError, lookup
 
 @dataclass(frozen=True)
 class Architecture:
-    """A builder (keyword arguments = YAML keys) and the input-size multiple it needs."""
+    """A builder (keyword arguments = YAML keys), the input-size multiple it needs, and the searched keys a
+    weight-sharing supernet can hold (op choices at fixed positions that keep every shape, ``choose``)."""
 
     build: Callable
     size_multiple: Callable[..., int]
+    choice_keys: Tuple[str, ...] = ()
 
 
 ARCHITECTURES = {
-    "unet": Architecture(build=unet.build_unet, size_multiple=unet.size_multiple),
+    "unet": Architecture(build=unet.build_unet, size_multiple=unet.size_multiple,
+                         choice_keys=("activation", "upsampler")),
     "nafnet": Architecture(build=nafnet.build_nafnet, size_multiple=nafnet.size_multiple),
 }
 

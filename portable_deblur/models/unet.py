@@ -2,7 +2,8 @@
 from typing import Optional, Sequence
 
 from portable_deblur.backend import keras
-from portable_deblur.models.blocks import apply_conv_act, get_activation, get_upsampler
+from portable_deblur.models.blocks import apply_conv_act, get_activation, get_upsampler, upsample
+from portable_deblur.models.choice import Choices
 from portable_deblur.registry import ConfigError
 
 
@@ -24,8 +25,8 @@ def build_unet(*, width: int = 16, enc_blocks: Sequence[int] = (2, 2, 2), middle
         middle_blocks: blocks at the lowest resolution.
         dec_blocks: blocks per decoder level, in decoding order (deepest first); same length as enc_blocks.
             Default: ``enc_blocks`` mirrored, so a search over ``enc_blocks`` varies the depth alone.
-        upsampler: key of ``blocks.UPSAMPLERS``.
-        activation: key of ``blocks.ACTIVATIONS``.
+        upsampler: key of ``blocks.UPSAMPLERS`` (``Choices`` of them: a supernet, ``models/choice.py``).
+        activation: key of ``blocks.ACTIVATIONS`` (or ``Choices``).
         residual: predict a correction added to the input (global residual).
         channels: image channels in and out.
         name: model name.
@@ -41,8 +42,10 @@ def build_unet(*, width: int = 16, enc_blocks: Sequence[int] = (2, 2, 2), middle
     for i, n in enumerate(dec_blocks):
         _check_blocks(f"dec_blocks[{i}]", n, 0)
     _check_blocks("middle_blocks", middle_blocks, 0)
-    get_activation(activation)
-    upsample = get_upsampler(upsampler)
+    for value in (activation if isinstance(activation, Choices) else [activation]):
+        get_activation(value)
+    for value in (upsampler if isinstance(upsampler, Choices) else [upsampler]):
+        get_upsampler(value)
     depth = len(enc_blocks)
 
     inputs = keras.Input((None, None, channels), name="input")
@@ -55,7 +58,7 @@ def build_unet(*, width: int = 16, enc_blocks: Sequence[int] = (2, 2, 2), middle
     for b in range(middle_blocks):
         x = apply_conv_act(x, filters=width * 2**depth, activation=activation, name=f"mid_blk{b}")
     for i, level in enumerate(reversed(range(depth))):
-        x = upsample(x, filters=width * 2**level, name=f"up{level}")
+        x = upsample(x, upsampler=upsampler, filters=width * 2**level, name=f"up{level}")
         x = keras.layers.Concatenate(name=f"dec{level}_concat")([x, skips[level]])
         for b in range(dec_blocks[i]):
             x = apply_conv_act(x, filters=width * 2**level, activation=activation, name=f"dec{level}_blk{b}")

@@ -13,7 +13,7 @@ import numpy as np
 
 from portable_deblur.layout import RunLayout
 from portable_deblur.rank import Objectives
-from portable_deblur.records import OPTIMIZATION_KEYS, ResultRow, latency_basis
+from portable_deblur.records import OPTIMIZATION_KEYS, ResultRow, equally_trained, latency_basis
 
 CROP = 48  # px of each validation patch, shown enlarged
 
@@ -21,13 +21,11 @@ CROP = 48  # px of each validation patch, shown enlarged
 def choice_effects(rows: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
     """What each searched value (and each optimization) costs: per value, the mean PSNR and latency of the
     artifacts that have it, and the difference to the mean over all of them -- averaged over the others.
-    Only artifacts trained equally are compared: those with the most training steps (the top rung), since
-    a network trained longer would credit its steps to its values."""
-    ok = [r for r in rows if r.status == "ok" and spec.latency in r.latency]
+    Only artifacts trained equally are compared (``records.equally_trained``: the most inherited + own
+    steps), since a network trained longer would credit its steps to its values."""
+    ok = equally_trained([r for r in rows if r.status == "ok" and spec.latency in r.latency])
     if not ok:
         return []
-    top = max(r.steps for r in ok)
-    ok = [r for r in ok if r.steps == top]
     overall_db = mean(spec.values(r)[0] for r in ok)
     overall_ms = mean(spec.values(r)[1] for r in ok)
     keys = sorted({k for r in ok for k in r.values if k not in OPTIMIZATION_KEYS}) + ["optimization"]
@@ -197,7 +195,7 @@ def _pipeline_note(by_pipeline: Sequence[str]) -> str:
 
 def results_rows(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
     front_ids = {r.id for r in front}
-    rungs = any(r.steps for r in rows)  # search.rungs: the rung and steps each row was trained to
+    rungs = len({r.training for r in rows if r.status == "ok"}) > 1  # rows trained unequally: say how long
     gpu = any(r.psnr_gpu == r.psnr_gpu for r in rows)  # measure.gpu_psnr: the GPU accelerator's PSNR beside the CPU's
     pipelines = list(dict.fromkeys(name for r in rows for name in r.pipelines))  # embedded: both camera pipelines
     out = []
@@ -209,7 +207,7 @@ def results_rows(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Ob
                     **{f"gain_{name}_db": r.pipeline_gain(name) for name in pipelines},
                     **{f"ssim_{name}": r.pipelines[name].get("ssim_tflite", float("nan")) if name in r.pipelines
                        else float("nan") for name in pipelines},
-                    **({"rung": r.rung, "steps": r.steps} if rungs else {}),
+                    **({"rung": r.rung, "trained": r.training_label} if rungs else {}),
                     f"ms@{spec.latency}": r.best_ms(spec.latency), "trial_median_ms": lat.get("median_ms", float("nan")),
                     "p90_ms": lat.get("p90_ms", float("nan")),
                     "idle_share": lat.get("idle_share") if lat.get("idle_share") is not None else float("nan"),
@@ -304,20 +302,19 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
                                **pipeline_fmt})]
     effects = choice_effects(rows, spec)
     trained = [r for r in rows if r.status == "ok"]
-    if not effects and len({r.steps for r in trained}) > 1:
-        top = max(r.steps for r in trained)
-        parts.append(f"<h2>What each choice costs</h2><p>Only {sum(r.steps == top for r in trained)} artifact(s) "
-                     f"trained the top rung's {top} steps, too few to compare values; rows trained fewer steps "
+    equal = equally_trained(trained)
+    if not effects and len({r.training for r in trained}) > 1:
+        parts.append(f"<h2>What each choice costs</h2><p>Only {len(equal)} artifact(s) trained the most "
+                     f"({html.escape(equal[0].training_label)}), too few to compare values; rows trained less "
                      "(lower rungs) are not compared with them, since they would credit one value with "
                      "another's training.</p>")
     if effects:
         compared = sum(e["artifacts"] for e in effects if e["choice"] == effects[0]["choice"])
-        steps = max(r.steps for r in rows if r.status == "ok")
-        left = sum(r.status == "ok" and r.steps != steps for r in rows)
+        left = len(trained) - len(equal)
         parts.append("<h2>What each choice costs</h2><p>Mean over the artifacts with that value, and its "
                      "difference to the mean of all artifacts (so averaged over the other choices), over the "
-                     f"{compared} artifacts trained equally ({steps} steps)"
-                     + (f"; {left} trained fewer steps (lower rungs) are left out, so no value is credited "
+                     f"{compared} artifacts trained equally ({html.escape(equal[0].training_label)})"
+                     + (f"; {left} trained less (lower rungs) are left out, so no value is credited "
                         "with another's training" if left else "") + ".</p>")
         parts.append(html_table(effects, ["choice", "value", "artifacts", "mean_psnr_db", "delta_db", "mean_latency_ms",
                                       "delta_ms"],

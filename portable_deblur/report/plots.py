@@ -35,14 +35,14 @@ def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow
     colours = {o: palette(i % palette.N) for i, o in enumerate(names)}
     markers = {a: _MARKERS[i % len(_MARKERS)] for i, a in enumerate(dict.fromkeys(r.arch for r in rows))}
     crowded = len(rows) > 12  # then only the front is labelled (every row is in the tables)
-    unequal = len({r.steps for r in rows}) > 1  # rungs: say how long each point was trained
+    unequal = len({r.training for r in rows}) > 1  # rungs: say how long each point was trained
     for r in rows:
         y, x = spec.values(r)[:2]
         ax.scatter([x], [y], s=36, color=colours[r.optimization], marker=markers[r.arch], zorder=3)
         if r.id in front_ids:
             ax.scatter([x], [y], s=140, facecolors="none", edgecolors="black", linewidths=1.2, zorder=4)
         if r.id in front_ids or not crowded:
-            text = f"{label(r)} ({r.steps} steps)" if unequal else label(r)
+            text = f"{label(r)} ({r.training_label})" if unequal else label(r)
             ax.annotate(text, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
     latencies = [spec.values(r)[1] for r in rows]
     if latencies and min(latencies) > 0 and max(latencies) / min(latencies) > 20:
@@ -60,6 +60,8 @@ def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow
     ax.set_xlabel(f"median latency at {spec.latency} (ms; LiteRT on this host, HxW_t<threads>)")
     ax.set_ylabel(f"PSNR of the {'.tflite' if spec.psnr == 'tflite' else 'Keras model'} on validation (dB)")
     ax.grid(alpha=0.3)
+    if rows and not unequal:
+        ax.set_title(f"every point trained {rows[0].training_label}", fontsize=8)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=7, ncol=2 if len(colours) > 8 else 1)
     if fig is not None:

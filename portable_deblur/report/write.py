@@ -6,6 +6,7 @@ from portable_deblur.rank import Objectives, front_rows
 from portable_deblur.records import ResultRow, write_csv
 from portable_deblur.report.html import visual_crops, write_html
 from portable_deblur.report.rungs import rungs_section
+from portable_deblur.report.sharing import sharing_section
 from portable_deblur.report.plots import latency_table, plot_latency_vs_resolution, plot_pareto
 
 
@@ -26,5 +27,6 @@ def write_report(layout: RunLayout, rows: Sequence[ResultRow], spec: Objectives,
         write_csv(layout.latency_csv, table)
         plot_latency_vs_resolution(layout.latency_png, table)
     crops = visual_crops(layout, front, val_pairs) if val_pairs else []
-    write_html(layout, rows, front, spec, table, crops, title, rungs_section(history, spec, rungs, full_front_ids))
+    write_html(layout, rows, front, spec, table, crops, title,
+               sharing_section(rows) + rungs_section(history, spec, rungs, full_front_ids))
     return front

@@ -6,6 +6,7 @@ from portable_deblur.registry import ConfigError, lookup
 
 SAMPLERS = ("grid", "nsga2", "tpe")  # grid: every point once; nsga2 / tpe: search.n_trials sampled candidates
 STORAGE_SCHEMES = ("mysql", "postgresql", "sqlite")
+WEIGHT_SHARING = ("none", "supernet")  # supernet: one weight-sharing network for the grid (models/supernet.py)
 
 
 def measured_keys(cfg) -> list:
@@ -52,5 +53,11 @@ def validate(cfg) -> None:
     if s.compare_run is not None and not (Path(s.compare_run).expanduser() / "config.yaml").is_file():
         raise ConfigError(f"search.compare_run must be a run directory (one with a config.yaml); got "
                           f"{s.compare_run!r}")
+    lookup(dict.fromkeys(WEIGHT_SHARING), "search.weight_sharing", s.weight_sharing)
+    from portable_deblur.train.paths import PATH_SAMPLING
+
+    lookup(dict.fromkeys(PATH_SAMPLING), "search.path_sampling", s.path_sampling)
+    if s.supernet_steps < 1:
+        raise ConfigError(f"search.supernet_steps must be >= 1; got {s.supernet_steps}")
     if s.storage is not None and s.storage.split(":", 1)[0].split("+")[0] not in STORAGE_SCHEMES:
         raise ConfigError(f"search.storage must be a sqlite:///, postgresql:// or mysql:// URL; got {s.storage!r}")

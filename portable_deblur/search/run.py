@@ -15,7 +15,7 @@ from portable_deblur.models.candidate import Candidate, check_grid, expand
 from portable_deblur.config import Config, load_config
 from portable_deblur.registry import ConfigError
 from portable_deblur.rank import Objectives
-from portable_deblur.records import LatencyKey, ResultRow, best_ms
+from portable_deblur.records import LatencyKey, ResultRow, best_ms, equally_trained
 from portable_deblur.search.attrs import FINAL, OPTIMIZE, TRAIN
 from portable_deblur.search.pretrain import check_candidates, untrained_latency, violations_of
 from portable_deblur.search.study import Outcome, SearchStudy
@@ -34,12 +34,14 @@ def prepare(args: Sequence[str]):
 
     cfg = load_config(args)
     check_grid(cfg.grid)
+    candidates = expand(cfg.arch, cfg.model, cfg.grid)
     if cfg.search.sampler == "grid":
-        violations = check_candidates(cfg, expand(cfg.arch, cfg.model, cfg.grid))
+        violations = check_candidates(cfg, candidates)
     else:
-        for c in expand(cfg.arch, cfg.model, cfg.grid):
+        for c in candidates:
             check_arguments(c.arch, c.kwargs)
         violations = {}
+    check_start(cfg, candidates if cfg.search.sampler == "grid" else candidates[:1])
     dataset = load_dataset(cfg.data)  # lists and checks every file (or renders the embedded set) ...
     study = SearchStudy.open(cfg)  # ... before anything is written
     if cfg.measure.backend == "local":  # the fixed network every artifact is timed against (deploy.reference)
@@ -48,6 +50,23 @@ def prepare(args: Sequence[str]):
         write_references(study.layout, cfg)
         study.set_reference_ms(lambda: reference_ms(study.layout, cfg))
     return cfg, violations, dataset, study
+
+
+def check_start(cfg: Config, candidates: Sequence[Candidate]) -> None:
+    """A start that cannot fit fails before any work: a grid a supernet cannot hold
+    (``search.weight_sharing=supernet``), or a weight table ``train.init`` names whose layers do not match a
+    candidate's (the error names the first mismatch)."""
+    from portable_deblur.models.build import build_model
+    from portable_deblur.models.supernet import inherit, read_table, spec_of
+    from portable_deblur.train.start import configured_start
+
+    if cfg.search.weight_sharing == "supernet":
+        spec_of(candidates)
+    start = configured_start(cfg.train.init, candidates[0].id) if candidates else None
+    if start is not None and start.table:
+        table = read_table(start.path)
+        for c in candidates:
+            inherit(build_model(c), table, c.kwargs, f"train.init={cfg.train.init!r} ({start.path})")
 
 
 def evaluate(cfg: Config, study: SearchStudy, dataset, violations: Dict[str, Dict[str, str]],
@@ -175,6 +194,10 @@ def run_search(cfg: Config, violations: Dict[str, Dict[str, str]], study: Search
     from portable_deblur.report.write import write_report
 
     total = study.size if cfg.search.sampler == "grid" else cfg.search.n_trials
+    if cfg.search.weight_sharing == "supernet" and study.evaluated() < total:
+        from portable_deblur.search.weight_sharing import supernet_start
+
+        supernet_start(cfg, study.layout, dataset, expand(cfg.arch, cfg.model, cfg.grid))  # once per run
     with tqdm(total=total, initial=study.evaluated(), desc="trials", disable=None) as bar:
         log = TrialLog(cfg, total, study.evaluated(), enabled=bar.disable)
         work = lambda c, phase, rung: log(evaluate(cfg, study, dataset, violations, c, phase, rung))  # noqa: E731
@@ -230,17 +253,25 @@ def remeasure_interleaved(cfg: Config, study: SearchStudy) -> None:
 
 
 def summary(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives) -> str:
-    """A plain-text table of every candidate, front marked with '*'."""
+    """A plain-text table of every candidate, front marked with '*'; when rows were trained unequally (rungs),
+    how long each was: only the rows trained most compete for the front."""
     front_ids = {r.id for r in front}
     pipelines = list(dict.fromkeys(name for r in rows for name in r.pipelines))
+    unequal = len({r.training for r in rows if r.status == "ok"}) > 1
     lines = [f"{'':2}{'candidate':52} {'PSNR':>7} {'gain':>6} " + "".join(f"{name:>7}" for name in pipelines)
-             + f" {'ms@' + spec.latency:>15}  status"]
+             + f" {'ms@' + spec.latency:>15}  " + ("trained  " if unequal else "") + "status"]
     for r in rows:
         ms = r.best_ms(spec.latency)
         mark = "*" if r.id in front_ids else " "
         gains = "".join(f"{r.pipeline_gain(name):+7.2f}" for name in pipelines)
-        lines.append(f"{mark:2}{r.id:52} {r.psnr_tflite:7.2f} {r.psnr_gain:+6.2f} {gains} {ms:15.1f}  {r.status} "
-                     f"{r.error[:70]}")
+        trained = f"{r.training_label}  " if unequal else ""
+        lines.append(f"{mark:2}{r.id:52} {r.psnr_tflite:7.2f} {r.psnr_gain:+6.2f} {gains} {ms:15.1f}  {trained}"
+                     f"{r.status} {r.error[:70]}")
+    equal = equally_trained([r for r in rows if r.status == "ok"])
+    if equal:
+        lines.append(f"compared at equal training: {len(equal)} artifacts trained {equal[0].training_label}"
+                     + (f"; {sum(r.status == 'ok' for r in rows) - len(equal)} trained less are left out of the "
+                        "front" if unequal else ""))
     return "\n".join(lines)
 
 

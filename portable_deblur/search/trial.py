@@ -2,6 +2,7 @@
 ``Variant`` of ``optimize.plan``: make its float model (``optimize.variants``) or convert it, then judge the
 file, measure it and check its portability (``search.artifact``) -- one ``ResultRow`` per artifact."""
 import dataclasses
+import json
 import shutil
 import time
 from typing import List, Optional, Sequence
@@ -14,9 +15,10 @@ from portable_deblur.models.candidate import Candidate
 from portable_deblur.optimize.plan import TRAINED, plan
 from portable_deblur.records import ResultRow, Variant
 from portable_deblur.search.artifact import artifact_row
-from portable_deblur.train.fit import (as_float32, fit, init_file, precision_policy, seed_everything, strategy_for,
-                                       warm_start)
-from portable_deblur.train.judge import Trained, judged
+from portable_deblur.files import atomic_write
+from portable_deblur.train.fit import as_float32, fit, precision_policy, seed_everything, strategy_for
+from portable_deblur.train.judge import Trained, judged, keras_psnr
+from portable_deblur.train.start import apply_start, start_of
 
 
 def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, layout: RunLayout,
@@ -41,8 +43,12 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, layout: R
     strategy = strategy_for(cfg.train)
     with precision_policy(cfg.train.precision), strategy.scope():
         model = build_model(candidate)
-    if cfg.train.init and rung == 0:
-        warm_start(model, init_file(cfg.train.init, candidate.id))
+    start_from = start_of(cfg, layout, candidate)
+    started = folder / "start.json"  # the start's own quality, measured once (rung 0) for every rung's rows
+    if rung == 0 and start_from.path is not None:
+        apply_start(model, candidate, start_from)
+        atomic_write(started, json.dumps({"psnr": keras_psnr(model, candidate, dataset)}))
+    inherited_psnr = json.loads(started.read_text())["psnr"] if started.is_file() else float("nan")
     result = fit(model, dataset.train, cfg.train, log_dir=layout.tensorboard(folder), desc=candidate.id,
                  strategy=strategy, checkpoint=checkpoint,  # weights + optimizer state + step: can be continued
                  stop_at=rungs[rung] if rungs else None)
@@ -53,7 +59,8 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, layout: R
     top = not rungs or rung == len(rungs) - 1
     variants = plan(cfg.optimize) if cfg.optimize.apply_to == "all" and top else [TRAINED]
     rows = make_artifacts(trained, variants, cfg, dataset, layout, violations, train_s)
-    return [dataclasses.replace(r, rung=rung, steps=result.steps) for r in rows]
+    return [dataclasses.replace(r, rung=rung, steps=result.steps, inherited_steps=start_from.steps,
+                                inherited_from=start_from.source, psnr_inherited=inherited_psnr) for r in rows]
 
 
 def optimize_saved(candidate: Candidate, cfg: Config, dataset: Dataset, layout: RunLayout,

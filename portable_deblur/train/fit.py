@@ -5,7 +5,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -14,6 +14,7 @@ from portable_deblur.backend import keras, tf
 from portable_deblur.data.sources import UnreadableImage
 from portable_deblur.train.losses import get_loss
 from portable_deblur.data.pipeline import batches
+from portable_deblur.models.supernet import set_path
 from portable_deblur.registry import ConfigError
 
 
@@ -61,9 +62,12 @@ def make_optimizer(cfg):
 
 @contextmanager
 def precision_policy(name: str):
-    """Build (and train) models under Keras's ``name`` dtype policy: fp16/bf16 compute, float32 variables."""
+    """Build (and train) models under Keras's ``name`` dtype policy: fp16/bf16 compute, float32 variables
+    (``auto``: what ``environment.training_precision`` picks for this machine)."""
+    from portable_deblur.environment import training_precision
+
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(name)  # one of config.PRECISIONS (validated at load)
+    keras.mixed_precision.set_global_policy(training_precision(name))  # config.PRECISIONS (validated at load)
     try:
         yield
     finally:
@@ -99,10 +103,13 @@ def _make_step(model: keras.Model, optimizer, loss_fn, strategy: tf.distribute.S
             restored = tf.cast(model(blurry, training=True), tf.float32)  # mixed precision computes in 16 bit
             loss = loss_fn(sharp, restored) / replicas  # summed across replicas
             scaled_loss = optimizer.get_scaled_loss(loss) if scaled else loss
-        grads = tape.gradient(scaled_loss, model.trainable_variables)
+        # A supernet's path uses some of the variables: the others get no gradient and are left alone.
+        used = [(g, v) for g, v in zip(tape.gradient(scaled_loss, model.trainable_variables),
+                                       model.trainable_variables) if g is not None]
+        grads = [g for g, _ in used]
         if scaled:
             grads = optimizer.get_unscaled_gradients(grads)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        optimizer.apply_gradients(zip(grads, [v for _, v in used]))
         return loss
 
     def step(blurry, sharp):
@@ -118,7 +125,8 @@ def _make_step(model: keras.Model, optimizer, loss_fn, strategy: tf.distribute.S
 
 def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, desc: str = "train",
         strategy: Optional[tf.distribute.Strategy] = None, checkpoint: Optional[Path] = None,
-        stop_at: Optional[int] = None) -> TrainResult:
+        stop_at: Optional[int] = None, paths: Optional[Callable[[int], Dict]] = None,
+        save_every: int = 0) -> TrainResult:
     """Train ``model`` in place on random crops of ``train_pairs`` according to a ``TrainConfig``.
 
     With a ``strategy`` (the one ``model`` was built under), each batch is split across its replicas and
@@ -126,6 +134,13 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
     (a folder), training resumes from the weights, optimizer state and step saved there and saves them
     again at the end; ``stop_at`` ends before ``cfg.steps`` (the schedule still spans ``cfg.steps``), so
     training in pieces equals training at once.
+
+    ``paths`` (a supernet, ``models/supernet.py``): step ``i`` trains the path ``paths(i)``; each path gets
+    its own traced step, the first time it comes up. ``save_every``: also checkpoint every that many steps
+    (long training loses at most that much when interrupted).
+
+    The loop never waits for a step to finish: the loss is read (and checked) every ``cfg.log_every``
+    steps, so the next batch's input overlaps the running step.
     """
     seed_everything(cfg.seed, cfg.jit_compile)
     loss_fn = get_loss(cfg.loss, cfg.fft_weight)
@@ -138,29 +153,45 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
         schedule, optimizer = make_optimizer(cfg)
         if model.dtype_policy.name == "mixed_float16":  # fp16 gradients underflow without loss scaling
             optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)  # every slot, also of variables a path leaves out
         state = tf.train.Checkpoint(model=model, optimizer=optimizer)
         saver = tf.train.CheckpointManager(state, str(checkpoint), max_to_keep=1) if checkpoint else None
         if saver is not None and saver.latest_checkpoint:
             state.restore(saver.latest_checkpoint).expect_partial()
     start, end = int(optimizer.iterations.numpy()), min(stop_at or cfg.steps, cfg.steps)
-    step = _make_step(model, optimizer, loss_fn, strategy, cfg.jit_compile)
+    traced: Dict = {}
+
+    def step_at(i: int):
+        path = paths(i) if paths is not None else None
+        key = None if path is None else tuple(sorted(path.items()))
+        if path is not None:
+            set_path(model, path)  # read when the path's step is traced (its first call)
+        if key not in traced:
+            traced[key] = _make_step(model, optimizer, loss_fn, strategy, cfg.jit_compile)
+        return traced[key]
 
     data = batches(train_pairs, cfg.batch_size, cfg.crop, cfg.crops_per_pair, cfg.seed, start, max(end - start, 0))
     writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else tf.summary.create_noop_writer()
     clock, losses = time.perf_counter(), []
     with writer.as_default(), tqdm(total=end, initial=start, desc=desc, leave=False, disable=None) as bar:
         try:
+            pending = []
             for i, (blurry, sharp) in enumerate(data, start):
-                loss = float(step(blurry, sharp))
-                if not np.isfinite(loss):  # stop now: every later step would be wasted on a broken model
-                    raise FloatingPointError(f"training loss became {loss} at step {i + 1}; "
-                                             f"try a lower train.learning_rate (now {cfg.learning_rate})")
-                losses.append(loss)
+                pending.append(step_at(i)(blurry, sharp))
                 if (i + 1) % cfg.log_every == 0 or i + 1 == end:
+                    read = [float(v) for v in pending]  # the one wait for the device in log_every steps
+                    pending = []
+                    bad = next((j for j, v in enumerate(read) if not np.isfinite(v)), None)
+                    if bad is not None:  # stop now: every later step would be wasted on a broken model
+                        raise FloatingPointError(f"training loss became {read[bad]} at step {i + 2 - len(read) + bad}; "
+                                                 f"try a lower train.learning_rate (now {cfg.learning_rate})")
+                    losses.extend(read)
                     recent = float(np.mean(losses[-cfg.log_every:]))
                     tf.summary.scalar("train/loss", recent, step=i + 1)
                     tf.summary.scalar("train/learning_rate", float(schedule(i)), step=i + 1)
                     bar.set_postfix(loss=f"{recent:.4f}")
+                if saver is not None and save_every and (i + 1) % save_every == 0 and i + 1 < end:
+                    saver.save(checkpoint_number=i + 1)
                 bar.update(1)
         except tf.errors.OpError as exc:  # a file that fails to decode mid-run: fail the trial, naming it
             raise _input_error(exc) from None

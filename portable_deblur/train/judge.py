@@ -58,6 +58,12 @@ def judged(candidate: Candidate, model, cfg: Config, dataset: Dataset, folder: P
                    conv_widths(model), pipeline_figures(blurry=blurry_q, keras=keras_q))
 
 
+def keras_psnr(model, candidate: Candidate, dataset: Dataset) -> float:
+    """The Keras model's PSNR on the ranked validation frames (a start's quality before training)."""
+    canvas = canvas_shape(dataset.val, size_multiple(candidate))
+    return quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas).psnr
+
+
 def pipeline_figures(**by_source) -> Dict[str, Dict[str, float]]:
     """``{pipeline: {"psnr_<source>": .., "ssim_<source>": ..}}`` from ``Quality`` records by source name."""
     out: Dict[str, Dict[str, float]] = {}

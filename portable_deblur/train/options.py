@@ -4,8 +4,12 @@ from pathlib import Path
 from portable_deblur.registry import ConfigError, lookup
 
 SCHEDULES = ("cosine", "exponential")  # cosine (with optional warm-up) or the MediaTek paper's exponential decay
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # Keras mixed-precision policies
-DISTRIBUTE = ("mirrored", "none")  # mirrored: tf.distribute.MirroredStrategy over every local GPU
+# Keras mixed-precision policies, and auto: mixed_bfloat16 on a CPU that computes bfloat16 natively
+# (environment.native_bfloat16), float32 elsewhere.
+AUTO = "auto"
+PRECISIONS = (AUTO, "float32", "mixed_float16", "mixed_bfloat16")
+DISTRIBUTE = ("mirrored", "none")
+PRETRAINED = "pretrained"  # train.init: each candidate's path of the supernet the package ships  # mirrored: tf.distribute.MirroredStrategy over every local GPU
 
 
 def validate(t) -> None:
@@ -22,6 +26,6 @@ def validate(t) -> None:
     for key in ("fft_weight", "warmup_steps"):
         if getattr(t, key) < 0:
             raise ConfigError(f"train.{key} must be >= 0; got {getattr(t, key)}")
-    if t.init is not None and not Path(t.init).expanduser().exists():
-        raise ConfigError(f"train.init must be a run directory, a candidate folder or a .keras file; "
-                          f"{t.init!r} does not exist")
+    if t.init is not None and t.init != PRETRAINED and not Path(t.init).expanduser().exists():
+        raise ConfigError(f"train.init must be {PRETRAINED!r} (the start the package ships), a weight table "
+                          f"(.npz), a run directory, a candidate folder or a .keras file; {t.init!r} does not exist")

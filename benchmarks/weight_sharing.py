@@ -1,0 +1,118 @@
+"""Benchmark: does one weight-sharing supernet rank the default grid as training each network on its own does?
+
+Side by side on one machine, the six networks of ``space=upsampling``:
+- stand-alone: each trained ``--steps`` N from its initialiser (the space's recipe, one schedule each);
+- supernet, per path-sampling rule (``--rules``): the grid's supernet trained 6N steps (the same total), one
+  path per step, then every candidate extracted and fine-tuned ``--fine-tune`` steps.
+Prints each network's validation PSNR gain (Keras, ranked frames, and per camera pipeline) under each, and
+per rule: Kendall tau of the PSNR rankings against stand-alone (before and after fine-tuning), whether the
+stand-alone top-2 are the supernet's top-2, the hypervolume of both PSNR x latency fronts (latency: each
+network's fp32 .tflite timed interleaved once, the same file in both), and the wall time of each.
+
+    python benchmarks/weight_sharing.py --steps 600 --fine-tune 200 --rules fair uniform
+"""
+import argparse
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=600, help="stand-alone steps per network (N)")
+    parser.add_argument("--fine-tune", type=int, default=200, help="steps each extracted candidate fine-tunes")
+    parser.add_argument("--rules", nargs="+", default=["fair", "uniform"])
+    parser.add_argument("overrides", nargs="*", help="config overrides (key=value)")
+    args = parser.parse_args()
+
+    from portable_deblur.config import load_config
+    from portable_deblur.data.sources import load_dataset
+    from portable_deblur.deploy.export import to_tflite
+    from portable_deblur.deploy.measure import measure_interleaved
+    from portable_deblur.models.build import build_model
+    from portable_deblur.models.candidate import expand
+    from portable_deblur.models.supernet import inherit, read_table
+    from portable_deblur.rank import hypervolume, pareto_front
+    from portable_deblur.report.rungs import kendall_tau
+    from portable_deblur.search.weight_sharing import TABLE, train_supernet
+    from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality
+    from portable_deblur.train.fit import fit, seed_everything
+
+    cfg = load_config(["space=upsampling", "train.init=null", "search.rungs=[]", *args.overrides])
+    dataset = load_dataset(cfg.data)
+    candidates = expand(cfg.arch, cfg.model, cfg.grid)
+    blurry = blurry_quality(dataset.val)
+    canvas = canvas_shape(dataset.val, 2 ** len(cfg.model["enc_blocks"]))
+
+    def gains(model):
+        q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas)
+        return {"gain": q.psnr - blurry.psnr,
+                **{name: psnr - blurry.per_pipeline[name][0] for name, (psnr, _) in q.per_pipeline.items()}}
+
+    def train(model, steps):
+        fit(model, dataset.train, dataclasses.replace(cfg.train, steps=steps))
+        return model
+
+    results, seconds = {}, {}
+    clock = time.perf_counter()
+    alone = {}
+    for c in candidates:
+        seed_everything(cfg.train.seed, cfg.train.jit_compile)
+        alone[c.id] = gains(train(build_model(c), args.steps))
+        print(f"stand-alone {c.id}: {alone[c.id]['gain']:+.3f} dB", flush=True)
+    results["stand-alone"], seconds["stand-alone"] = alone, time.perf_counter() - clock
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shapes = cfg.measure.shapes[0]
+        paths = []
+        for c in candidates:
+            paths.append(Path(tmp) / f"{c.id}.tflite")
+            paths[-1].write_bytes(to_tflite(build_model(c), shapes))
+        latency = {c.id: s["interleaved_median_ms"] for c, s in
+                   zip(candidates, measure_interleaved(paths, cfg.measure, cfg.measure.threads[0], 5))}
+
+        for rule in args.rules:
+            clock = time.perf_counter()
+            folder = Path(tmp) / rule
+            rcfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, path_sampling=rule))
+            record = train_supernet(rcfg, folder, dataset, candidates, steps=args.steps * len(candidates),
+                                    save_every=args.steps * len(candidates))
+            table = read_table(folder / TABLE)
+            results[f"{rule} supernet"] = {cid: {"gain": p["gain"], **{k[5:]: v for k, v in p.items() if k.startswith("gain_")}}
+                                           for cid, p in record["paths"].items()}
+            tuned = {}
+            for c in candidates:
+                seed_everything(cfg.train.seed, cfg.train.jit_compile)
+                model = build_model(c)
+                inherit(model, table, c.kwargs, "the supernet")
+                tuned[c.id] = gains(train(model, args.fine_tune))
+            results[f"{rule} + fine-tune"], seconds[f"{rule} + fine-tune"] = tuned, time.perf_counter() - clock
+
+    ids = [c.id for c in candidates]
+    pipelines = [k for k in alone[ids[0]] if k != "gain"]
+    print(f"\n{'network':50} {'ms':>6} " + " ".join(f"{name:>22}" for name in results))
+    for cid in ids:
+        cells = " ".join(f"{results[n][cid]['gain']:+7.3f} (" + "/".join(f"{results[n][cid][p]:+.2f}" for p in pipelines)
+                         + ")" for n in results)
+        print(f"{cid:50} {latency[cid]:6.1f} {cells}")
+    print(f"(gain in dB over the blurry input on the ranked frames; in brackets: {'/'.join(pipelines)})\n")
+
+    def front_hv(scores):
+        points = [(scores[cid]["gain"], latency[cid]) for cid in ids]
+        front = [points[i] for i in pareto_front(points, (True, False))]
+        return hypervolume(front, (0.0, 1.1 * max(latency.values())), (True, False))
+
+    top2 = set(sorted(ids, key=lambda i: -alone[i]["gain"])[:2])
+    print(f"{'':24} {'tau vs stand-alone':>18} {'top-2 kept':>11} {'hypervolume':>12} {'wall s':>8}")
+    for name, scores in results.items():
+        tau = kendall_tau([alone[i]["gain"] for i in ids], [scores[i]["gain"] for i in ids])
+        kept = set(sorted(ids, key=lambda i: -scores[i]["gain"])[:2]) == top2
+        wall = seconds.get(name, float("nan"))
+        print(f"{name:24} {tau:+18.2f} {str(kept):>11} {front_hv(scores):12.3f} {wall:8.0f}")
+    print(f"\nstand-alone: 6 x {args.steps} steps; each supernet: {6 * args.steps} shared steps + 6 x {args.fine_tune} "
+          f"fine-tuning (its wall time includes both)")
+
+
+if __name__ == "__main__":
+    main()

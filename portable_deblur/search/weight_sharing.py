@@ -1,0 +1,150 @@
+"""``search.weight_sharing=supernet``: the run's one supernet, trained once before any candidate, then the
+start of every candidate (``train/start.py``).
+
+It lives in ``<run>/supernet/``: a checkpoint (weights, optimizer state, step: an interrupted run resumes
+it), then ``weights.npz`` (its weight table) and ``weights.json`` (its record). With several workers the
+first one to take ``training.lock`` trains it (refreshing the lock while it does); the others wait for the
+record, and take the lock over when it has not been refreshed for three heartbeats (a killed worker).
+"""
+import dataclasses
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+from portable_deblur.files import atomic_write
+from portable_deblur.models.candidate import Candidate
+from portable_deblur.search.heartbeat import GRACE_HEARTBEATS
+from portable_deblur.train.start import Start, configured_start
+
+TABLE, RECORD, LOCK = "weights.npz", "weights.json", "training.lock"
+
+
+def supernet_start(cfg, layout, dataset, candidates: Sequence[Candidate]) -> Start:
+    """The run's trained supernet as a start (training it first, or waiting for the worker that does)."""
+    folder = layout.supernet
+    folder.mkdir(parents=True, exist_ok=True)
+    table = folder / TABLE
+    waited = False
+    while not (folder / RECORD).is_file():
+        with _Lock(folder / LOCK, cfg.search.heartbeat_s) as held:
+            if held and not (folder / RECORD).is_file():
+                train_supernet(cfg, folder, dataset, candidates)
+                continue
+        if not waited:
+            print(f"waiting for the worker that trains the supernet ({folder / LOCK})", file=sys.stderr, flush=True)
+            waited = True
+        time.sleep(min(5.0, cfg.search.heartbeat_s))
+    record = json.loads((folder / RECORD).read_text())
+    return Start(table, int(record["steps"]), "supernet")
+
+
+def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], steps: Optional[int] = None,
+                   save_every: int = 500, minutes: Optional[float] = None, extra: Optional[Dict] = None) -> Dict:
+    """Train the supernet of ``candidates`` to ``steps`` (default ``search.supernet_steps``) in ``folder``
+    (resuming its checkpoint), starting from ``train.init`` when that names a weight table; then write its
+    weight table and its record (steps, seconds, path sampling, each path's validation PSNR per pipeline).
+
+    It trains in pieces of ``save_every`` steps, each ending in a checkpoint and the weight table, so an
+    interruption loses at most one piece; ``minutes`` stops after the piece that passes that much time
+    (the record says the steps reached). Seconds add up over resumed sessions (``progress.json``)."""
+    from portable_deblur.models.pretrained import sha256
+    from portable_deblur.models.supernet import build_supernet, load_table, read_table, save_table, spec_of, weight_table
+    from portable_deblur.train.fit import fit, precision_policy, seed_everything, strategy_for
+    from portable_deblur.train.paths import path_sampler
+
+    steps = steps or cfg.search.supernet_steps
+    spec = spec_of(candidates)
+    seed_everything(cfg.train.seed, cfg.train.jit_compile)
+    strategy = strategy_for(cfg.train)
+    with precision_policy(cfg.train.precision), strategy.scope():
+        net = build_supernet(spec)
+    start = configured_start(cfg.train.init, candidates[0].id)
+    if start.table:  # a longer-trained supernet of the same grid (the shipped start) continues here
+        load_table(net, read_table(start.path))
+    train_cfg = dataclasses.replace(cfg.train, steps=steps)
+    progress_file = folder / "progress.json"
+    progress = json.loads(progress_file.read_text()) if progress_file.is_file() else {"seconds": 0.0, "cpu_seconds": 0.0}
+    deadline = None if minutes is None else time.time() + 60 * minutes
+    sampler = path_sampler(spec.choices, cfg.train.seed, cfg.search.path_sampling)
+    reached = progress.get("steps", 0)
+    while reached < steps:
+        cpu, clock = time.process_time(), time.perf_counter()
+        result = fit(net, dataset.train, train_cfg, log_dir=folder / "tensorboard", desc="supernet", strategy=strategy,
+                     checkpoint=folder / "checkpoint", stop_at=min(steps, (reached // save_every + 1) * save_every),
+                     paths=sampler)
+        reached = result.steps
+        save_table(weight_table(net), folder / TABLE)
+        progress = {"steps": reached, "seconds": progress["seconds"] + time.perf_counter() - clock,
+                    "cpu_seconds": progress["cpu_seconds"] + time.process_time() - cpu}
+        atomic_write(progress_file, json.dumps(progress))
+        if deadline is not None and time.time() >= deadline:
+            break
+    table = weight_table(net)
+    record = {
+        "steps": start.steps + reached, "own_steps": reached, "started_from": start.source or "initialiser",
+        "seconds": round(progress["seconds"], 1), "cpu_seconds": round(progress["cpu_seconds"], 1),
+        "path_sampling": cfg.search.path_sampling, "precision": cfg.train.precision, "seed": cfg.train.seed,
+        "paths": path_quality(table, candidates, dataset), "sha256": sha256(folder / TABLE), **(extra or {}),
+    }
+    atomic_write(folder / RECORD, json.dumps(record, indent=1, default=str))
+    return record
+
+
+def path_quality(table, candidates: Sequence[Candidate], dataset) -> Dict[str, Dict[str, float]]:
+    """Each path's Keras PSNR on the validation frames, straight from the supernet's weights: ``{candidate
+    id: {"psnr": .., "gain": .., "gain_<pipeline>": ..}}``."""
+    from portable_deblur.models.build import size_multiple
+    from portable_deblur.models.supernet import extract
+    from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality
+
+    blurry = blurry_quality(dataset.val)
+    out = {}
+    for c in candidates:
+        model = extract(table, c)
+        q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas_shape(dataset.val, size_multiple(c)))
+        out[c.id] = {"psnr": round(q.psnr, 4), "gain": round(q.psnr - blurry.psnr, 4),
+                     **{f"gain_{name}": round(psnr - blurry.per_pipeline[name][0], 4)
+                        for name, (psnr, _) in q.per_pipeline.items()}}
+    return out
+
+
+class _Lock:
+    """An exclusive lock file, refreshed from a thread while held; one left stale (not refreshed for
+    ``GRACE_HEARTBEATS`` heartbeats) is taken over."""
+
+    def __init__(self, path: Path, heartbeat_s: float):
+        self.path, self.heartbeat_s, self.held = path, heartbeat_s, False
+        self._stop = threading.Event()
+
+    def __enter__(self) -> bool:
+        try:
+            if time.time() - self.path.stat().st_mtime > GRACE_HEARTBEATS * self.heartbeat_s:
+                self.path.unlink(missing_ok=True)  # its worker stopped refreshing it: taken as dead
+        except FileNotFoundError:
+            pass
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        os.write(fd, f"{socket.gethostname()}:{os.getpid()}".encode())
+        os.close(fd)
+        self.held = True
+        threading.Thread(target=self._refresh, daemon=True).start()
+        return True
+
+    def _refresh(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            try:
+                os.utime(self.path)
+            except OSError:
+                return
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self.held:
+            self.path.unlink(missing_ok=True)

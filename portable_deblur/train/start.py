@@ -1,0 +1,71 @@
+"""Where a candidate's weights start before its own training steps: its initialiser, its path of a supernet
+(the run's own, ``search.weight_sharing=supernet``, or the package's pretrained start, ``train.init=
+pretrained``, or any weight table), or a saved model of the same architecture (``train.init=<path>``).
+
+What it inherited is recorded on every row (``inherited_steps``, ``inherited_from``), so rows are compared
+at equal training: the same inherited plus own steps."""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from portable_deblur.train.options import PRETRAINED
+
+
+@dataclass(frozen=True)
+class Start:
+    """A candidate's start: a weight table (``.npz``) or a ``.keras`` model, and the steps behind it."""
+
+    path: Optional[Path] = None
+    steps: int = 0  # training steps its weights had before this run's own steps
+    source: str = ""  # how a row names it: "pretrained", "supernet", or the path
+
+    @property
+    def table(self) -> bool:
+        return self.path is not None and self.path.suffix == ".npz"
+
+
+SCRATCH = Start()
+
+
+def table_start(table: Path, source: str) -> Start:
+    """A weight table with the steps its record says (0 without a record)."""
+    from portable_deblur.models.pretrained import read_record
+
+    return Start(Path(table), int(read_record(table).get("steps", 0)), source)
+
+
+def configured_start(init: Optional[str], candidate_id: str) -> Start:
+    """The start ``train.init`` names for ``candidate_id``."""
+    from portable_deblur.models.pretrained import shipped
+    from portable_deblur.train.fit import init_file
+
+    if init is None:
+        return SCRATCH
+    if init == PRETRAINED:
+        return table_start(shipped()[0], PRETRAINED)
+    if Path(init).expanduser().suffix == ".npz":
+        return table_start(Path(init).expanduser(), str(init))
+    return Start(init_file(init, candidate_id), 0, str(init))
+
+
+def start_of(cfg, layout, candidate) -> Start:
+    """Where ``candidate`` starts in this run: the run's supernet (``search.weight_sharing=supernet``, trained
+    by then), else what ``train.init`` names."""
+    if cfg.search.weight_sharing == "supernet":
+        from portable_deblur.search.weight_sharing import TABLE
+
+        return table_start(layout.supernet / TABLE, "supernet")
+    return configured_start(cfg.train.init, candidate.id)
+
+
+def apply_start(model, candidate, start: Start) -> None:
+    """Set ``model``'s weights from ``start`` (a mismatched layer is a clear error naming it)."""
+    from portable_deblur.models.supernet import inherit, read_table
+    from portable_deblur.train.fit import warm_start
+
+    if start.path is None:
+        return
+    if start.table:
+        inherit(model, read_table(start.path), candidate.kwargs, f"train.init={start.source!r} ({start.path})")
+    else:
+        warm_start(model, start.path)

@@ -1,0 +1,215 @@
+"""Weight sharing: one supernet per grid, candidates extracted as plain models, the pretrained start, rows
+compared at equal training, and the training precision a machine gets."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from portable_deblur.config import load_config
+from portable_deblur.models.candidate import expand
+from portable_deblur.registry import ConfigError
+
+SMALL = {"width": 4, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1, 1]}
+GRID = {"upsampler": ["transpose", "depth_to_space", "bilinear"], "activation": ["relu", "prelu"]}
+
+
+@pytest.fixture(scope="module")
+def grid_net():
+    """The small grid's supernet with random (non-trivial) weights, and its candidates."""
+    from portable_deblur.models.supernet import build_supernet, spec_of
+
+    candidates = expand("unet", SMALL, GRID)
+    net = build_supernet(spec_of(candidates))
+    rng = np.random.default_rng(1)
+    for w in net.weights:
+        w.assign(rng.normal(0, 0.3, w.shape).astype(np.float32))
+    return net, candidates
+
+
+def test_every_extracted_candidate_computes_its_supernet_path(grid_net):
+    from portable_deblur.models.choice import switches
+    from portable_deblur.models.supernet import extract, set_path, weight_table
+
+    net, candidates = grid_net
+    x = np.random.default_rng(0).random((1, 32, 32, 3), np.float32)
+    table = weight_table(net)
+    outputs = []
+    for c in candidates:
+        set_path(net, c.values)
+        model = extract(table, c)
+        assert not switches(model)  # a plain model: nothing of the supernet in it
+        expected = net(x).numpy()
+        np.testing.assert_allclose(model(x).numpy(), expected, atol=1e-5)
+        outputs.append(expected)
+    assert min(np.abs(a - b).max() for i, a in enumerate(outputs) for b in outputs[i + 1:]) > 1e-3  # paths differ
+
+
+def test_extracted_candidates_export_the_ops_of_stand_alone_ones(grid_net):
+    from portable_deblur.deploy.export import to_tflite
+    from portable_deblur.deploy.flatbuffer import op_counts
+    from portable_deblur.models.build import build_model
+    from portable_deblur.models.supernet import extract, weight_table
+
+    net, candidates = grid_net
+    table = weight_table(net)
+    for c in candidates[::2] + candidates[1:2]:  # every upsampler and both activations
+        alone = build_model(c)
+        extracted = extract(table, c)
+        assert [layer.name for layer in extracted.layers] == [layer.name for layer in alone.layers]
+        assert op_counts(to_tflite(extracted, (32, 32))) == op_counts(to_tflite(alone, (32, 32)))
+
+
+def test_a_searched_key_that_changes_shapes_is_a_clear_error():
+    from portable_deblur.models.supernet import spec_of
+
+    with pytest.raises(ConfigError, match=r"cannot share weights across grid.width: .*holds choices of "
+                                          r"\['activation', 'upsampler'\]"):
+        spec_of(expand("unet", SMALL, {"width": [4, 8], "activation": ["relu", "prelu"]}))
+
+
+def test_path_sampling_is_a_pure_function_of_seed_and_step_and_fair_trains_every_value_equally():
+    from portable_deblur.train.paths import path_sampler
+
+    choices = {"upsampler": ["transpose", "depth_to_space", "bilinear"], "activation": ["relu", "prelu"]}
+    fair = path_sampler(choices, 0, "fair")
+    assert [fair(i) for i in range(30)] == [path_sampler(choices, 0, "fair")(i) for i in range(30)]
+    assert [fair(i) for i in range(12, 30)] == [fair(i) for i in range(30)][12:]  # resumes mid-way
+    for block in range(10):  # every block of 3 steps trains each upsampler once and each activation 1-2 times
+        steps = [fair(3 * block + j) for j in range(3)]
+        assert sorted(s["upsampler"] for s in steps) == sorted(choices["upsampler"])
+        assert set(s["activation"] for s in steps) == set(choices["activation"])
+    uniform = path_sampler(choices, 0, "uniform")
+    assert [uniform(i) for i in range(30)] != [fair(i) for i in range(30)]
+    assert [uniform(i) for i in range(30)] != [path_sampler(choices, 1, "uniform")(i) for i in range(30)]
+    with pytest.raises(ConfigError, match=r"search.path_sampling must be one of \['fair', 'uniform'\]; got 'greedy'"):
+        path_sampler(choices, 0, "greedy")
+
+
+def test_supernet_training_resumes_to_the_weights_of_one_uninterrupted_run(tiny_overrides, tiny_dataset, tmp_path):
+    from portable_deblur.models.supernet import read_table
+    from portable_deblur.search.weight_sharing import RECORD, TABLE, train_supernet
+
+    cfg = load_config(["space=upsampling", *tiny_overrides, "model.enc_blocks=[1,1]", "model.dec_blocks=[1,1]"])
+    candidates = expand(cfg.arch, cfg.model, cfg.grid)
+    once = train_supernet(cfg, tmp_path / "once", tiny_dataset, candidates, steps=6, save_every=6)
+    first = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=6, save_every=3, minutes=1e-9)
+    assert first["steps"] == 3  # out of time after its first piece
+    pieces = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=6, save_every=3)
+    a, b = read_table(tmp_path / "once" / TABLE), read_table(tmp_path / "pieces" / TABLE)
+    assert sorted(a) == sorted(b) and any("|upsampler=depth_to_space" in k for k in a)
+    for name in a:
+        for x, y in zip(a[name], b[name]):
+            np.testing.assert_array_equal(x, y)
+    assert pieces["steps"] == once["steps"] == 6 and set(pieces["paths"]) == {c.id for c in candidates}
+    assert json.loads((tmp_path / "pieces" / RECORD).read_text())["sha256"] == pieces["sha256"]
+
+
+def test_the_shipped_pretrained_start_loads_and_a_mismatched_candidate_is_named():
+    from portable_deblur.models.build import build_model
+    from portable_deblur.models.pretrained import shipped
+    from portable_deblur.models.supernet import read_table
+    from portable_deblur.search.run import check_start
+    from portable_deblur.train.start import apply_start, configured_start
+
+    cfg = load_config(["space=upsampling", "train.init=pretrained"])
+    table, record = shipped()
+    assert table.stat().st_size < 20e6 and record["steps"] > 0 and record["command"].startswith("python benchmarks/")
+    assert set(record["paths"]) == {c.id for c in expand(cfg.arch, cfg.model, cfg.grid)}
+    candidate = expand(cfg.arch, cfg.model, cfg.grid)[0]
+    start = configured_start("pretrained", candidate.id)
+    assert start.steps == record["steps"] and start.source == "pretrained"
+    model = build_model(candidate)
+    apply_start(model, candidate, start)
+    weights = read_table(table)
+    np.testing.assert_array_equal(model.get_layer("mid_blk0_conv").get_weights()[0], weights["mid_blk0_conv"][0])
+    narrow = load_config(["space=upsampling", "train.init=pretrained", "model.width=8"])
+    with pytest.raises(ConfigError, match=r"train.init='pretrained' .* first mismatch is layer 'enc0_blk0_conv', "
+                                          r"weights \[\(3, 3, 3, 8\), \(8,\)\] here but \[\(3, 3, 3, 16\), \(16,\)\]"):
+        check_start(narrow, expand(narrow.arch, narrow.model, narrow.grid))
+
+
+def test_a_damaged_weight_table_is_refused(tmp_path):
+    from portable_deblur.models.pretrained import read_record, record_file
+
+    table = tmp_path / "start.npz"
+    table.write_bytes(b"not the file the record names")
+    record_file(table).write_text(json.dumps({"sha256": "0" * 64, "command": "python benchmarks/pretrain.py"}))
+    with pytest.raises(ConfigError, match="does not match the SHA-256 its record start.json names"):
+        read_record(table)
+
+
+def test_a_supernet_run_trains_it_once_and_every_row_records_what_it_inherited(tiny_args):
+    from portable_deblur.search.run import main
+    from portable_deblur.search.study import SearchStudy
+
+    args = ["space=upsampling", *tiny_args, "model.enc_blocks=[1,1]", "model.dec_blocks=[1,1]",
+            "search.weight_sharing=supernet", "search.supernet_steps=4", "grid.upsampler=[transpose,bilinear]",
+            "grid.activation=[prelu]"]
+    assert main(args) == 0
+    study = SearchStudy.load(str(load_config(args).run.root) + "/upsampling")
+    rows = study.rows()
+    assert {(r.inherited_steps, r.inherited_from, r.steps) for r in rows} == {(4, "supernet", 3)}
+    assert all(np.isfinite(r.psnr_inherited) for r in rows)
+    weights = study.layout.supernet / "weights.npz"
+    stamp = weights.stat().st_mtime_ns
+    assert main(args) == 0 and weights.stat().st_mtime_ns == stamp  # resumed: not trained again
+    assert "Weight sharing" in study.layout.report.read_text()
+
+
+def test_a_stale_supernet_lock_is_taken_over_and_a_live_one_is_not(tmp_path):
+    import os
+    import time
+
+    from portable_deblur.search.weight_sharing import _Lock
+
+    lock = tmp_path / "training.lock"
+    with _Lock(lock, heartbeat_s=60) as held:
+        assert held
+        with _Lock(lock, heartbeat_s=60) as other:
+            assert not other  # a live worker holds it
+    assert not lock.exists()
+    lock.write_text("gone:1")
+    old = time.time() - 600
+    os.utime(lock, (old, old))
+    with _Lock(lock, heartbeat_s=60) as held:
+        assert held  # its worker stopped refreshing it 10 minutes ago
+
+
+def _row(cid, psnr, ms, steps, inherited=0, **values):
+    from portable_deblur.records import ResultRow
+
+    return ResultRow(id=cid, arch="unet", values=values, status="ok", psnr_blurry=25.0, psnr_keras=psnr,
+                     psnr_tflite=psnr, latency={"32x32_t2": {"median_ms": ms}}, steps=steps,
+                     inherited_steps=inherited, inherited_from="pretrained" if inherited else "",
+                     psnr_inherited=psnr - 0.1 if inherited else float("nan"))
+
+
+def test_only_rows_trained_equally_are_compared_on_the_front_and_in_the_choice_effects():
+    from portable_deblur.rank import Objectives, front_rows
+    from portable_deblur.report.html import choice_effects
+    from portable_deblur.report.sharing import sharing_rows
+
+    spec = Objectives(psnr="tflite", latency="32x32_t2")
+    rows = [_row("a", 26.0, 10, 300, 5000, activation="relu"), _row("b", 26.2, 12, 300, 5000, activation="prelu"),
+            _row("c", 27.0, 5, 100, 0, activation="gelu"),  # better and faster, but trained differently
+            _row("d", 25.9, 11, 100, 5000, activation="relu6")]  # a lower rung
+    _, front = front_rows(rows, spec)
+    assert [r.id for r in front] == ["a", "b"]
+    effects = {e["value"]: e for e in choice_effects(rows, spec) if e["choice"] == "activation"}
+    assert set(effects) == {"relu", "prelu"} and effects["prelu"]["delta_db"] == pytest.approx(0.1)
+    assert [r["candidate"] for r in sharing_rows(rows)] == ["b", "a"]
+    assert rows[0].training_label == "5000 shared + 300 steps" and rows[2].training_label == "100 steps"
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it_natively(monkeypatch):
+    from portable_deblur import environment
+
+    monkeypatch.setattr(environment, "_has_gpu", lambda: False)
+    assert environment.training_precision("auto", isa="avx avx2 fma avx512f") == "float32"
+    assert environment.training_precision("auto", isa="avx2 avx512f avx512_bf16") == "mixed_bfloat16"
+    assert environment.training_precision("auto", isa="avx2 amx_tile amx_bf16") == "mixed_bfloat16"
+    assert environment.training_precision("float32", isa="avx512_bf16") == "float32"
+    monkeypatch.setattr(environment, "_has_gpu", lambda: True)
+    assert environment.training_precision("auto", isa="avx512_bf16") == "float32"
+    assert "native_bfloat16" in environment.describe()
