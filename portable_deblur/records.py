@@ -72,6 +72,10 @@ class ResultRow:
     artifacts: Dict[str, str] = field(default_factory=dict)  # name -> path relative to the run dir
     seconds: Dict[str, float] = field(default_factory=dict)  # stage -> wall seconds
     channels: Dict[str, int] = field(default_factory=dict)  # conv layer -> output channels it really has
+    # int8 files: the layers quantization damages most and those XNNPACK leaves off (search.artifact)
+    quantization_errors: List[Dict[str, Any]] = field(default_factory=list)
+    float_islands: Dict[str, str] = field(default_factory=dict)  # mixed files: Keras layer -> dtype kept
+    mixed_plan: Dict[str, Any] = field(default_factory=dict)  # mixed files: islands, why each, plans tried
     # Embedded validation per camera pipeline: {"srgb": {"psnr_blurry": .., "psnr_keras": .., "psnr_tflite": ..,
     # and the ssim_ twins}, "linear": {..}}; the psnr_* fields above are the ranked frames' (data.blur_space).
     pipelines: Dict[str, Dict[str, float]] = field(default_factory=dict)
@@ -124,7 +128,7 @@ class ResultRow:
     def flat(self) -> Dict[str, Any]:
         """One CSV row: nested fields flattened to ``latency_256x256_median_ms``-style columns."""
         nested = ("values", "latency", "ops", "artifacts", "seconds", "inventory", "portability", "xnnpack", "violations",
-                  "channels", "gpu_measured", "pipelines")
+                  "channels", "gpu_measured", "pipelines", "quantization_errors", "float_islands", "mixed_plan")
         row = {k: v for k, v in asdict(self).items() if k not in nested}
         row.update({f"value_{k}": _cell(v) for k, v in self.values.items()})
         row["psnr_gain"] = self.psnr_gain
@@ -134,6 +138,8 @@ class ResultRow:
         for res, lat in self.latency.items():
             row.update({f"latency_{res}_{k}": v for k, v in lat.items()})
         row["ops"] = " ".join(f"{k}:{v}" for k, v in self.ops.items())
+        if self.float_islands:
+            row["float_islands"] = " ".join(self.float_islands)
         row["violations"] = " ".join(self.violations)
         for target, rep in self.portability.items():
             row[f"fallback_{target}"] = " ".join(rep["fallback"])

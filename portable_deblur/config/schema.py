@@ -176,6 +176,16 @@ class OptimizeConfig:
     # e.g. ["prune-0.05"] (MediaTek Table 4 combines only its -5 % model), [] = none.
     combine: Optional[List[str]] = None
     apply_to: str = "all"  # all | pareto
+    # ptq: [mixed] (and its QAT twin with qat_steps > 0): int8 with float islands chosen per layer
+    # (optimize/mixed.py): the groups XNNPACK leaves off in int8 when that makes the file faster, then the
+    # groups quantization damages most while the deployed PSNR drop exceeds mixed_max_drop_db and the file
+    # stays within mixed_max_slowdown of the full int8 file's latency (at most mixed_max_tries tries).
+    # mixed_islands (Keras layer names) / mixed_ops (TFLite op types) fix the float islands instead.
+    mixed_max_drop_db: float = 0.1
+    mixed_max_slowdown: float = 0.05
+    mixed_max_tries: int = 4
+    mixed_islands: List[str] = field(default_factory=list)
+    mixed_ops: List[str] = field(default_factory=list)
 
     @property
     def variants(self) -> bool:

@@ -12,6 +12,7 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
 _BUILTIN_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+BUILTIN_OPS = frozenset(_BUILTIN_NAMES.values())  # every TFLite builtin op name (CONV_2D, RSQRT, ...)
 _DTYPE_NAMES = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
 
 
@@ -27,11 +28,25 @@ class OpRecord:
     output_shape: Tuple[int, ...]
     macs: int
     options: Dict[str, object] = field(default_factory=dict)
+    output_names: Tuple[str, ...] = ()  # its output tensors' names (the converter's, from the Keras layer names)
+
+    @property
+    def layer(self) -> str:
+        """The Keras layer the op came from (``layer_of`` its first output tensor)."""
+        return layer_of((self.output_names or ("",))[0])
 
     @property
     def dtype(self) -> str:
         """The activation dtype the op computes in (its first runtime input, else its output)."""
         return (self.input_dtypes or self.output_dtypes or ("none",))[0]
+
+
+def layer_of(tensor_name: str) -> str:
+    """The Keras layer a converted tensor came from: ``nafnet/enc0_blk0_norm1/Mean`` -> ``enc0_blk0_norm1``
+    (a QAT wrapper's ``quant_`` prefix dropped); empty where the name does not say."""
+    parts = tensor_name.split(";")[0].split("/")
+    name = parts[1] if len(parts) > 2 else ""
+    return name[len("quant_"):] if name.startswith("quant_") else name
 
 
 def _read(content: Union[bytes, str, Path]) -> bytes:
@@ -88,7 +103,8 @@ def op_inventory(content: Union[bytes, str, Path]) -> List[OpRecord]:
                 index=len(records), name=name, version=version,
                 input_dtypes=tuple(_DTYPE_NAMES[t.Type()] for t in runtime),
                 output_dtypes=tuple(_DTYPE_NAMES[t.Type()] for t in outputs),
-                output_shape=out_shape, macs=_op_macs(name, shapes, out_shape), options=_options(op, name)))
+                output_shape=out_shape, macs=_op_macs(name, shapes, out_shape), options=_options(op, name),
+                output_names=tuple(t.Name().decode() for t in outputs)))
     return records
 
 

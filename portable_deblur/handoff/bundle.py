@@ -200,7 +200,13 @@ def _architecture(row, candidate) -> dict:
     row these are the pruned widths, not ``arguments``' ``width``)."""
     return {"arch": row.arch, "arguments": dict(candidate.arguments), "searched": row.values,
             "channels": row.channels or None,
-            "pruned": "prune" in row.values or "sparsity" in row.values}
+            "pruned": "prune" in row.values or "sparsity" in row.values,
+            # A mixed-precision file: the Keras layers computed in float inside the int8 graph, and why each.
+            "float_islands": {layer: {"dtype": dtype, "why": row.mixed_plan.get("reasons", {}).get(layer, "")}
+                              for layer, dtype in row.float_islands.items()} or None,
+            # Training: the steps its start had (a supernet / pretrained start) and its own.
+            "training": {"inherited_steps": row.inherited_steps, "inherited_from": row.inherited_from or None,
+                         "own_steps": row.steps}}
 
 
 def verify_bundle(folder: Path) -> None:

@@ -4,6 +4,9 @@ from portable_deblur.registry import ConfigError, lookup
 
 # Post-training quantization modes (optimize.ptq); "fp32" is the unquantized conversion every float model gets.
 PTQ_MODES = ("fp16", "int16x8", "int16x8_float_fallback", "int8", "int8_float_fallback")
+# Per-layer plans rather than one converter setting (optimize/mixed.py): int8 with float islands.
+MIXED = "mixed"
+PLANNED_MODES = (MIXED,)
 APPLY_TO = ("all", "pareto")  # optimize every trained candidate, or only the float Pareto front once all are trained
 
 
@@ -12,7 +15,13 @@ def validate(o) -> None:
     from portable_deblur.optimize.plan import float_bases
 
     for mode in o.ptq:
-        lookup(dict.fromkeys(PTQ_MODES), "optimize.ptq entries", mode)
+        lookup(dict.fromkeys(PTQ_MODES + PLANNED_MODES), "optimize.ptq entries", mode)
+    if o.mixed_max_drop_db < 0 or o.mixed_max_slowdown < 0 or o.mixed_max_tries < 0:
+        raise ConfigError(f"optimize.mixed_max_drop_db, mixed_max_slowdown and mixed_max_tries must be >= 0; got "
+                          f"{o.mixed_max_drop_db}, {o.mixed_max_slowdown}, {o.mixed_max_tries}")
+    from portable_deblur.optimize.mixed import check_islands
+
+    check_islands([], [], o.mixed_ops)  # layer names are checked against each network when it is built
     if o.qat_steps < 0 or o.qat_learning_rate <= 0:
         raise ConfigError(f"optimize.qat_steps must be >= 0 and optimize.qat_learning_rate > 0; got "
                           f"{o.qat_steps}, {o.qat_learning_rate}")

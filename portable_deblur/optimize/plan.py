@@ -2,7 +2,8 @@
 
 Pure (no TensorFlow): the trial walks the list in order. Float variants first (the trained model, then one
 pruned model per ``prune`` target and one sparse model per ``sparsity`` pattern), then for the trained model
-and each float variant ``combine`` names: every ``ptq`` mode, then QAT when ``qat_steps > 0``.
+and each float variant ``combine`` names: every ``ptq`` mode, then QAT when ``qat_steps > 0`` (and, with
+``ptq`` ``mixed``, QAT of the mixed plan).
 """
 from typing import List
 
@@ -25,4 +26,6 @@ def plan(o) -> List[Variant]:
         out += [Variant(base.base, "ptq", mode) for mode in o.ptq]
         if o.qat_steps > 0:
             out.append(Variant(base.base, "qat", "int8"))
+            if "mixed" in o.ptq:  # QAT of the same plan: only the layers outside its float islands fake-quantized
+                out.append(Variant(base.base, "qat", "mixed"))
     return out

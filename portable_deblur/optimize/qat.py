@@ -83,9 +83,13 @@ def _annotate(layer):
     return _q.quantize_annotate_layer(layer)
 
 
-def quantize_aware(model: keras.Model) -> keras.Model:
-    """The fake-quantized (QAT) twin of ``model``, sharing nothing with it (weights copied)."""
-    annotated = keras.models.clone_model(model, clone_function=_annotate)
+def quantize_aware(model: keras.Model, keep_float=()) -> keras.Model:
+    """The fake-quantized (QAT) twin of ``model``, sharing nothing with it (weights copied); the layers named
+    in ``keep_float`` (a mixed plan's float islands) are left unannotated, so they stay float in its file."""
+    keep = set(keep_float)
+    annotated = keras.models.clone_model(
+        model, clone_function=lambda layer: layer.__class__.from_config(layer.get_config()) if layer.name in keep
+        else _annotate(layer))
     annotated.set_weights(model.get_weights())
     with _q.quantize_scope({**CUSTOM_OBJECTS, "OutputQuantizeConfig": OutputQuantizeConfig,
                             "PassThroughQuantizeConfig": PassThroughQuantizeConfig,

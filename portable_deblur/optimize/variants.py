@@ -38,13 +38,13 @@ def make_float(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: Ru
     return judged(t.candidate, model, cfg, dataset, folder, v)
 
 
-def qat_model(t: Trained, cfg: Config, dataset: Dataset):
-    """8-bit QAT of ``t``'s model: fake-quant twin, ranges from calibration crops, ``optimize.qat_steps`` of
-    fine-tuning at ``optimize.qat_learning_rate``; its int8 file is judged like every artifact (fidelity
-    against this fake-quant model)."""
+def qat_model(t: Trained, cfg: Config, dataset: Dataset, keep_float=()):
+    """8-bit QAT of ``t``'s model: fake-quant twin (``keep_float``: layers left float, a mixed plan's islands),
+    ranges from calibration crops, ``optimize.qat_steps`` of fine-tuning at ``optimize.qat_learning_rate``;
+    its int8 file is judged like every artifact (fidelity against this fake-quant model)."""
     from portable_deblur.optimize.qat import init_ranges, quantize_aware
 
-    qat = quantize_aware(t.model)
+    qat = quantize_aware(t.model, keep_float)
     crop = (cfg.train.crop, cfg.train.crop)
     init_ranges(qat, t.model, [x[0] for x in representative_inputs(
         dataset.train, crop, cfg.optimize.representative_count, cfg.data.seed)()])

@@ -246,6 +246,34 @@ def _measured_gpu(r: ResultRow) -> str:
     return text
 
 
+def _quantization_section(rows: Sequence[ResultRow]) -> List[str]:
+    """Per int8 artifact: the layers quantization damages most and the layers XNNPACK left on TFLite's own
+    kernels; per mixed-precision artifact: its float islands and why each."""
+    parts = []
+    tables = [r for r in rows if r.quantization_errors]
+    if tables:
+        parts.append("<h2>Per-layer quantization</h2><p>Per int8 file: each Keras layer's largest quantization error "
+                     "on the calibration crops (TF's QuantizationDebugger: RMSE over the int8 step of its tensors; "
+                     "0.29 is rounding alone), and the ops of it that XNNPACK left on TFLite's reference kernels in "
+                     "this file (measured; they run slowly). A mixed-precision file keeps such layers in float.</p>")
+        for r in tables:
+            parts.append(f"<h3>{html.escape(r.id)}</h3>" + html_table(
+                r.quantization_errors, ["layer", "rmse_over_scale", "ops", "undelegated"], fmt={"rmse_over_scale": ".2f"}))
+    for r in (r for r in rows if r.float_islands):
+        reasons = r.mixed_plan.get("reasons", {})
+        parts.append(f"<h3>{html.escape(r.id)}: float islands</h3>" + html_table(
+            [{"layer": layer, "dtype": dtype, "why": reasons.get(layer, "")} for layer, dtype in r.float_islands.items()],
+            ["layer", "dtype", "why"]))
+        tried = r.mixed_plan.get("tried", [])
+        if tried:
+            parts.append("<p>Plans tried (latency at the first measured resolution, PSNR on the validation frames' "
+                         "centre windows):</p>" + html_table(
+                             [{"float_islands": len(t["islands"]), "ms": t["ms"], "psnr": t["psnr"],
+                               "kept": "yes" if t["kept"] else ""} for t in tried],
+                             ["float_islands", "ms", "psnr", "kept"], sortable=False, fmt={"ms": ".1f", "psnr": ".2f"}))
+    return parts
+
+
 def _portability_section(rows: Sequence[ResultRow]) -> List[str]:
     """The portability matrix with what it is based on: the tables, the measured GPU column, the LiteRT
     accelerator order and which targets are deprecated."""
@@ -331,6 +359,7 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
                                             "scaling_exponent"],
                             fmt={"median_ms": ".1f", "p90_ms": ".1f", "peak_rss_mb": ".0f", "scaling_exponent": ".2f"}))
     parts += _portability_section(rows)
+    parts += _quantization_section(rows)
     parts += list(extra)
     if crops:
         parts.append("<h2>Visual crops</h2><p>The same validation patches: blurry input, each Pareto artifact "

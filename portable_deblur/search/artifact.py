@@ -15,10 +15,15 @@ from portable_deblur.deploy.portability import check_all, mac_fraction, xnnpack_
 from portable_deblur.deploy.runtime import predictor
 from portable_deblur.files import atomic_write
 from portable_deblur.layout import RunLayout
+from portable_deblur.optimize.mixed import float_islands
+from portable_deblur.optimize.options import MIXED
 from portable_deblur.records import Artifact, ResultRow, Variant, latency_key
 from portable_deblur.train.evaluate import quality_and_fidelity
 from portable_deblur.train.fit import log_scalars
 from portable_deblur.train.judge import Trained, pipeline_figures
+
+
+INT8_MODES = ("int8", "int8_float_fallback", MIXED)  # files whose layers the per-layer error table covers
 
 
 def padded(shape: Tuple[int, int], multiple: int) -> Tuple[int, int]:
@@ -45,10 +50,38 @@ def converter(t: Trained, v: Variant, cfg: Config, dataset: Dataset, qat=None) -
         from portable_deblur.optimize.qat import to_int8
 
         return lambda shape: to_int8(qat, shape)
+    if v.mode == MIXED:
+        from portable_deblur.optimize.mixed import Calibrated
+
+        plan = mixed_plan(t, cfg, dataset)
+        return lambda shape: Calibrated(t.model, shape, representative_inputs(
+            dataset.train, shape, cfg.optimize.representative_count, cfg.data.seed)).quantize(plan.islands, plan.ops)
     if v.mode not in NEEDS_DATA:
         return lambda shape: to_tflite(t.model, shape, v.mode)
     return lambda shape: to_tflite(t.model, shape, v.mode, representative_inputs(
         dataset.train, shape, cfg.optimize.representative_count, cfg.data.seed))
+
+
+def mixed_plan(t: Trained, cfg: Config, dataset: Dataset):
+    """The float model's mixed-precision plan, chosen at the first measured resolution (``optimize.mixed``)."""
+    from portable_deblur.optimize.mixed import plan_for
+
+    return plan_for(t.model, cfg, dataset, padded(cfg.measure.shapes[0], t.multiple), t.folder)
+
+
+def quantization_errors(t: Trained, cfg: Config, dataset: Dataset, primary, top: int = 12) -> List[Dict[str, Any]]:
+    """For an int8 file: the layers quantization damages most (TF's QuantizationDebugger on the calibration
+    crops, at the first measured resolution) joined with the layers whose ops XNNPACK left on TFLite's own
+    kernels in this file (measured): the ``top`` of each, worst first."""
+    from portable_deblur.optimize.mixed import Calibrated, undelegated_layers
+
+    shape = padded(cfg.measure.shapes[0], t.multiple)
+    errors = Calibrated(t.model, shape, representative_inputs(
+        dataset.train, shape, cfg.optimize.representative_count, cfg.data.seed)).layer_errors()
+    slow = undelegated_layers(primary)
+    chosen = {e["layer"] for e in errors[:top]} | set(list(slow)[:top])
+    return [{"layer": e["layer"], "rmse_over_scale": round(e["rmse_over_scale"], 4), "ops": " ".join(e["ops"]),
+             "undelegated": " ".join(slow.get(e["layer"], []))} for e in errors if e["layer"] in chosen]
 
 
 def export_and_measure(t: Trained, v: Variant, cfg: Config, layout: RunLayout, convert, laps: _Laps
@@ -84,6 +117,13 @@ def gpu_quality(path, v: Variant, cfg: Config, dataset: Dataset, canvas):
         return None
     with GpuPredictor(path) as predict:
         return quality(predict, dataset.val, canvas)
+
+
+def _plan_record(t: Trained) -> Dict[str, Any]:
+    import json
+
+    saved = t.folder / "mixed_plan.json"
+    return json.loads(saved.read_text()) if saved.is_file() else {}
 
 
 def measured_violations(violations: Sequence[str], gpu, require: Sequence[str]) -> List[str]:
@@ -127,6 +167,8 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
     ops = op_inventory(primary)
     reports = check_all(ops, cfg.portability.targets)
     xnn = xnnpack_delegation(primary)
+    errors = quantization_errors(t, cfg, dataset, primary) if v.mode in INT8_MODES and qat is None else []
+    islands = float_islands(primary.read_bytes()) if v.mode == MIXED else {}
     gpu = measure_placement(primary, len(ops)) if "gpu" in cfg.portability.targets else None
     violations = measured_violations(violations, gpu, cfg.portability.require)
     laps("portability")
@@ -138,7 +180,8 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
         psnr_gpu=gpu_q.psnr if gpu_q else float("nan"), ssim_gpu=gpu_q.ssim if gpu_q else float("nan"),
         latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),
         portability={k: dataclasses.asdict(r) for k, r in reports.items()}, xnnpack=xnn,
-        gpu_measured=_measured(gpu, ops),
+        gpu_measured=_measured(gpu, ops), quantization_errors=errors, float_islands=islands,
+        mixed_plan=_plan_record(t) if v.mode == MIXED else {},
         violations=list(violations), artifacts=artifacts, seconds=laps.seconds, channels=t.channels,
         pipelines={name: {**figures, **pipeline_figures(tflite=tflite_q).get(name, {})}
                    for name, figures in t.pipelines.items()})

@@ -33,6 +33,10 @@ def violations_of(cfg: Config, candidate: Candidate) -> Dict[str, str]:
     from portable_deblur.models.build import build_model
 
     model = build_model(candidate)  # also how a bad builder value (e.g. an unknown upsampler) fails up front
+    if "mixed" in cfg.optimize.ptq and cfg.optimize.mixed_islands:  # a user's float islands must exist
+        from portable_deblur.optimize.mixed import check_islands
+
+        check_islands(cfg.optimize.mixed_islands, [layer.name for layer in model.layers[1:]])
     if not cfg.portability.require:
         return {}
     reports = check_all(predict_ops(model), cfg.portability.require)

@@ -14,7 +14,8 @@ from portable_deblur.models.build import build_model
 from portable_deblur.models.candidate import Candidate
 from portable_deblur.optimize.plan import TRAINED, plan
 from portable_deblur.records import ResultRow, Variant
-from portable_deblur.search.artifact import artifact_row
+from portable_deblur.optimize.options import MIXED
+from portable_deblur.search.artifact import artifact_row, mixed_plan
 from portable_deblur.files import atomic_write
 from portable_deblur.train.fit import as_float32, fit, precision_policy, seed_everything, strategy_for
 from portable_deblur.train.judge import Trained, judged, keras_psnr
@@ -100,7 +101,8 @@ def make_artifacts(trained: Trained, variants: Sequence[Variant], cfg: Config, d
                 rows.append(artifact_row(source, v, cfg, dataset, layout, violations,
                                          {"optimize": time.perf_counter() - start}))
             elif v.kind == "qat":
-                qat = qat_model(source, cfg, dataset)
+                keep = mixed_plan(source, cfg, dataset).islands if v.mode == MIXED else ()
+                qat = qat_model(source, cfg, dataset, keep)
                 rows.append(artifact_row(source, v, cfg, dataset, layout, violations,
                                          {"qat": time.perf_counter() - start}, qat=qat))
             else:
