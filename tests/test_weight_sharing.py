@@ -14,17 +14,23 @@ SMALL = {"width": 4, "enc_blocks": [1, 1], "middle_blocks": 1, "dec_blocks": [1,
 GRID = {"upsampler": ["transpose", "depth_to_space", "bilinear"], "activation": ["relu", "prelu"]}
 
 
+def _randomised(model, seed: int):
+    """``model`` with random weights (positive variances): untrained identity weights (LayerNorm's ones and
+    zeros, zero residual scales) would let the converter fold ops away."""
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        w.assign(rng.uniform(0.5, 1.0, w.shape).astype(np.float32) if "variance" in w.name
+                 else rng.normal(0, 0.3, w.shape).astype(np.float32))
+    return model
+
+
 @pytest.fixture(scope="module")
 def grid_net():
     """The small grid's supernet with random (non-trivial) weights, and its candidates."""
     from portable_deblur.models.supernet import build_supernet, spec_of
 
     candidates = expand("unet", SMALL, GRID)
-    net = build_supernet(spec_of(candidates))
-    rng = np.random.default_rng(1)
-    for w in net.weights:
-        w.assign(rng.normal(0, 0.3, w.shape).astype(np.float32))
-    return net, candidates
+    return _randomised(build_supernet(spec_of(candidates)), seed=1), candidates
 
 
 def test_every_extracted_candidate_computes_its_supernet_path(grid_net):
@@ -54,7 +60,7 @@ def test_extracted_candidates_export_the_ops_of_stand_alone_ones(grid_net):
     net, candidates = grid_net
     table = weight_table(net)
     for c in candidates[::2] + candidates[1:2]:  # every upsampler and both activations
-        alone = build_model(c)
+        alone = _randomised(build_model(c), seed=3)  # a trained network's weights: nothing folds away
         extracted = extract(table, c)
         assert [layer.name for layer in extracted.layers] == [layer.name for layer in alone.layers]
         assert op_counts(to_tflite(extracted, (32, 32))) == op_counts(to_tflite(alone, (32, 32)))
@@ -118,7 +124,7 @@ def test_the_shipped_pretrained_start_loads_and_a_mismatched_candidate_is_named(
     assert set(record["paths"]) == {c.id for c in expand(cfg.arch, cfg.model, cfg.grid)}
     candidate = expand(cfg.arch, cfg.model, cfg.grid)[0]
     start = configured_start("pretrained", candidate.id)
-    assert start.steps == record["steps"] and start.source == "pretrained"
+    assert start.steps == record["steps"] and start.source == f"pretrained {record['sha256'][:12]}"
     model = build_model(candidate)
     apply_start(model, candidate, start)
     weights = read_table(table)
@@ -213,3 +219,27 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it_natively(monk
     monkeypatch.setattr(environment, "_has_gpu", lambda: True)
     assert environment.training_precision("auto", isa="avx512_bf16") == "float32"
     assert "native_bfloat16" in environment.describe()
+
+
+def test_a_nafnet_supernet_holds_attention_and_pooling_choices():
+    from portable_deblur.deploy.export import to_tflite
+    from portable_deblur.deploy.flatbuffer import op_counts
+    from portable_deblur.models.build import build_model
+    from portable_deblur.models.supernet import build_supernet, extract, set_path, spec_of, weight_table
+
+    fixed = {"width": 4, "enc_blocks": [1, 1], "dec_blocks": [1, 1], "attention": "gate", "tlc_window": 16}
+    candidates = expand("nafnet", fixed, {"attention_norm": ["none", "batch", "layer"],
+                                          "attention_upsample": ["bilinear", "transpose"],
+                                          "tlc_pool": ["average_pool", "depthwise"]})
+    net = _randomised(build_supernet(spec_of(candidates)), seed=2)
+    table = weight_table(net)
+    x = np.random.default_rng(0).random((1, 32, 32, 3), np.float32)
+    for c in candidates[::3]:
+        set_path(net, c.values)
+        model = extract(table, c)
+        np.testing.assert_allclose(model(x).numpy(), net(x).numpy(), atol=1e-5)
+    c = candidates[-1]
+    alone = _randomised(build_model(c), seed=3)  # a trained network's weights: nothing folds away
+    assert op_counts(to_tflite(extract(table, c), (32, 32))) == op_counts(to_tflite(alone, (32, 32)))
+    with pytest.raises(ConfigError, match=r"cannot share weights across grid.gate"):
+        spec_of(expand("nafnet", fixed, {"gate": ["simplegate", "relu"]}))

@@ -22,7 +22,9 @@ class Architecture:
 ARCHITECTURES = {
     "unet": Architecture(build=unet.build_unet, size_multiple=unet.size_multiple,
                          choice_keys=("activation", "upsampler")),
-    "nafnet": Architecture(build=nafnet.build_nafnet, size_multiple=nafnet.size_multiple),
+    # NAFNet's gate changes conv1/conv4's widths, so only options that keep every shape are shared.
+    "nafnet": Architecture(build=nafnet.build_nafnet, size_multiple=nafnet.size_multiple,
+                           choice_keys=("attention_activation", "attention_norm", "attention_upsample", "tlc_pool")),
 }
 
 

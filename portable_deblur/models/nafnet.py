@@ -13,6 +13,7 @@ NAFNet-16-9 = width 16, enc [1, 1, 1, 1]; always middle 1 and dec [1, 1, 1, 1].
 from typing import Optional, Sequence
 
 from portable_deblur.backend import keras
+from portable_deblur.models.choice import Choices, choose
 from portable_deblur.models.layers import TLC_POOLS, ChannelLayerNorm, ChannelScale, DepthToSpace, LocalAveragePool, SimpleGate
 from portable_deblur.registry import ConfigError, lookup
 
@@ -54,18 +55,27 @@ def attention_gate(skip, coarse, *, name: str, activation: str = "relu", norm: s
     theta = keras.layers.Conv2D(channels, 2, strides=2, name=f"{name}_theta")(skip)
     phi = keras.layers.Conv2D(channels, 1, name=f"{name}_phi")(coarse)
     f = keras.layers.Add(name=f"{name}_add")([theta, phi])
-    if norm == "batch":
-        f = keras.layers.BatchNormalization(name=f"{name}_bn")(f)
-    elif norm == "layer":
-        f = ChannelLayerNorm(name=f"{name}_ln")(f)
-    f = keras.layers.Activation(activation, name=f"{name}_act")(f)
+    f = choose(f, norm, lambda t, value: _attention_norm(t, value, name), name=f"{name}_norm_switch")
+    f = choose(f, activation, lambda t, value: keras.layers.Activation(value, name=f"{name}_act")(t),
+               name=f"{name}_act_switch")
     psi = keras.layers.Conv2D(1, 1, name=f"{name}_psi")(f)
-    if upsample == "transpose":
-        psi = keras.layers.Conv2DTranspose(1, 2, strides=2, name=f"{name}_up")(psi)
-    else:
-        psi = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_up")(psi)
+    psi = choose(psi, upsample, lambda t, value: _attention_upsample(t, value, name), name=f"{name}_up_switch")
     alpha = keras.layers.Activation("sigmoid", name=f"{name}_sigmoid")(psi)
     return keras.layers.Multiply(name=f"{name}_mul")([skip, alpha])
+
+
+def _attention_norm(f, norm: str, name: str):
+    if norm == "batch":
+        return keras.layers.BatchNormalization(name=f"{name}_bn")(f)
+    if norm == "layer":
+        return ChannelLayerNorm(name=f"{name}_ln")(f)
+    return f
+
+
+def _attention_upsample(psi, upsample: str, name: str):
+    if upsample == "transpose":
+        return keras.layers.Conv2DTranspose(1, 2, strides=2, name=f"{name}_up")(psi)
+    return keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_up")(psi)
 
 
 def _pool(x, *, tlc_window: Optional[int], tlc_pool: str, level: int, name: str):
@@ -73,7 +83,8 @@ def _pool(x, *, tlc_window: Optional[int], tlc_pool: str, level: int, name: str)
     computed with ``tlc_pool``'s ops)."""
     if tlc_window is None:
         return keras.layers.GlobalAveragePooling2D(keepdims=True, name=name)(x)
-    return LocalAveragePool(max(1, tlc_window // 2**level), tlc_pool, name=name)(x)
+    window = max(1, tlc_window // 2**level)
+    return choose(x, tlc_pool, lambda t, value: LocalAveragePool(window, value, name=name)(t), name=f"{name}_switch")
 
 
 def naf_block(inp, *, channels: int, name: str, level: int, dw_expand: int = 2, ffn_expand: int = 2,
@@ -112,9 +123,10 @@ def _check_arguments(width, enc_blocks, middle_blocks, dec_blocks, tlc_window, *
     for key, valid in (("separable", SEPARABLE), ("tlc_pool", set(TLC_POOLS)), ("attention", {"none", "gate"}),
                        ("attention_activation", ATTENTION_ACTIVATIONS), ("attention_norm", ATTENTION_NORMS),
                        ("attention_upsample", ATTENTION_UPSAMPLES)):
-        value = choices[key]
-        if value not in valid:
-            raise ConfigError(f"{key} must be one of {sorted(valid)}; got {value!r}")
+        values = choices[key]
+        for value in (values if isinstance(values, Choices) else [values]):  # a supernet holds several
+            if value not in valid:
+                raise ConfigError(f"{key} must be one of {sorted(valid)}; got {value!r}")
 
 
 def build_nafnet(*, width: int = 16, enc_blocks: Sequence[int] = (1, 1, 1, 1), middle_blocks: int = 1,

@@ -41,8 +41,9 @@ def configured_start(init: Optional[str], candidate_id: str) -> Start:
 
     if init is None:
         return SCRATCH
-    if init == PRETRAINED:
-        return table_start(shipped()[0], PRETRAINED)
+    if init == PRETRAINED:  # named with its digest: a later package's start is told apart in old rows
+        table, record = shipped()
+        return Start(table, int(record.get("steps", 0)), f"{PRETRAINED} {record.get('sha256', '')[:12]}".strip())
     if Path(init).expanduser().suffix == ".npz":
         return table_start(Path(init).expanduser(), str(init))
     return Start(init_file(init, candidate_id), 0, str(init))
