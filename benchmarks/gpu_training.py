@@ -21,7 +21,7 @@ from pathlib import Path
 PEAKS = {"H100": {"float32": 495, "mixed_float16": 989, "mixed_bfloat16": 989},
          "H200": {"float32": 495, "mixed_float16": 989, "mixed_bfloat16": 989},
          "A100": {"float32": 156, "mixed_float16": 312, "mixed_bfloat16": 312}}
-DEFAULT_UNET = ["space=upsampling", "grid.upsampler=[depth_to_space]", "grid.activation=[relu]"]
+DEFAULT_UNET = ["space=upsampling_scratch", "search.rungs=[]", "grid.upsampler=[depth_to_space]", "grid.activation=[relu]"]
 NAFNET_16_18 = ["space=nafnet", "grid.width=[16]", "grid.enc_blocks=[[1,1,1,10]]"]  # 13 + 1 + 4 blocks
 
 

@@ -7,7 +7,7 @@ full front kept). Prints, per setting: training steps spent, wall time, hypervol
 same reference point (the blurry input's PSNR and 1.1x the slowest latency of both runs; latency is the
 undisturbed trial median both fronts rank by), and the multi-fidelity run's share.
 
-    python benchmarks/multi_fidelity.py upsampling            # space=upsampling, its own rungs
+    python benchmarks/multi_fidelity.py upsampling            # space=upsampling_scratch, its own rungs
     python benchmarks/multi_fidelity.py architecture          # a 24-candidate grid slice of space=architecture
     python benchmarks/multi_fidelity.py upsampling key=value  # e.g. search.rungs=[50,150,600]
     python benchmarks/multi_fidelity.py upsampling search.eta=2 --full=<run>  # reuse a full run of the setting
@@ -20,7 +20,7 @@ import time
 ARCHITECTURE_SLICE = ["search.sampler=grid", "grid.width=[8,16]", "grid.enc_blocks=[[1,1],[1,1,1]]",
                       "grid.upsampler=[transpose,depth_to_space,bilinear]", "grid.activation=[relu,prelu]",
                       "search.rungs=[50,150,450]", "search.eta=3"]
-SETTINGS = {"upsampling": ["space=upsampling"], "architecture": ["space=architecture", *ARCHITECTURE_SLICE]}
+SETTINGS = {"upsampling": ["space=upsampling_scratch"], "architecture": ["space=architecture", *ARCHITECTURE_SLICE]}
 
 
 def _search(args):

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ["train.init=null", "train.final_lr_ratio=1.0", "train.warmup_steps=500", "search.weight_sharing=supernet"]
+RECIPE = ["search.rungs=[]", "train.final_lr_ratio=1.0", "train.warmup_steps=500", "search.weight_sharing=supernet"]
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
     from portable_deblur.models.pretrained import NAME, record_file, sha256, table_file
     from portable_deblur.search.weight_sharing import RECORD, TABLE, train_supernet
 
-    cfg = load_config(["space=upsampling", *RECIPE, *args.overrides])
+    cfg = load_config(["space=upsampling_scratch", *RECIPE, *args.overrides])
     candidates = expand(cfg.arch, cfg.model, cfg.grid)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

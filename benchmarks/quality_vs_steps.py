@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     from portable_deblur.train.fit import fit, seed_everything
 
     wanted = dict(kv.split("=") for kv in args.candidate.split(",") if kv)
-    default = load_config(["space=upsampling"])
+    default = load_config(["space=upsampling_scratch"])
     val = load_dataset(default.data).val  # one validation for every row
     candidate = next(c for c in expand(default.arch, default.model, default.grid)
                      if all(str(c.values.get(k)) == v for k, v in wanted.items()))
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for steps in args.steps:
             for data in args.data:
-                cfg = load_config(["space=upsampling", f"train.steps={steps}", "search.rungs=[]", *data.split()])
+                cfg = load_config(["space=upsampling_scratch", f"train.steps={steps}", "search.rungs=[]", *data.split()])
                 seed_everything(cfg.train.seed, cfg.train.jit_compile)
                 model = build_model(candidate)
                 start = time.perf_counter()

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     wanted = dict(kv.split("=") for kv in args.candidate.split(",") if kv)
     table = []
     for recipe in args.recipes or [""]:
-        cfg = load_config(["space=upsampling", *recipe.split()])
+        cfg = load_config(["space=upsampling_scratch", "search.rungs=[]", *recipe.split()])
         ds = load_dataset(cfg.data)
         candidate = next(c for c in expand(cfg.arch, cfg.model, cfg.grid)
                          if all(str(c.values.get(k)) == v for k, v in wanted.items()))

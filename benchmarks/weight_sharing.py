@@ -3,7 +3,8 @@
 Side by side on one machine, the six networks of ``space=upsampling``:
 - stand-alone: each trained ``--steps`` N from its initialiser (the space's recipe, one schedule each);
 - supernet, per path-sampling rule (``--rules``): the grid's supernet trained 6N steps (the same total), one
-  path per step, then every candidate extracted and fine-tuned ``--fine-tune`` steps.
+  path per step, then every candidate extracted and fine-tuned ``--fine-tune`` steps (the space's recipe
+  for a trained start; the rest uses ``space=upsampling_scratch``'s recipe).
 Prints each network's validation PSNR gain (Keras, ranked frames, and per camera pipeline) under each, and
 per rule: Kendall tau of the PSNR rankings against stand-alone (before and after fine-tuning), whether the
 stand-alone top-2 are the supernet's top-2, the hypervolume of both PSNR x latency fronts (latency: each
@@ -39,7 +40,10 @@ def main() -> None:
     from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality
     from portable_deblur.train.fit import fit, seed_everything
 
-    cfg = load_config(["space=upsampling", "train.init=null", "search.rungs=[]", *args.overrides])
+    # Stand-alone and shared training from scratch use the space's from-scratch recipe; fine-tuning the
+    # extracted candidates uses the space's own (the recipe for a trained start).
+    cfg = load_config(["space=upsampling_scratch", "search.rungs=[]", *args.overrides])
+    tune_cfg = load_config(["space=upsampling", *args.overrides])
     dataset = load_dataset(cfg.data)
     candidates = expand(cfg.arch, cfg.model, cfg.grid)
     blurry = blurry_quality(dataset.val)
@@ -50,8 +54,8 @@ def main() -> None:
         return {"gain": q.psnr - blurry.psnr,
                 **{name: psnr - blurry.per_pipeline[name][0] for name, (psnr, _) in q.per_pipeline.items()}}
 
-    def train(model, steps):
-        fit(model, dataset.train, dataclasses.replace(cfg.train, steps=steps))
+    def train(model, steps, recipe=None):
+        fit(model, dataset.train, dataclasses.replace((recipe or cfg).train, steps=steps, init=None))
         return model
 
     results, seconds = {}, {}
@@ -86,7 +90,7 @@ def main() -> None:
                 seed_everything(cfg.train.seed, cfg.train.jit_compile)
                 model = build_model(c)
                 inherit(model, table, c.kwargs, "the supernet")
-                tuned[c.id] = gains(train(model, args.fine_tune))
+                tuned[c.id] = gains(train(model, args.fine_tune, tune_cfg))
             results[f"{rule} + fine-tune"], seconds[f"{rule} + fine-tune"] = tuned, time.perf_counter() - clock
 
     ids = [c.id for c in candidates]

@@ -175,33 +175,47 @@ def choose_islands(calibrated: Calibrated, psnr: Callable[[bytes], float], cfg, 
     reference = psnr(calibrated.float_file)
     tried: List[Dict] = []
 
+    folder = Path(tempfile.mkdtemp(prefix="mixed_plan_"))
+
     def trial(islands: Sequence[str]) -> Dict:
         content = calibrated.quantize(islands)
-        entry = {"islands": list(islands), "ms": _time_ms(content, cfg.measure, threads), "psnr": psnr(content),
-                 "content": content}
+        path = folder / f"plan_{len(tried)}.tflite"
+        path.write_bytes(content)
+        entry = {"islands": list(islands), "psnr": psnr(content), "path": path, "content": content}
         tried.append(entry)
         return entry
 
+    def timed(*entries) -> None:  # interleaved, so a busy machine slows both alike
+        from portable_deblur.deploy.measure import measure_interleaved
+
+        for entry, stats in zip(entries, measure_interleaved([e["path"] for e in entries], cfg.measure, threads, 3)):
+            entry["ms"] = stats["interleaved_median_ms"]
+
     best = trial(())
-    int8_ms = best["ms"]
     reasons: Dict[str, str] = {}
     slow = undelegated_layers(best["content"])
     if slow:
         attempt = trial(sorted(slow))
+        timed(best, attempt)
         if attempt["ms"] < best["ms"]:
             best = attempt
             reasons = {layer: "int8 " + "/".join(sorted(set(found))) + " left off XNNPACK" for layer, found in slow.items()}
+    else:
+        timed(best)
     errors = [e for e in calibrated.layer_errors() if e["layer"] in calibrated.nodes and e["layer"] not in best["islands"]]
     for e in errors[:o.mixed_max_tries]:
         if reference - best["psnr"] <= o.mixed_max_drop_db:
             break
         attempt = trial(sorted(best["islands"] + [e["layer"]]))
-        if attempt["psnr"] > best["psnr"] and attempt["ms"] <= int8_ms * (1 + o.mixed_max_slowdown):
+        timed(tried[0], attempt)
+        if attempt["psnr"] > best["psnr"] and attempt["ms"] <= tried[0]["ms"] * (1 + o.mixed_max_slowdown):
             best = attempt
             reasons[e["layer"]] = f"quantization error {e['rmse_over_scale']:.2f} x its int8 step"
     for entry in tried:
         entry["kept"] = entry is best
         entry.pop("content")
+        entry.pop("path").unlink()
+    folder.rmdir()
     return MixedPlan(tuple(best["islands"]), (), reasons, tried)
 
 
@@ -244,11 +258,3 @@ def plan_for(model, cfg, dataset, shape: Tuple[int, int], folder: Path) -> Mixed
     return plan
 
 
-def _time_ms(content: bytes, measure_cfg, threads: int) -> float:
-    """The file's median latency here (a short timing: plans are compared, the row is timed properly)."""
-    from portable_deblur.deploy.measure import measure_local
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "plan.tflite"
-        path.write_bytes(content)
-        return measure_local(path, threads=threads, warmup=2, runs=max(5, measure_cfg.runs // 2)).median_ms
