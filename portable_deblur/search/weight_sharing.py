@@ -85,9 +85,13 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
         if deadline is not None and time.time() >= deadline:
             break
     table = weight_table(net)
+    from portable_deblur.models.pretrained import read_record
+
+    before = read_record(start.path) if start.table else {}  # a continued start's own training counts too
     record = {
         "steps": start.steps + reached, "own_steps": reached, "started_from": start.source or "initialiser",
-        "seconds": round(progress["seconds"], 1), "cpu_seconds": round(progress["cpu_seconds"], 1),
+        "seconds": round(before.get("seconds", 0.0) + progress["seconds"], 1),
+        "cpu_seconds": round(before.get("cpu_seconds", 0.0) + progress["cpu_seconds"], 1),
         "path_sampling": cfg.search.path_sampling, "precision": cfg.train.precision, "seed": cfg.train.seed,
         "paths": path_quality(table, candidates, dataset), "sha256": sha256(folder / TABLE), **(extra or {}),
     }
