@@ -1,7 +1,8 @@
 """Benchmark: what a training recipe (or a training length) buys on the validation frames, per camera pipeline.
 
 Trains one candidate (``--candidate``, default the space's first grid point) once per recipe, each recipe a
-set of ``key=value`` overrides on ``space=upsampling``, and prints its Keras validation gain over the blurry
+set of ``key=value`` overrides on ``--space`` (default ``upsampling_scratch``: from the initialisers;
+``upsampling``: from the shipped pretrained start), and prints its Keras validation gain over the blurry
 input in each camera pipeline (embedded data: sRGB averaging as GoPro's ``blur`` set, linear light as REDS)
 and every validation image's gain. Quality against training length:
 
@@ -11,7 +12,11 @@ and every validation image's gain. Quality against training length:
 Content alone, as the embedded set was before dead leaves and natural photos (12 photos, half of them
 greyscale scans and textures, 7 scientific): append ``data.leaves_share=0
 data.train_images=[astronaut,coffee,hubble_deep_field,immunohistochemistry,retina,brick,camera,coins,grass,gravel,moon,page]``
-to a recipe (the blur is still rendered fresh; the fixed tile pool no longer exists).
+to a recipe (the blur is still rendered fresh; the fixed tile pool no longer exists). Data seeds of the
+default recipe (float32; the models are built outside any precision policy):
+
+    python benchmarks/training_recipes.py --space upsampling --candidate activation=prelu,upsampler=bilinear \
+        "data.seed=0 train.seed=0" "data.seed=1 train.seed=1" "data.seed=2 train.seed=2"
 """
 import argparse
 import sys
@@ -24,6 +29,8 @@ import numpy as np
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidate", default="", help="searched values, e.g. activation=prelu,upsampler=bilinear")
+    parser.add_argument("--space", default="upsampling_scratch",
+                        help="the space the recipes override; upsampling: from its pretrained start (train.init)")
     parser.add_argument("recipes", nargs="*", default=[""])
     args = parser.parse_args(argv)
     from portable_deblur.config import load_config
@@ -32,16 +39,18 @@ def main(argv=None) -> int:
     from portable_deblur.models.candidate import expand
     from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality
     from portable_deblur.train.fit import fit, seed_everything
+    from portable_deblur.train.start import apply_start, configured_start
 
     wanted = dict(kv.split("=") for kv in args.candidate.split(",") if kv)
     table = []
     for recipe in args.recipes or [""]:
-        cfg = load_config(["space=upsampling_scratch", "search.rungs=[]", *recipe.split()])
+        cfg = load_config([f"space={args.space}", "search.rungs=[]", *recipe.split()])
         ds = load_dataset(cfg.data)
         candidate = next(c for c in expand(cfg.arch, cfg.model, cfg.grid)
                          if all(str(c.values.get(k)) == v for k, v in wanted.items()))
         seed_everything(cfg.train.seed, cfg.train.jit_compile)
         model = build_model(candidate)
+        apply_start(model, candidate, configured_start(cfg.train.init, candidate.id))
         start = time.perf_counter()
         fit(model, ds.train, cfg.train)
         seconds = time.perf_counter() - start

@@ -38,8 +38,8 @@ def native_bfloat16(isa: str = None) -> bool:
 
 def training_precision(configured: str, isa: str = None) -> str:
     """The Keras policy ``train.precision`` means here: ``auto`` is mixed_bfloat16 on a CPU-only host whose CPU
-    computes bfloat16 natively (measured on an AMD EPYC with avx512_bf16: the default U-Net's step 1.25-1.5x
-    faster, the same validation PSNR; benchmarks/training_throughput.py), float32 elsewhere (on GPU hosts
+    computes bfloat16 natively (measured on an AMD EPYC with avx512_bf16: the default U-Net's step 1.43x
+    faster, train.fit 1.39x, the same validation PSNR; benchmarks/training_throughput.py), float32 elsewhere (on GPU hosts
     and CPUs that would emulate bfloat16, which is slower than float32)."""
     if configured != "auto":
         return configured

@@ -80,7 +80,8 @@ def _job(t: optuna.trial.FrozenTrial) -> Tuple[Optional[str], str, int]:
 def _holds(t: optuna.trial.FrozenTrial) -> bool:
     """Whether trial ``t`` has, or will have, done its work (a failed or duplicate trial has not)."""
     alive = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
-    return t.state in alive or (t.state == TrialState.PRUNED and attrs.ROWS in t.user_attrs)
+    return t.state in alive or (t.state == TrialState.PRUNED and (attrs.ROWS in t.user_attrs
+                                                                   or t.user_attrs.get(attrs.STATUS) == "final"))
 
 
 class Job:
@@ -251,11 +252,14 @@ class SearchStudy:
             trial.set_user_attr(attrs.STATUS, "duplicate")
             self.study.tell(trial, state=TrialState.PRUNED)
             return candidate, True
-        if phase == FINAL:  # no work: the values of the rung that dropped it
+        if phase == FINAL:  # no work: the values of the rung that dropped it, kept off the front
             row = next(r for r in self.rows(retimed=False) if r.id == candidate.id)
             spec = Objectives.of(self.cfg)
             trial.set_user_attr(attrs.STATUS, "final")
-            self._tell(trial, Outcome(TrialState.COMPLETE, [], spec.values(row), spec.constraints(row)))
+            trial.set_user_attr("dropped_at_values", list(spec.values(row)))
+            # PRUNED, not COMPLETE: a candidate trained less than the top rung is not compared with those
+            # trained to it, so the study's best trials are the report's front (records.equally_trained).
+            self._tell(trial, Outcome(TrialState.PRUNED, []))
             return candidate, True
         earlier = self._completed(candidate.id, before=trial.number) if phase == TRAIN and rung == 0 else None
         if earlier is not None:  # a sampler proposed a candidate already trained: reuse, don't retrain
