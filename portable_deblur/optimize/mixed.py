@@ -249,12 +249,13 @@ def plan_for(model, cfg, dataset, shape: Tuple[int, int], folder: Path) -> Mixed
     rep = representative_inputs(dataset.train, shape, o.representative_count, cfg.data.seed)
     frames = centre_crops(dataset.val, shape)
     judge = lambda content: quality(predictor(content, cfg.measure.threads[0]), frames, shape).psnr  # noqa: E731
-    plan = choose_islands(Calibrated(model, shape, rep), judge, cfg, cfg.measure.threads[0],
-                          o.mixed_islands, o.mixed_ops)
+    calibrated = Calibrated(model, shape, rep)
+    plan = choose_islands(calibrated, judge, cfg, cfg.measure.threads[0], o.mixed_islands, o.mixed_ops)
     from portable_deblur.files import atomic_write
 
+    # The debugger's per-layer errors go with the plan, so the row's error table need not calibrate again.
     atomic_write(saved, json.dumps({"islands": list(plan.islands), "ops": list(plan.ops), "reasons": plan.reasons,
-                                    "tried": plan.tried}, indent=1))
+                                    "tried": plan.tried, "errors": calibrated.layer_errors()}, indent=1, default=float))
     return plan
 
 

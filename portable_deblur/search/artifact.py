@@ -69,15 +69,18 @@ def mixed_plan(t: Trained, cfg: Config, dataset: Dataset):
     return plan_for(t.model, cfg, dataset, padded(cfg.measure.shapes[0], t.multiple), t.folder)
 
 
-def quantization_errors(t: Trained, cfg: Config, dataset: Dataset, primary, top: int = 12) -> List[Dict[str, Any]]:
+def quantization_errors(t: Trained, cfg: Config, dataset: Dataset, primary, mixed: bool = False,
+                        top: int = 12) -> List[Dict[str, Any]]:
     """For an int8 file: the layers quantization damages most (TF's QuantizationDebugger on the calibration
     crops, at the first measured resolution) joined with the layers whose ops XNNPACK left on TFLite's own
     kernels in this file (measured): the ``top`` of each, worst first."""
     from portable_deblur.optimize.mixed import Calibrated, undelegated_layers
 
     shape = padded(cfg.measure.shapes[0], t.multiple)
-    errors = Calibrated(t.model, shape, representative_inputs(
-        dataset.train, shape, cfg.optimize.representative_count, cfg.data.seed)).layer_errors()
+    errors = _plan_record(t).get("errors") if mixed else None  # the plan's calibration measured them already
+    if errors is None:
+        errors = Calibrated(t.model, shape, representative_inputs(
+            dataset.train, shape, cfg.optimize.representative_count, cfg.data.seed)).layer_errors()
     slow = undelegated_layers(primary)
     chosen = {e["layer"] for e in errors[:top]} | set(list(slow)[:top])
     return [{"layer": e["layer"], "rmse_over_scale": round(e["rmse_over_scale"], 4), "ops": " ".join(e["ops"]),
@@ -167,7 +170,7 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
     ops = op_inventory(primary)
     reports = check_all(ops, cfg.portability.targets)
     xnn = xnnpack_delegation(primary)
-    errors = quantization_errors(t, cfg, dataset, primary) if v.mode in INT8_MODES and qat is None else []
+    errors = quantization_errors(t, cfg, dataset, primary, v.mode == MIXED) if v.mode in INT8_MODES and qat is None else []
     islands = float_islands(primary.read_bytes()) if v.mode == MIXED else {}
     gpu = measure_placement(primary, len(ops)) if "gpu" in cfg.portability.targets else None
     violations = measured_violations(violations, gpu, cfg.portability.require)
