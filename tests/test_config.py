@@ -52,6 +52,7 @@ def test_overrides_are_typed_and_applied():
     (["measure.resolutions=[[256]]"], r"\[height, width\]"),
     (["measure.resolution_set=4k"], r"measure.resolution_set must be one of \['paper', 'phone'\]; got '4k'"),
     (["measure.backend=usb"], r"measure.backend must be one of \['adb', 'local'\]; got 'usb'"),
+    (["measure.reference_repeats=0"], r"measure.reference_repeats must be >= 1; got 0"),
     (["portability.require=[tpu]"], r"portability target must be one of \['gpu', 'hexagon', 'neuron_apu', 'nnapi_api27'.*got 'tpu'"),
     (["portability.objective=gpu", "portability.targets=[xnnpack]"], r"objective 'gpu' must also be in portability.targets"),
     (["portability.on_violation=ignore"], r"on_violation must be one of \['flag', 'skip'\]"),

@@ -118,6 +118,9 @@ class MeasureConfig:
     # batch are undisturbed, up to this many more batches follow a pause, then the row is flagged.
     retries: int = 3
     interleaved_rounds: int = 3  # final round-robin re-timing of every candidate's primary artifact
+    # The run's reference network is timed alone this many times at the start, each in a fresh process; the
+    # fastest median is the run's latency unit, so one busy moment at the start does not set it.
+    reference_repeats: int = 3
     # Also run every float artifact on LiteRT's GPU accelerator (needs a Vulkan adapter, deploy/gpu.py) and
     # keep its validation PSNR (psnr_gpu): what a phone's GPU outputs, in the accelerator's default precision.
     # Slow on software adapters (SwiftShader: ~7 s per 512x752 frame of the default U-Net), so off by default.

@@ -21,6 +21,8 @@ def validate_measure(m) -> None:
     lookup(ADB_DELEGATES, "measure.adb_delegate", m.adb_delegate)
     if m.interleaved_rounds < 0:
         raise ConfigError(f"measure.interleaved_rounds must be >= 0; got {m.interleaved_rounds}")
+    if m.reference_repeats < 1:
+        raise ConfigError(f"measure.reference_repeats must be >= 1; got {m.reference_repeats}")
     if m.retries < 0:
         raise ConfigError(f"measure.retries must be >= 0; got {m.retries}")
     if m.max_seconds <= 0:

@@ -36,13 +36,14 @@ def write_references(layout, cfg) -> None:
         write_reference(layout.reference(tuple(shape)), tuple(shape))
 
 
-def reference_ms(layout, cfg, repeats: int = 3) -> Dict[str, float]:
+def reference_ms(layout, cfg) -> Dict[str, float]:
     """The reference files timed alone at every measured thread count: ``{latency key: ms}``, the run's anchor
-    (``SearchStudy.set_reference_ms``): the fastest of ``repeats`` medians, each in a fresh process, so a busy
-    moment at the run's start (seen: 5.1 to 10.6 ms for the same 256x256 file) does not set the run's units."""
+    (``SearchStudy.set_reference_ms``): the fastest of ``measure.reference_repeats`` medians, each in a fresh
+    process, so a busy moment at the run's start (seen: 5.1 to 10.6 ms for the same 256x256 file) does not set
+    the run's units."""
     from portable_deblur.deploy.measure import measure
     from portable_deblur.records import latency_key
 
     return {latency_key(shape, threads): min(measure(layout.reference(tuple(shape)), cfg.measure, threads).median_ms
-                                             for _ in range(repeats))
+                                             for _ in range(cfg.measure.reference_repeats))
             for shape in cfg.measure.shapes for threads in cfg.measure.threads}
