@@ -161,6 +161,8 @@ class MixedPlan:
     ops: Tuple[str, ...] = ()
     reasons: Dict[str, str] = field(default_factory=dict)
     tried: List[Dict] = field(default_factory=list)  # {"islands", "ms", "psnr", "kept"} per plan tried
+    # The chosen file at the shapes this process calibrated (not saved): its row need not calibrate again.
+    files: Dict[Tuple[int, int], bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
 def choose_islands(calibrated: Calibrated, psnr: Callable[[bytes], float], cfg, threads: int,
@@ -251,6 +253,7 @@ def plan_for(model, cfg, dataset, shape: Tuple[int, int], folder: Path) -> Mixed
     judge = lambda content: quality(predictor(content, cfg.measure.threads[0]), frames, shape).psnr  # noqa: E731
     calibrated = Calibrated(model, shape, rep)
     plan = choose_islands(calibrated, judge, cfg, cfg.measure.threads[0], o.mixed_islands, o.mixed_ops)
+    plan.files[tuple(shape)] = calibrated.quantize(plan.islands, plan.ops)
     from portable_deblur.files import atomic_write
 
     # The debugger's per-layer errors go with the plan, so the row's error table need not calibrate again.

@@ -54,7 +54,7 @@ def converter(t: Trained, v: Variant, cfg: Config, dataset: Dataset, qat=None) -
         from portable_deblur.optimize.mixed import Calibrated
 
         plan = mixed_plan(t, cfg, dataset)
-        return lambda shape: Calibrated(t.model, shape, representative_inputs(
+        return lambda shape: plan.files.get(tuple(shape)) or Calibrated(t.model, shape, representative_inputs(
             dataset.train, shape, cfg.optimize.representative_count, cfg.data.seed)).quantize(plan.islands, plan.ops)
     if v.mode not in NEEDS_DATA:
         return lambda shape: to_tflite(t.model, shape, v.mode)
