@@ -185,12 +185,19 @@ def xnnpack_delegation(model: Union[bytes, str, Path], threads: int = 1) -> Dict
 
     Read from the live interpreter after the default XNNPACK delegate is applied (not predicted).
     """
+    original, taken, kernels, _ = xnnpack_nodes(model, threads)
+    left = Counter(d["op_name"] for i, d in enumerate(original) if i not in taken)
+    return {"nodes": len(original), "delegated_nodes": len(taken),
+            "delegate_kernels": kernels, "undelegated_ops": dict(sorted(left.items()))}
+
+
+def xnnpack_nodes(model: Union[bytes, str, Path], threads: int = 1):
+    """The live interpreter's view after the default XNNPACK delegate is applied: the model's own nodes (op
+    details), the indices of those XNNPACK took, the number of delegate kernels, and ``{tensor index: name}``."""
     from portable_deblur.deploy.runtime import load_interpreter
 
     interpreter = load_interpreter(model, threads)
     details = interpreter._get_ops_details()  # private but stable: the only view of the node list
     original = [d for d in details if d["op_name"] != "DELEGATE"]
-    taken = _delegated_nodes(details)
-    left = Counter(d["op_name"] for i, d in enumerate(original) if i not in taken)
-    return {"nodes": len(original), "delegated_nodes": len(taken),
-            "delegate_kernels": len(details) - len(original), "undelegated_ops": dict(sorted(left.items()))}
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    return original, _delegated_nodes(details), len(details) - len(original), names

@@ -55,14 +55,9 @@ def float_islands(content) -> Dict[str, str]:
 def undelegated_layers(content, threads: int = 1) -> Dict[str, List[str]]:
     """``{Keras layer: its ops}`` that the live XNNPACK interpreter leaves on TFLite's own kernels (measured)."""
     from portable_deblur.deploy.flatbuffer import layer_of
-    from portable_deblur.deploy.portability import _delegated_nodes
-    from portable_deblur.deploy.runtime import load_interpreter
+    from portable_deblur.deploy.portability import xnnpack_nodes
 
-    interpreter = load_interpreter(content, threads)
-    details = interpreter._get_ops_details()  # private but stable: the only view of the node list
-    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
-    original = [d for d in details if d["op_name"] != "DELEGATE"]
-    taken = _delegated_nodes(details)
+    original, taken, _, names = xnnpack_nodes(content, threads)
     out: Dict[str, List[str]] = {}
     for i, d in enumerate(original):
         if i in taken or d["op_name"] in ("QUANTIZE", "DEQUANTIZE") or not len(d["outputs"]):
