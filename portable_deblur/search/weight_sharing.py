@@ -52,6 +52,7 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
     It trains in pieces of ``save_every`` steps, each ending in a checkpoint and the weight table, so an
     interruption loses at most one piece; ``minutes`` stops after the piece that passes that much time
     (the record says the steps reached). Seconds add up over resumed sessions (``progress.json``)."""
+    from portable_deblur.environment import training_precision
     from portable_deblur.models.pretrained import sha256
     from portable_deblur.models.supernet import build_supernet, load_table, read_table, save_table, spec_of, weight_table
     from portable_deblur.train.fit import fit, precision_policy, seed_everything, strategy_for
@@ -92,7 +93,8 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
         "steps": start.steps + reached, "own_steps": reached, "started_from": start.source or "initialiser",
         "seconds": round(before.get("seconds", 0.0) + progress["seconds"], 1),
         "cpu_seconds": round(before.get("cpu_seconds", 0.0) + progress["cpu_seconds"], 1),
-        "path_sampling": cfg.search.path_sampling, "precision": cfg.train.precision, "seed": cfg.train.seed,
+        "path_sampling": cfg.search.path_sampling, "precision": training_precision(cfg.train.precision),
+        "seed": cfg.train.seed,
         "paths": path_quality(table, candidates, dataset), "sha256": sha256(folder / TABLE), **(extra or {}),
     }
     atomic_write(folder / RECORD, json.dumps(record, indent=1, default=str))
