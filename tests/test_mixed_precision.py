@@ -61,6 +61,7 @@ def test_a_mixed_row_goes_through_the_study_the_report_and_a_bundle(tiny_args):
     assert {"enc0_blk0_norm1", "dec0_blk0_norm2"} <= set(mixed.float_islands)  # LayerNorms left off XNNPACK
     assert "left off XNNPACK" in mixed.mixed_plan["reasons"]["enc0_blk0_norm1"]
     assert mixed.quantization_errors and not mixed.xnnpack["undelegated_ops"].get("RSQRT")
+    assert "errors" not in mixed.mixed_plan  # the full per-layer table stays in the candidate folder
     report = (SearchStudy.load(run).layout.report).read_text()
     assert "float islands" in report and "Per-layer quantization" in report
     assert handoff([f"run={run}", f"candidate={mixed.id}"]) == 0

@@ -3,7 +3,7 @@ export and time it at every measured resolution (``deploy.measure``), read its o
 would reject (``deploy.portability``) -- and the ``ResultRow`` that records it all."""
 import dataclasses
 import time
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from portable_deblur.config import Config
 from portable_deblur.data.sources import Dataset
@@ -69,15 +69,15 @@ def mixed_plan(t: Trained, cfg: Config, dataset: Dataset):
     return plan_for(t.model, cfg, dataset, padded(cfg.measure.shapes[0], t.multiple), t.folder)
 
 
-def quantization_errors(t: Trained, cfg: Config, dataset: Dataset, primary, mixed: bool = False,
+def quantization_errors(t: Trained, cfg: Config, dataset: Dataset, primary, errors: Optional[List[Dict]] = None,
                         top: int = 12) -> List[Dict[str, Any]]:
     """For an int8 file: the layers quantization damages most (TF's QuantizationDebugger on the calibration
     crops, at the first measured resolution) joined with the layers whose ops XNNPACK left on TFLite's own
-    kernels in this file (measured): the ``top`` of each, worst first."""
+    kernels in this file (measured): the ``top`` of each, worst first. ``errors``: the debugger's table when a
+    mixed plan's calibration measured it already."""
     from portable_deblur.optimize.mixed import Calibrated, undelegated_layers
 
     shape = padded(cfg.measure.shapes[0], t.multiple)
-    errors = _plan_record(t).get("errors") if mixed else None  # the plan's calibration measured them already
     if errors is None:
         errors = Calibrated(t.model, shape, representative_inputs(
             dataset.train, shape, cfg.optimize.representative_count, cfg.data.seed)).layer_errors()
@@ -170,7 +170,8 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
     ops = op_inventory(primary)
     reports = check_all(ops, cfg.portability.targets)
     xnn = xnnpack_delegation(primary)
-    errors = quantization_errors(t, cfg, dataset, primary, v.mode == MIXED) if v.mode in INT8_MODES and qat is None else []
+    plan = _plan_record(t) if v.mode == MIXED else {}
+    errors = quantization_errors(t, cfg, dataset, primary, plan.get("errors")) if v.mode in INT8_MODES and qat is None else []
     islands = float_islands(primary.read_bytes()) if v.mode == MIXED else {}
     gpu = measure_placement(primary, len(ops)) if "gpu" in cfg.portability.targets else None
     violations = measured_violations(violations, gpu, cfg.portability.require)
@@ -184,7 +185,7 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
         latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),
         portability={k: dataclasses.asdict(r) for k, r in reports.items()}, xnnpack=xnn,
         gpu_measured=_measured(gpu, ops), quantization_errors=errors, float_islands=islands,
-        mixed_plan=_plan_record(t) if v.mode == MIXED else {},
+        mixed_plan={key: value for key, value in plan.items() if key != "errors"},  # the row keeps the worst in quantization_errors
         violations=list(violations), artifacts=artifacts, seconds=laps.seconds, channels=t.channels,
         pipelines={name: {**figures, **pipeline_figures(tflite=tflite_q).get(name, {})}
                    for name, figures in t.pipelines.items()})

@@ -53,7 +53,7 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
     interruption loses at most one piece; ``minutes`` stops after the piece that passes that much time
     (the record says the steps reached). Seconds add up over resumed sessions (``progress.json``)."""
     from portable_deblur.environment import training_precision
-    from portable_deblur.models.pretrained import sha256
+    from portable_deblur.models.pretrained import read_record, sha256
     from portable_deblur.models.supernet import build_supernet, load_table, read_table, save_table, spec_of, weight_table
     from portable_deblur.train.fit import fit, precision_policy, seed_everything, strategy_for
     from portable_deblur.train.paths import path_sampler
@@ -86,8 +86,6 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
         if deadline is not None and time.time() >= deadline:
             break
     table = weight_table(net)
-    from portable_deblur.models.pretrained import read_record
-
     before = read_record(start.path) if start.table else {}  # a continued start's own training counts too
     record = {
         "steps": start.steps + reached, "own_steps": reached, "started_from": start.source or "initialiser",
