@@ -9,8 +9,12 @@ Prints each network's validation PSNR gain (Keras, ranked frames, and per camera
 per rule: Kendall tau of the PSNR rankings against stand-alone (before and after fine-tuning), whether the
 stand-alone top-2 are the supernet's top-2, the hypervolume of both PSNR x latency fronts (latency: each
 network's fp32 .tflite timed interleaved once, the same file in both), and the wall time of each.
+``--repeat-seed S`` trains the stand-alone networks a second time from seed S (``train.seed`` and
+``data.seed``): the tau between the two stand-alone rankings is the most any ranking can agree with one of
+them, since the reference itself moves that much with the seed.
 
     python benchmarks/weight_sharing.py --steps 600 --fine-tune 200 --rules fair uniform
+    python benchmarks/weight_sharing.py --steps 2000 --rules --repeat-seed 1    # the reference's own tau
 """
 import argparse
 import dataclasses
@@ -23,7 +27,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=600, help="stand-alone steps per network (N)")
     parser.add_argument("--fine-tune", type=int, default=200, help="steps each extracted candidate fine-tunes")
-    parser.add_argument("--rules", nargs="+", default=["fair", "uniform"])
+    parser.add_argument("--rules", nargs="*", default=["fair", "uniform"], help="path-sampling rules (none: no supernet)")
+    parser.add_argument("--repeat-seed", type=int, default=None,
+                        help="also train the stand-alone networks from this train.seed and data.seed")
     parser.add_argument("overrides", nargs="*", help="config overrides (key=value)")
     args = parser.parse_args()
 
@@ -54,18 +60,25 @@ def main() -> None:
         return {"gain": q.psnr - blurry.psnr,
                 **{name: psnr - blurry.per_pipeline[name][0] for name, (psnr, _) in q.per_pipeline.items()}}
 
-    def train(model, steps, recipe=None):
-        fit(model, dataset.train, dataclasses.replace((recipe or cfg).train, steps=steps, init=None))
+    def train(model, steps, recipe=None, data=None):
+        fit(model, (data or dataset).train, dataclasses.replace((recipe or cfg).train, steps=steps, init=None))
         return model
 
+    def stand_alone(recipe, data, label):
+        clock, scores = time.perf_counter(), {}
+        for c in candidates:
+            seed_everything(recipe.train.seed, recipe.train.jit_compile)
+            scores[c.id] = gains(train(build_model(c), args.steps, recipe, data))
+            print(f"{label} {c.id}: {scores[c.id]['gain']:+.3f} dB", flush=True)
+        results[label], seconds[label] = scores, time.perf_counter() - clock
+        return scores
+
     results, seconds = {}, {}
-    clock = time.perf_counter()
-    alone = {}
-    for c in candidates:
-        seed_everything(cfg.train.seed, cfg.train.jit_compile)
-        alone[c.id] = gains(train(build_model(c), args.steps))
-        print(f"stand-alone {c.id}: {alone[c.id]['gain']:+.3f} dB", flush=True)
-    results["stand-alone"], seconds["stand-alone"] = alone, time.perf_counter() - clock
+    alone = stand_alone(cfg, dataset, "stand-alone")
+    if args.repeat_seed is not None:  # the validation frames stay the same: data.seed moves training data only
+        seeds = [f"train.seed={args.repeat_seed}", f"data.seed={args.repeat_seed}"]
+        again = load_config(["space=upsampling_scratch", "search.rungs=[]", *args.overrides, *seeds])
+        stand_alone(again, load_dataset(again.data), f"stand-alone seed {args.repeat_seed}")
 
     with tempfile.TemporaryDirectory() as tmp:
         shapes = cfg.measure.shapes[0]

@@ -130,6 +130,18 @@ def test_fresh_crops_are_a_pure_function_of_seed_and_step(tiny_cfg):
     assert not ring[0] & ring[200]  # old crops leave the ring: content keeps coming
 
 
+def test_colour_shuffle_permutes_each_uses_channels_and_nothing_else():
+    data = [a for a in TINY if a.startswith("data.")] + ["data.leaves_share=0"]
+    plain = load_dataset(load_config(data).data).train
+    shuffled = load_dataset(load_config([*data, "data.colour_shuffle=true"]).data).train
+    b, s = crop_batch(plain, 3, 8, 32, seed=0)
+    bs, ss = crop_batch(shuffled, 3, 8, 32, seed=0)
+    perms = [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]
+    used = [next((p for p in perms if np.array_equal(bs[i], b[i][..., p]) and np.array_equal(ss[i], s[i][..., p])), None)
+            for i in range(8)]  # the same pairs in the same flips, each use in one channel order
+    assert None not in used and len(set(used)) > 1
+
+
 def test_crop_batch_keeps_pairs_aligned_under_flips_and_rotations():
     rng = np.random.default_rng(0)
     sharp = rng.integers(0, 255, (50, 60, 3), dtype=np.uint8)

@@ -28,6 +28,8 @@ class DataConfig:
     # ~4x as many steps) while new ones keep coming: rendering every crop afresh (1) doubled the default
     # U-Net's step on 2 cores (data/scenes.py; benchmarks/embedded_data.py).
     render_reuse: int = 8
+    # More content from the same photographs: each use of a crop in a random order of its colour channels.
+    colour_shuffle: bool = False
     val_blurs_per_image: int = 2  # validation frames per photo and camera pipeline
     # Path length in native pixels that a pixel travels during the exposure, averaged over the frame (drawn
     # log-uniformly): about the 5-35 px of hand-held 720p frames. Rotation and zoom add up to these fractions

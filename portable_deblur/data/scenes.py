@@ -15,6 +15,11 @@ render_reuse`` new crops enter the ring per batch: every rendered crop is used `
 average, over ~``RING_BATCHES * render_reuse`` consecutive steps, and the stream of new content and new blur
 never ends. ``render_reuse=1`` renders every crop of every batch afresh. Likewise a dead-leaves frame (~0.1 s
 at 256 px) serves ``leaves_reuse`` consecutive rendered crops, each at its own place with its own path.
+
+Five photographs are little content: trained long, a network learns them (new blurs of the training photos
+kept gaining while the held-out ones fell). ``colour_shuffle`` permutes each use's colour channels: both
+pipelines blur each channel alike, so a permuted pair is the pair of the permuted frame, and natural images
+look alike across hues while their pixels do not.
 """
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,6 +63,7 @@ class ShakeScenes:
     seed: int
     render_reuse: int = 1  # rendered crops used this many times on average (the ring above)
     linear_share: float = 0.5  # blur_space=mixed: the share of crops averaged in linear light
+    colour_shuffle: bool = False  # permute each use's colour channels
 
     @property
     def smallest_side(self) -> int:
@@ -97,16 +103,21 @@ class ShakeScenes:
 
     def batch(self, index: int, batch_size: int, crop: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
         """Batch ``index``: ``batch_size`` aligned crops from the ring, float32 in [0, 1], each in a random
-        flip/90-degree rotation (drawn per use, so a crop's uses differ)."""
+        flip/90-degree rotation and, with ``colour_shuffle``, channel order (drawn per use, so a crop's uses
+        differ)."""
         blurry = np.empty((batch_size, crop, crop, 3), np.float32)
         sharp = np.empty_like(blurry)
         rng = np.random.default_rng([self.seed, seed, 6, int(index)])
+        colours = np.random.default_rng([self.seed, seed, 7, int(index)])  # its own stream: flips unchanged
         for i, number in enumerate(self.ring(index, batch_size)):
             b, s = _rendered(self, int(number), crop, seed)
             k, flip = rng.integers(4), rng.integers(2)
             b, s = np.rot90(b, k), np.rot90(s, k)
             if flip:
                 b, s = b[:, ::-1], s[:, ::-1]
+            if self.colour_shuffle:
+                order = colours.permutation(3)
+                b, s = b[..., order], s[..., order]
             blurry[i], sharp[i] = b / 255.0, s / 255.0
         return blurry, sharp
 
@@ -129,4 +140,4 @@ def scenes(cfg) -> ShakeScenes:
     """The ``ShakeScenes`` a ``DataConfig`` describes."""
     return ShakeScenes(tuple(cfg.train_images), cfg.max_side, cfg.leaves_share, cfg.leaves_size, cfg.leaves_reuse,
                        cfg.blur_space, cfg.camera_gamma, tuple(cfg.blur_length), cfg.rotation, cfg.zoom,
-                       cfg.noise_sigma, cfg.seed, cfg.render_reuse, cfg.linear_share)
+                       cfg.noise_sigma, cfg.seed, cfg.render_reuse, cfg.linear_share, cfg.colour_shuffle)
