@@ -21,10 +21,17 @@ validated better on the embedded data (measured on the validation frames, whole)
 constant rate +0.01..+0.09 dB per path (the start: +0.22..+0.26); 90 % dead-leaves crops with a cosine over
 80,000 steps -0.32..-0.37 at 35,000 (while gaining +1.03 on dead-leaves crops and +0.17 on 96-px crops of the
 validation photographs); continuing the start at 1e-5 decaying, 96-px crops, +0.18..+0.19 after 22,000 more;
-at 192-px crops +0.24 after 1,000 and 4,000 more, +0.14..+0.20 after 16,000 (94.7 CPU-min in all).
+at 192-px crops +0.24 after 1,000 and 4,000 more, +0.14..+0.20 after 16,000 (94.7 CPU-min in all). A cosine
+over 70,000 steps from scratch with ``data.colour_shuffle=true``: +0.04..+0.09 (it sharpens the defocused
+background of a validation photo); continued with textures among the photos and then with leaves defocused up
+to 12 px (``data.leaves_defocus=12``): +0.23..+0.26 straight from the weights (134 CPU-min), but the default
+run's 300-step fine-tune from it ends below the shipped start's (docs/benchmarks.md has the figures).
 
     python benchmarks/pretrain.py --steps 19000 train.precision=float32    # the shipped start
     python benchmarks/pretrain.py --steps 16000 train.init=pretrained train.learning_rate=1e-5 train.warmup_steps=0 train.final_lr_ratio=0.01 train.crop=192
+    python benchmarks/pretrain.py --steps 70000 --work W1 --out O1 train.final_lr_ratio=0.01 data.colour_shuffle=true
+    python benchmarks/pretrain.py --steps 15000 --work W2 --out O2 train.init=O1/upsampling.npz train.learning_rate=1e-4 train.warmup_steps=200 train.final_lr_ratio=0.01 data.colour_shuffle=true "data.train_images=[astronaut,rocket,china,flower,grace_hopper,brick,grass,gravel]" data.leaves_share=0.3
+    python benchmarks/pretrain.py --steps 15000 --work W3 --out O3 train.init=O2/upsampling.npz train.learning_rate=1e-4 train.warmup_steps=200 train.final_lr_ratio=0.01 data.colour_shuffle=true "data.train_images=[astronaut,rocket,china,flower,grace_hopper,brick,grass,gravel]" data.leaves_defocus=12
 """
 import argparse
 import json

@@ -89,6 +89,14 @@ def test_dead_leaves_are_deterministic_per_seed_and_fill_the_frame():
     colours = np.array([[255, 0, 0], [0, 0, 255]], np.uint8)
     mixed = dead_leaves((0, 3), (96, 96), colours).reshape(-1, 3).astype(int)
     assert np.ptp(mixed[:, 0] - mixed[:, 2]) > 60  # leaves of both colours (pulled towards one tint)
+    # Depth of field: the same leaves, their background softer with a stronger defocus, untouched without one.
+    def edges(image):
+        return np.abs(np.diff(image.astype(float), axis=1)).mean()
+    soft = [dead_leaves((0, k), (96, 96), colours, defocus=d) for k in range(4) for d in (0.0, 3.0, 12.0)]
+    assert all(edges(soft[i]) >= edges(soft[i + 1]) >= edges(soft[i + 2]) for i in range(0, 12, 3))
+    assert any(edges(soft[i + 2]) < 0.8 * edges(soft[i]) for i in range(0, 12, 3))
+    with pytest.raises(ConfigError, match=r"data.leaves_defocus must be >= 0.*got -1"):
+        load_config(["data.leaves_defocus=-1"])
 
 
 def test_embedded_validation_is_held_out_whole_photos_in_both_pipelines(tiny_cfg):

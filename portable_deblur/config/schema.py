@@ -24,6 +24,9 @@ class DataConfig:
     leaves_share: float = 0.5  # fraction of training crops cut from dead-leaves frames (the rest: photos)
     leaves_size: int = 256  # side of a dead-leaves frame
     leaves_reuse: int = 32  # consecutive crops that share one dead-leaves frame (~0.1 s to make)
+    # The strongest depth-of-field blur of the leaves behind a frame's focus depth (Gaussian sigma, pixels;
+    # each frame draws up to it): what a network learns to keep as the scene's own softness.
+    leaves_defocus: float = 3.0
     # Each rendered training crop is used this many times on average (random flips/rotations, spread over
     # ~4x as many steps) while new ones keep coming: rendering every crop afresh (1) doubled the default
     # U-Net's step on 2 cores (data/scenes.py; benchmarks/embedded_data.py).

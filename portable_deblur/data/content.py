@@ -109,10 +109,11 @@ def _texture(rng: np.random.Generator, ys: np.ndarray, xs: np.ndarray, noise: np
 
 
 def dead_leaves(seed: Sequence[int], size: Tuple[int, int], colours: np.ndarray, r_min: float = 1.5,
-                r_max: float = 160.0) -> np.ndarray:
+                r_max: float = 160.0, defocus: float = 3.0) -> np.ndarray:
     """A dead-leaves image (uint8 HxWx3) from ``seed``: disks fall one beneath the other until the plane is
     covered (the last 0.5 % of specks take the leaf beside them); each has a colour from ``colours``, a texture and a depth; the leaves deeper than a random focus
-    depth are blurred in proportion to their distance from it (depth of field)."""
+    depth are blurred in proportion to their distance from it (depth of field), by a Gaussian of sigma up to
+    a random fraction of ``defocus`` pixels."""
     rng = np.random.default_rng(list(seed))
     h, w = size
     noise = ndimage.gaussian_filter(rng.standard_normal((h, w)), rng.uniform(0.7, 3.0))
@@ -148,7 +149,7 @@ def dead_leaves(seed: Sequence[int], size: Tuple[int, int], colours: np.ndarray,
             order += 1
     nearest = ndimage.distance_transform_edt(~covered, return_distances=False, return_indices=True)
     image, depth = image[nearest[0], nearest[1]], depth[nearest[0], nearest[1]]  # specks: the leaf beside
-    out = _defocus(np.clip(image, 0, 255), depth, focus, rng.uniform(0.0, 3.0))
+    out = _defocus(np.clip(image, 0, 255), depth, focus, rng.uniform(0.0, defocus))
     return np.round(out).astype(np.uint8)
 
 

@@ -32,6 +32,8 @@ def validate(d) -> None:
     for key in ("leaves_share", "linear_share"):
         if not 0 <= getattr(d, key) <= 1:
             raise ConfigError(f"data.{key} must be in [0, 1]; got {getattr(d, key)}")
+    if not d.leaves_defocus >= 0:
+        raise ConfigError(f"data.leaves_defocus must be >= 0 (pixels of depth-of-field blur); got {d.leaves_defocus}")
     if d.leaves_size < 8 or min(d.leaves_reuse, d.render_reuse, d.val_blurs_per_image) < 1:
         raise ConfigError(f"data.leaves_size must be >= 8, data.leaves_reuse, data.render_reuse and "
                           f"data.val_blurs_per_image >= 1; got {d.leaves_size}, {d.leaves_reuse}, {d.render_reuse}, "

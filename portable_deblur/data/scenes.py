@@ -41,8 +41,9 @@ def _photo_signal(name: str, max_side: int, space: str, gamma: float) -> np.ndar
 
 
 @lru_cache(maxsize=8)
-def _leaves(seed: int, frame: int, size: int, colour_photos: Tuple[str, ...], max_side: int) -> np.ndarray:
-    return dead_leaves((seed, 3, frame), (size, size), palette(colour_photos, max_side))
+def _leaves(seed: int, frame: int, size: int, colour_photos: Tuple[str, ...], max_side: int, defocus: float
+            ) -> np.ndarray:
+    return dead_leaves((seed, 3, frame), (size, size), palette(colour_photos, max_side), defocus=defocus)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class ShakeScenes:
     render_reuse: int = 1  # rendered crops used this many times on average (the ring above)
     linear_share: float = 0.5  # blur_space=mixed: the share of crops averaged in linear light
     colour_shuffle: bool = False  # permute each use's colour channels
+    leaves_defocus: float = 3.0  # the strongest depth-of-field blur of a dead-leaves frame (sigma, pixels)
 
     @property
     def smallest_side(self) -> int:
@@ -74,7 +76,8 @@ class ShakeScenes:
         """The sharp frame a crop is cut from (uint8) and its signal in ``space``: a dead-leaves frame or a
         training photo (whose signals are kept: converting a 768-px photo costs more than the crop)."""
         if not self.photos or rng.random() < self.leaves_share:
-            frame = _leaves(self.seed, crop_number // self.leaves_reuse, self.leaves_size, self.photos, self.max_side)
+            frame = _leaves(self.seed, crop_number // self.leaves_reuse, self.leaves_size, self.photos, self.max_side,
+                            self.leaves_defocus)
             return frame, to_signal(frame, space, self.camera_gamma)
         name = self.photos[rng.integers(len(self.photos))]
         return photo(name, self.max_side), _photo_signal(name, self.max_side, space, self.camera_gamma)
@@ -140,4 +143,4 @@ def scenes(cfg) -> ShakeScenes:
     """The ``ShakeScenes`` a ``DataConfig`` describes."""
     return ShakeScenes(tuple(cfg.train_images), cfg.max_side, cfg.leaves_share, cfg.leaves_size, cfg.leaves_reuse,
                        cfg.blur_space, cfg.camera_gamma, tuple(cfg.blur_length), cfg.rotation, cfg.zoom,
-                       cfg.noise_sigma, cfg.seed, cfg.render_reuse, cfg.linear_share, cfg.colour_shuffle)
+                       cfg.noise_sigma, cfg.seed, cfg.render_reuse, cfg.linear_share, cfg.colour_shuffle, cfg.leaves_defocus)
