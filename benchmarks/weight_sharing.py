@@ -127,8 +127,8 @@ def main() -> None:
         kept = set(sorted(ids, key=lambda i: -scores[i]["gain"])[:2]) == top2
         wall = seconds.get(name, float("nan"))
         print(f"{name:24} {tau:+18.2f} {str(kept):>11} {front_hv(scores):12.3f} {wall:8.0f}")
-    print(f"\nstand-alone: 6 x {args.steps} steps; each supernet: {6 * args.steps} shared steps + 6 x {args.fine_tune} "
-          f"fine-tuning (its wall time includes both)")
+    print(f"\nstand-alone: 6 x {args.steps} steps" + (f"; each supernet: {6 * args.steps} shared steps + 6 x "
+          f"{args.fine_tune} fine-tuning (its wall time includes both)" if args.rules else ""))
 
 
 if __name__ == "__main__":
