@@ -89,12 +89,16 @@ def test_dead_leaves_are_deterministic_per_seed_and_fill_the_frame():
     colours = np.array([[255, 0, 0], [0, 0, 255]], np.uint8)
     mixed = dead_leaves((0, 3), (96, 96), colours).reshape(-1, 3).astype(int)
     assert np.ptp(mixed[:, 0] - mixed[:, 2]) > 60  # leaves of both colours (pulled towards one tint)
-    # Depth of field: the same leaves, their background softer with a stronger defocus, untouched without one.
+    # Depth of field: the same leaves never sharper and some clearly softer as the defocus grows.
     def edges(image):
         return np.abs(np.diff(image.astype(float), axis=1)).mean()
     soft = [dead_leaves((0, k), (96, 96), colours, defocus=d) for k in range(4) for d in (0.0, 3.0, 12.0)]
     assert all(edges(soft[i]) >= edges(soft[i + 1]) >= edges(soft[i + 2]) for i in range(0, 12, 3))
     assert any(edges(soft[i + 2]) < 0.8 * edges(soft[i]) for i in range(0, 12, 3))
+    data = [a for a in TINY if a.startswith("data.")] + ["data.leaves_share=1", "data.leaves_size=256"]
+    frames = [load_dataset(load_config([*data, f"data.leaves_defocus={d}"]).data).train.frame(
+        np.random.default_rng(0), 0, "srgb")[0] for d in (0, 12)]  # the key reaches the training frames
+    assert edges(frames[1]) < edges(frames[0])
     with pytest.raises(ConfigError, match=r"data.leaves_defocus must be >= 0.*got -1"):
         load_config(["data.leaves_defocus=-1"])
 
