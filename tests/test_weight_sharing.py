@@ -163,6 +163,20 @@ def test_a_supernet_run_trains_it_once_and_every_row_records_what_it_inherited(t
     assert "Weight sharing" in study.layout.report.read_text()
 
 
+def test_a_start_is_judged_in_float32_like_its_fine_tuned_model(tiny_args):
+    """Fine-tuned in bfloat16 at learning rate 0, a candidate's weights never move: the report's fine-tuning gain
+    (fine-tuned minus inherited PSNR) must then be 0, not the difference between bfloat16 and float32 inference
+    (the shipped start at its own width: a barely trained tiny network's residual is too small to show it)."""
+    from portable_deblur.search.run import main
+    from portable_deblur.search.study import SearchStudy
+
+    args = ["space=upsampling", *tiny_args, "model.width=16", "train.init=pretrained", "grid.upsampler=[transpose]",
+            "grid.activation=[relu]", "train.precision=mixed_bfloat16", "train.learning_rate=0", "train.steps=1"]
+    assert main(args) == 0
+    [row] = SearchStudy.load(str(load_config(args).run.root) + "/upsampling").rows()
+    assert row.inherited_from.startswith("pretrained") and row.psnr_keras == pytest.approx(row.psnr_inherited, abs=1e-6)
+
+
 def test_a_stale_supernet_lock_is_taken_over_and_a_live_one_is_not(tmp_path):
     import os
     import time

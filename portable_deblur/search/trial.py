@@ -48,7 +48,8 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, layout: R
     started = folder / "start.json"  # the start's own quality, measured once (rung 0) for every rung's rows
     if rung == 0 and start_from.path is not None:
         apply_start(model, candidate, start_from)
-        atomic_write(started, json.dumps({"psnr": keras_psnr(model, candidate, dataset)}))
+        # in float32, as the trained model is judged: the fine-tuning's gain is then the training's alone
+        atomic_write(started, json.dumps({"psnr": keras_psnr(as_float32(model), candidate, dataset)}))
     inherited_psnr = json.loads(started.read_text())["psnr"] if started.is_file() else float("nan")
     result = fit(model, dataset.train, cfg.train, log_dir=layout.tensorboard(folder), desc=candidate.id,
                  strategy=strategy, checkpoint=checkpoint,  # weights + optimizer state + step: can be continued
