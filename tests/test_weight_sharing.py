@@ -96,7 +96,8 @@ def test_supernet_training_resumes_to_the_weights_of_one_uninterrupted_run(tiny_
     from portable_deblur.models.supernet import read_table
     from portable_deblur.search.weight_sharing import RECORD, TABLE, train_supernet
 
-    cfg = load_config(["space=upsampling", *tiny_overrides, "model.enc_blocks=[1,1]", "model.dec_blocks=[1,1]"])
+    cfg = load_config(["space=upsampling", *tiny_overrides, "model.enc_blocks=[1,1]", "model.dec_blocks=[1,1]",
+                       "train.learning_rate=3e-3"])  # 6 steps that move the figures
     candidates = expand(cfg.arch, cfg.model, cfg.grid)
     once = train_supernet(cfg, tmp_path / "once", tiny_dataset, candidates, steps=6, save_every=6)
     first = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=6, save_every=3, minutes=1e-9)
@@ -109,6 +110,8 @@ def test_supernet_training_resumes_to_the_weights_of_one_uninterrupted_run(tiny_
             np.testing.assert_array_equal(x, y)
     assert pieces["steps"] == once["steps"] == 6 and set(pieces["paths"]) == {c.id for c in candidates}
     assert json.loads((tmp_path / "pieces" / RECORD).read_text())["sha256"] == pieces["sha256"]
+    again = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=6, save_every=3)
+    assert again["paths"] == pieces["paths"] and again["own_steps"] == 6  # finished: judged on its trained weights
 
 
 def test_the_shipped_pretrained_start_loads_and_a_mismatched_candidate_is_named():

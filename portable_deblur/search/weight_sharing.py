@@ -85,7 +85,8 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
         atomic_write(progress_file, json.dumps(progress))
         if deadline is not None and time.time() >= deadline:
             break
-    table = weight_table(net)
+    # the trained weights: a run resumed after its last piece trains nothing, and its net holds only the start
+    table = read_table(folder / TABLE) if reached else weight_table(net)
     before = read_record(start.path) if start.table else {}  # a continued start's own training counts too
     record = {
         "steps": start.steps + reached, "own_steps": reached, "started_from": start.source or "initialiser",
