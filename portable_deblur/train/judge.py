@@ -61,7 +61,7 @@ def judged(candidate: Candidate, model, cfg: Config, dataset: Dataset, folder: P
 def keras_psnr(model, candidate: Candidate, dataset: Dataset) -> float:
     """The Keras model's PSNR on the ranked validation frames (a start's quality before training)."""
     canvas = canvas_shape(dataset.val, size_multiple(candidate))
-    return quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas).psnr
+    return quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas, ssim=False).psnr
 
 
 def pipeline_figures(**by_source) -> Dict[str, Dict[str, float]]:
