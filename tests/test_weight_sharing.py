@@ -260,3 +260,34 @@ def test_a_nafnet_supernet_holds_attention_and_pooling_choices():
     assert op_counts(to_tflite(extract(table, c), (32, 32))) == op_counts(to_tflite(alone, (32, 32)))
     with pytest.raises(ConfigError, match=r"cannot share weights across grid.gate"):
         spec_of(expand("nafnet", fixed, {"gate": ["simplegate", "relu"]}))
+
+
+def test_a_pretraining_recipe_chains_its_stages_and_resumes_without_training_again(tiny_overrides, tmp_path, monkeypatch):
+    """``benchmarks/pretrain.py --recipe``: each stage continues the one before, the last record carries the
+    chain (steps, each stage's record) and names the one command; run again, it trains nothing."""
+    import importlib.util
+    import sys
+
+    from portable_deblur.config import REPO_ROOT
+    from portable_deblur.models.pretrained import read_record
+
+    spec = importlib.util.spec_from_file_location("pretrain", REPO_ROOT / "benchmarks" / "pretrain.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "RECIPES", {"tiny": [(2, ["train.learning_rate=1e-3"]), (3, ["train.warmup_steps=0"])]})
+    tiny = [o for o in tiny_overrides if not o.startswith(("train.steps", "search.rungs", "train.init"))]
+    argv = ["pretrain.py", "--recipe", "tiny", "--piece", "2", "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o"),
+            *tiny, "model.enc_blocks=[1,1]", "model.dec_blocks=[1,1]", "grid.upsampler=[transpose]"]
+    monkeypatch.setattr(sys, "argv", argv)
+    bench.main()
+    record = read_record(tmp_path / "o" / "upsampling.npz")
+    assert (record["steps"], record["own_steps"], record["continued_from"]["steps"]) == (5, 3, 2)
+    assert record["command"].startswith("python benchmarks/pretrain.py --recipe tiny")
+    assert record["continued_from"]["command"].startswith("python benchmarks/pretrain.py --steps 2 ")
+    stamp = (tmp_path / "w" / "stage2" / "progress.json").read_text()
+    bench.main()  # finished: judged again, trained no further
+    assert (tmp_path / "w" / "stage2" / "progress.json").read_text() == stamp
+    assert read_record(tmp_path / "o" / "upsampling.npz")["paths"] == record["paths"]
+    monkeypatch.setattr(sys, "argv", [*argv, "train.init=pretrained"])
+    with pytest.raises(SystemExit, match="--recipe tiny sets every stage's steps and start"):
+        bench.main()
