@@ -29,6 +29,7 @@ import argparse
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,18 +69,18 @@ def main() -> None:
         return
     if args.steps is not None or any(o.startswith("train.init=") for o in args.overrides):
         sys.exit(f"--recipe {args.recipe} sets every stage's steps and start; drop --steps and train.init")
-    import time
-
-    stages, deadline, init = RECIPES[args.recipe], None if args.minutes is None else time.time() + 60 * args.minutes, []
+    stages, init = RECIPES[args.recipe], []
+    deadline = None if args.minutes is None else time.time() + 60 * args.minutes
     for i, (steps, overrides) in enumerate(stages, 1):
         work = Path(args.work) / f"stage{i}"
         last = i == len(stages)
         out = Path(args.out) if last else work / "out"
         minutes = None if deadline is None else max(0.0, (deadline - time.time()) / 60)
         print(f"stage {i} of {len(stages)}: {steps} steps, {' '.join(overrides)}", flush=True)
+        # the last stage's record names the chain's command; an earlier one, what that stage alone ran
+        command = [f"--recipe {args.recipe}"] if last else [f"--steps {steps}", *init, *overrides]
         record = run_stage(steps, [*init, *overrides, *args.overrides], work, out, minutes, args.piece,
-                           " ".join(["python benchmarks/pretrain.py", f"--recipe {args.recipe}", *args.overrides]) if last
-                           else " ".join(["python benchmarks/pretrain.py", f"--steps {steps}", *init, *overrides, *args.overrides]),
+                           " ".join(["python benchmarks/pretrain.py", *command, *args.overrides]),
                            {"stage": f"{i} of {len(stages)} of --recipe {args.recipe}"})
         if record["own_steps"] < steps:
             print(f"stopped in stage {i} at {record['own_steps']} of its {steps} steps: the same command continues")
