@@ -2,7 +2,8 @@
 
 ```
 <run.root>/<run.name or space>/
-  config.yaml  study.db  results.csv  pareto.csv  pareto.png  latency_vs_resolution.{csv,png}
+  config.yaml  study.db  results.csv  frames.csv  pareto.csv  stability.csv  pareto.png
+  latency_vs_resolution.{csv,png}
   report.html  crops/  handoff/<artifact id>/
   supernet/  weights.npz  weights.json  checkpoint/  tensorboard/   (search.weight_sharing=supernet)
   <candidate id>/  model.keras  checkpoint/  tensorboard/  <label>_<H>x<W>.tflite
@@ -41,6 +42,16 @@ class RunLayout:
     @property
     def results_csv(self) -> Path:
         return self.root / "results.csv"
+
+    @property
+    def frames_csv(self) -> Path:
+        """Every artifact's PSNR/SSIM on every validation frame: what the intervals are computed from."""
+        return self.root / "frames.csv"
+
+    @property
+    def stability_csv(self) -> Path:
+        """Per competing artifact: how often it stays on the front, and is best, over frame resamples."""
+        return self.root / "stability.csv"
 
     @property
     def pareto_csv(self) -> Path:

@@ -1,10 +1,18 @@
 """Rank stage: what a run optimises (``Objectives``: PSNR up, measured latency down, optionally the share of
 MACs a delegate keeps) and the Pareto front over it. The Optuna study takes its directions from here, so the
-sampler steers on the front the user sees. Pure functions, no TensorFlow."""
+sampler steers on the front the user sees. Pure functions, no TensorFlow.
+
+The front the user sees knows noise (``noisy_front``): a point leaves it only when another is at least as
+good within noise on every objective and better beyond noise on at least one. Quality is compared by the
+paired difference over the validation frames, latency by the paired ratios (``confidence.py``); rows that are
+indistinguishable on every objective form a tie group."""
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from portable_deblur.confidence import Interval, paired_difference, ratio_of, verdict
 from portable_deblur.records import ResultRow, equally_trained, latency_key
+
+Verdicts = List[List[int]]  # [i][j]: +1 when i is better than j beyond noise, -1 worse, 0 tied
 
 PSNR_OBJECTIVES = ("keras", "tflite")  # search.psnr: PSNR of the deployed .tflite, or of the Keras model
 
@@ -14,6 +22,55 @@ def dominates(a: Sequence[float], b: Sequence[float], maximize: Sequence[bool]) 
     better = [(x > y) if up else (x < y) for x, y, up in zip(a, b, maximize)]
     worse = [(x < y) if up else (x > y) for x, y, up in zip(a, b, maximize)]
     return any(better) and not any(worse)
+
+
+def noisy_front(verdicts: Sequence[Verdicts], strict: Optional[Sequence[int]] = None) -> List[int]:
+    """Indices no front point dominates beyond noise, one verdict matrix per objective (``Verdicts``): j leaves
+    the front when a point on the front is at least as good within noise on every objective (never worse
+    beyond it) and better beyond noise on at least one.
+
+    Within-noise dominance need not be transitive (a ~ b, b ~ c, a beats c), so it can run in a circle; the
+    dominating point must therefore be on the front itself. ``strict`` (the Pareto front of the estimates,
+    never empty; default every index) is where it starts: its points that none of them beats stay, or all of
+    them when they beat each other in a circle; every other point stays unless one of those beats it."""
+    n = len(verdicts[0]) if verdicts else 0
+    strict = list(range(n)) if strict is None else list(strict)
+
+    def beats(i: int, j: int) -> bool:
+        return i != j and all(v[i][j] >= 0 for v in verdicts) and any(v[i][j] > 0 for v in verdicts)
+
+    kept = [j for j in strict if not any(beats(i, j) for i in strict)] or strict
+    return sorted(set(kept) | {j for j in range(n) if j not in strict and not any(beats(i, j) for i in kept)})
+
+
+def tie_groups(verdicts: Sequence[Verdicts], order: Optional[Sequence[int]] = None) -> List[List[int]]:
+    """Tie groups (two or more indices) by leader: taking the indices in ``order`` (default: index order, e.g.
+    front first, fastest first), each one not yet grouped leads a group of every ungrouped index tied with it
+    on every objective. Ties do not chain: a ~ b and b ~ c does not put c with a when a beats c beyond noise."""
+    order = list(range(len(verdicts[0]) if verdicts else 0)) if order is None else list(order)
+    grouped, groups = set(), []
+    for lead in order:
+        if lead in grouped:
+            continue
+        members = [lead] + [j for j in order if j not in grouped and j != lead and all(v[lead][j] == 0 for v in verdicts)]
+        grouped.update(members)
+        if len(members) > 1:
+            groups.append(members)
+    return groups
+
+
+def interval_verdicts(intervals: Sequence[Interval], maximize: bool) -> Verdicts:
+    """Verdicts from independent intervals: better beyond noise when they do not overlap."""
+    sign = 1 if maximize else -1
+
+    def one(a: Interval, b: Interval) -> int:
+        if a.low > b.high:
+            return sign
+        if a.high < b.low:
+            return -sign
+        return 0
+
+    return [[one(a, b) for b in intervals] for a in intervals]
 
 
 def pareto_front(points: Sequence[Sequence[float]], maximize: Tuple[bool, ...] = (True, False)) -> List[int]:
@@ -34,11 +91,17 @@ class Objectives:
     psnr: str = "tflite"
     target: Optional[str] = None
     max_latency_ms: Optional[float] = None
+    level: float = 0.95  # rank.confidence: every interval the front and its ties are judged by
+    required: Tuple[str, ...] = ()  # portability.require: the accelerators a row must run on fully
+    quality_margin_db: float = 0.0  # rank.quality_margin_db: a PSNR difference must clear it beyond noise
+    latency_margin: float = 0.0  # rank.latency_margin: a latency ratio must clear 1 +- it beyond noise
 
     @classmethod
     def of(cls, cfg) -> "Objectives":
         key = cfg.search.latency or latency_key(cfg.measure.shapes[0], cfg.measure.threads[0])
-        return cls(key, cfg.search.psnr, cfg.portability.objective, cfg.search.max_latency_ms)
+        return cls(key, cfg.search.psnr, cfg.portability.objective, cfg.search.max_latency_ms,
+                   cfg.rank.confidence, tuple(cfg.portability.require), cfg.rank.quality_margin_db,
+                   cfg.rank.latency_margin)
 
     @property
     def maximize(self) -> Tuple[bool, ...]:
@@ -68,13 +131,77 @@ class Objectives:
         return out
 
 
-def front_rows(rows: Sequence[ResultRow], spec: Objectives) -> Tuple[List[ResultRow], List[ResultRow]]:
-    """(the ok rows, the feasible Pareto-optimal ones sorted by latency). Only rows trained equally compete
-    (``records.equally_trained``: the most trained); rows of lower rungs stay out of the front."""
+def competing(rows: Sequence[ResultRow], spec: Objectives) -> Tuple[List[ResultRow], List[ResultRow]]:
+    """(the ok rows, those that compete for the front): only rows trained equally compete
+    (``records.equally_trained``: the most trained; rows of lower rungs stay out), and only feasible ones."""
     ok = [r for r in rows if r.status == "ok" and spec.latency in r.latency]
-    feasible = [r for r in equally_trained(ok) if all(c <= 0 for c in spec.constraints(r).values())]
-    front = [feasible[i] for i in pareto_front([spec.values(r) for r in feasible], spec.maximize)]
+    return ok, [r for r in equally_trained(ok) if all(c <= 0 for c in spec.constraints(r).values())]
+
+
+def quality_difference(a: ResultRow, b: ResultRow, spec: Objectives) -> Interval:
+    """``a``'s PSNR minus ``b``'s, paired over the ranked validation frames, with its interval; a plain
+    difference (zero-wide) for rows of runs that kept no per-frame figures."""
+    if a.frames is not None and b.frames is not None and a.frames.names == b.frames.names:
+        return paired_difference(a.frames.values(spec.psnr), b.frames.values(spec.psnr), spec.level)
+    d = getattr(a, f"psnr_{spec.psnr}") - getattr(b, f"psnr_{spec.psnr}")
+    return Interval(d, d, d, spec.level)
+
+
+def latency_ratio(a: ResultRow, b: ResultRow, spec: Objectives) -> Interval:
+    """``a``'s latency over ``b``'s with its interval: their A/B duel where one was run, else the quotient of
+    their ratios to the reference (conservative)."""
+    duel = next((d for d in a.duels if d.other == b.id), None)
+    if duel is not None:
+        return Interval(duel.ratio, duel.low, duel.high, spec.level)
+    back = next((d for d in b.duels if d.other == a.id), None)
+    if back is not None:
+        return Interval(1 / back.ratio, 1 / back.high, 1 / back.low, spec.level)
+    return ratio_of(a.latency_interval(spec.latency), b.latency_interval(spec.latency))
+
+
+def faster(ratio: Interval, margin: float = 0.0) -> int:
+    """+1 when a latency ratio a/b is below ``1 - margin`` beyond noise (a is faster), -1 when above
+    ``1 + margin``, 0 when its interval reaches into that band (a tie)."""
+    return (ratio.high < 1.0 - margin) - (ratio.low > 1.0 + margin)
+
+
+def verdicts(rows: Sequence[ResultRow], spec: Objectives) -> List[Verdicts]:
+    """One ``Verdicts`` matrix per objective of ``spec`` over ``rows``: paired quality differences, latency
+    ratios (duels first), and the accelerator MAC share exactly (it is counted, not measured with noise)."""
+    n = range(len(rows))
+    margin = spec.quality_margin_db
+    quality = [[verdict(quality_difference(rows[i], rows[j], spec), margin) if i != j else 0 for j in n] for i in n]
+    speed = [[faster(latency_ratio(rows[i], rows[j], spec), spec.latency_margin) if i != j else 0 for j in n]
+             for i in n]
+    out = [quality, speed]
+    if spec.target:
+        share = [r.mac_fraction(spec.target)[0] for r in rows]
+        out.append([[(share[i] > share[j]) - (share[i] < share[j]) for j in n] for i in n])
+    return out
+
+
+def front_rows(rows: Sequence[ResultRow], spec: Objectives) -> Tuple[List[ResultRow], List[ResultRow]]:
+    """(the ok rows, the feasible rows on the noise-aware front sorted by latency): ``competing`` rows that no
+    other beats beyond noise (``noisy_front``)."""
+    ok, compete = competing(rows, spec)
+    front = [compete[i] for i in _front_of(compete, spec, verdicts(compete, spec))] if compete else []
     return ok, sorted(front, key=lambda r: spec.values(r)[1])
+
+
+def _front_of(rows: Sequence[ResultRow], spec: Objectives, judged: Sequence[Verdicts]) -> List[int]:
+    return noisy_front(judged, pareto_front([spec.values(r) for r in rows], spec.maximize))
+
+
+def ties(rows: Sequence[ResultRow], spec: Objectives) -> List[List[str]]:
+    """The tie groups among the rows competing for the front (``tie_groups``, led by front rows, fastest
+    first): ids indistinguishable on every objective from their group's first."""
+    _, compete = competing(rows, spec)
+    if not compete:
+        return []
+    judged = verdicts(compete, spec)
+    on_front = set(_front_of(compete, spec, judged))
+    order = sorted(range(len(compete)), key=lambda i: (i not in on_front, spec.values(compete[i])[1]))
+    return [[compete[i].id for i in g] for g in tie_groups(judged, order)]
 
 
 def nondominated_sort(points: Sequence[Sequence[float]], maximize: Sequence[bool]) -> List[List[int]]:

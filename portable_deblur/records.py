@@ -1,16 +1,20 @@
 """The small frozen records the stages pass each other, and the result row they end in.
 
 ``Variant`` (what ``optimize.plan`` asks of a trained candidate) -> ``Artifact`` (a ``.tflite`` the trial
-made) -> ``LatencyKey`` + latency fields (what ``deploy.measure`` timed) -> ``ResultRow`` (one per artifact;
-serialised only at the study boundary, ``search.rows``; ``results.csv`` is written from them).
+made) -> ``FrameScores`` (its quality on every validation frame) + ``LatencyKey`` + latency fields (what
+``deploy.measure`` timed) -> ``ResultRow`` (one per artifact, with its ``PairedLatency`` in the run's unit and
+the ``Duel`` timings that ordered it against front neighbours; serialised only at the study boundary,
+``search.rows``, and read back typed by ``ResultRow.from_dict``; ``results.csv`` and ``frames.csv`` are written
+from them).
 """
 import csv
 import io
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from portable_deblur.confidence import Interval
 from portable_deblur.files import atomic_write
 from portable_deblur.registry import ConfigError
 
@@ -38,6 +42,86 @@ def optimization(values: Dict[str, Any]) -> str:
 def searched(values: Dict[str, Any]) -> Dict[str, Any]:
     """A row's candidate values without its optimization keys (what rebuilds the candidate)."""
     return {k: v for k, v in values.items() if k not in OPTIMIZATION_KEYS}
+
+
+@dataclass(frozen=True)
+class FrameScores:
+    """An artifact's PSNR and SSIM on every validation frame, per source (``blurry``: the input itself,
+    ``keras``, ``tflite``, ``gpu``), with each frame's name, camera pipeline and whether it counts towards
+    the ranked figure. Two artifacts of one run share the frames, so their difference is paired."""
+
+    names: Tuple[str, ...] = ()
+    pipelines: Tuple[str, ...] = ()
+    ranked: Tuple[bool, ...] = ()
+    psnr: Dict[str, Tuple[float, ...]] = field(default_factory=dict)
+    ssim: Dict[str, Tuple[float, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "FrameScores":
+        return cls(tuple(data.get("names", ())), tuple(data.get("pipelines", ())), tuple(data.get("ranked", ())),
+                   {k: tuple(v) for k, v in data.get("psnr", {}).items()},
+                   {k: tuple(v) for k, v in data.get("ssim", {}).items()})
+
+    def with_source(self, source: str, psnr: Sequence[float], ssim: Sequence[float]) -> "FrameScores":
+        """These scores plus ``source``'s (the same frames, in the same order)."""
+        if len(psnr) != len(self.names):
+            raise ValueError(f"{source}: {len(psnr)} frame scores for {len(self.names)} frames")
+        return replace(self, psnr={**self.psnr, source: tuple(map(float, psnr))},
+                       ssim={**self.ssim, source: tuple(map(float, ssim))})
+
+    def values(self, source: str, metric: str = "psnr", pipeline: Optional[str] = None) -> List[float]:
+        """``source``'s per-frame figures: of the ranked frames, or of ``pipeline``'s frames."""
+        scores = getattr(self, metric).get(source, ())
+        keep = (self.ranked if pipeline is None else tuple(p == pipeline for p in self.pipelines))
+        return [v for v, k in zip(scores, keep) if k]
+
+    def rows(self, artifact: str) -> List[Dict[str, Any]]:
+        """One ``frames.csv`` row per frame."""
+        return [{"artifact": artifact, "frame": name, "pipeline": pipeline, "ranked": ranked,
+                 **{f"psnr_{s}": v[i] for s, v in self.psnr.items()},
+                 **{f"ssim_{s}": v[i] for s, v in self.ssim.items()}}
+                for i, (name, pipeline, ranked) in enumerate(zip(self.names, self.pipelines, self.ranked))]
+
+
+@dataclass(frozen=True)
+class PairedLatency:
+    """The latency the front ranks by, at one latency key: the median ratio of this file's runs to the
+    reference network's runs timed in alternation with them (both slowed alike by a slow window of the
+    machine), with its interval, times the run's unit (the reference's milliseconds timed alone at the run's
+    start)."""
+
+    ratio: float
+    ratio_low: float
+    ratio_high: float
+    unit_ms: float
+    pairs: int
+    level: float = 0.95
+
+    @property
+    def ms(self) -> Interval:
+        return Interval(self.ratio, self.ratio_low, self.ratio_high, self.level).scaled(self.unit_ms)
+
+    @property
+    def ratio_interval(self) -> Interval:
+        return Interval(self.ratio, self.ratio_low, self.ratio_high, self.level)
+
+
+@dataclass(frozen=True)
+class Duel:
+    """Two front neighbours timed again A/B/A/B in one process: this file's time over ``other``'s, the median
+    ratio of the pairs with its interval, and the verdict (``faster``, ``slower`` or ``tied``)."""
+
+    other: str
+    ratio: float
+    low: float
+    high: float
+    pairs: int
+    verdict: str
+    seconds: float = 0.0
+
+    @property
+    def interval(self) -> Interval:
+        return Interval(self.ratio, self.low, self.high)
 
 
 @dataclass(frozen=True)
@@ -88,6 +172,22 @@ class ResultRow:
     psnr_inherited: float = float("nan")
     trial: int = -1  # the Optuna trial that produced it
     worker: str = ""  # host:pid of the process that ran that trial (the artifacts are on that host)
+    frames: Optional[FrameScores] = None  # per-frame quality (rows of runs made before it existed: None)
+    # The ranked latency per latency key (``RowStore.stabilize``), and the A/B re-timings against front
+    # neighbours whose intervals overlapped (``search.settle``).
+    paired: Dict[str, PairedLatency] = field(default_factory=dict)
+    duels: Tuple[Duel, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "ResultRow":
+        """A row as the study stores it (JSON) back into its typed form; rows of older runs lack the newer
+        fields and get their defaults."""
+        data = dict(data)
+        if data.get("frames") is not None:
+            data["frames"] = FrameScores.from_dict(data["frames"])
+        data["paired"] = {k: PairedLatency(**v) for k, v in data.get("paired", {}).items()}
+        data["duels"] = tuple(Duel(**d) for d in data.get("duels", ()))
+        return cls(**data)
 
     @property
     def optimization(self) -> str:
@@ -95,8 +195,16 @@ class ResultRow:
         return optimization(self.values)
 
     def best_ms(self, key: str) -> float:
-        """Latency at ``key`` (``best_ms``); NaN when it was not measured."""
-        return best_ms(self.latency.get(key, {}))
+        """The latency the front ranks by at ``key``: the paired estimate in the run's unit where there is one,
+        else the trial's undisturbed median (``best_ms``); NaN when it was not measured."""
+        return self.paired[key].ms.estimate if key in self.paired else best_ms(self.latency.get(key, {}))
+
+    def latency_interval(self, key: str) -> Interval:
+        """``best_ms`` with its interval (zero-wide where only a median was measured: an adb phone run)."""
+        if key in self.paired:
+            return self.paired[key].ms
+        ms = self.best_ms(key)
+        return Interval(ms, ms, ms)
 
     def mac_fraction(self, target: str) -> Tuple[float, str]:
         """(the share of MACs ``target`` keeps, "measured" or "table"): the GPU accelerator's own placement on
@@ -128,7 +236,8 @@ class ResultRow:
     def flat(self) -> Dict[str, Any]:
         """One CSV row: nested fields flattened to ``latency_256x256_median_ms``-style columns."""
         nested = ("values", "latency", "ops", "artifacts", "seconds", "inventory", "portability", "xnnpack", "violations",
-                  "channels", "gpu_measured", "pipelines", "quantization_errors", "float_islands", "mixed_plan")
+                  "channels", "gpu_measured", "pipelines", "quantization_errors", "float_islands", "mixed_plan",
+                  "frames", "paired", "duels")
         row = {k: v for k, v in asdict(self).items() if k not in nested}
         row.update({f"value_{k}": _cell(v) for k, v in self.values.items()})
         row["psnr_gain"] = self.psnr_gain
@@ -137,6 +246,12 @@ class ResultRow:
             row[f"psnr_gain_{pipeline}"] = self.pipeline_gain(pipeline)
         for res, lat in self.latency.items():
             row.update({f"latency_{res}_{k}": v for k, v in lat.items()})
+        for res, est in self.paired.items():
+            ms = est.ms
+            row.update({f"latency_{res}_ranked_ms": ms.estimate, f"latency_{res}_ranked_low_ms": ms.low,
+                        f"latency_{res}_ranked_high_ms": ms.high, f"latency_{res}_pairs": est.pairs})
+        if self.duels:
+            row["duels"] = " ".join(f"{d.verdict}:{d.other}:{d.ratio:.3f}[{d.low:.3f},{d.high:.3f}]" for d in self.duels)
         row["ops"] = " ".join(f"{k}:{v}" for k, v in self.ops.items())
         if self.float_islands:
             row["float_islands"] = " ".join(self.float_islands)
@@ -202,30 +317,44 @@ def latency_key(shape, threads: int) -> str:
 
 
 def best_ms(latency: Dict[str, Any]) -> float:
-    """The figure a row is ranked by, the same in the study, the rungs and the report: its own trial's median
-    over the undisturbed runs (``deploy.measure``: runs whose threads queued for a CPU are left out). On a
-    busy 2-core machine this tracks the same files timed on a quiet one where scaling by a reference network
-    timed alongside did not (``benchmarks/latency_under_load.py``); the reference-scaled figure
-    (``stable_ms``) and the final interleaved re-timing are kept beside it as checks."""
+    """A measurement's own trial median over its undisturbed runs (``deploy.measure``: runs whose threads
+    queued for a CPU are left out): what a row is ranked by where no paired estimate exists (an adb phone run,
+    rows of runs made before pairing). ``ResultRow.best_ms`` prefers the paired estimate."""
     value = latency.get("median_ms")
     return float("nan") if value is None else value
 
 
-def with_stable_ms(rows: List["ResultRow"], anchor: Dict[str, float]) -> List["ResultRow"]:
-    """``rows`` with ``stable_ms`` = reference ratio x ``anchor`` (latency key -> the reference's ms) at every
-    latency key that has both: the run's figure (``search.rows.RowStore.stabilize``), or two runs put in
-    one unit (``benchmarks/multi_fidelity.py``)."""
-    return [replace(r, latency={k: ({**lat, "stable_ms": lat["reference_ratio"] * anchor[k]}
-                                    if lat.get("reference_ratio") and k in anchor else lat)
-                                for k, lat in r.latency.items()}) for r in rows]
+def with_paired_latency(rows: List["ResultRow"], unit: Dict[str, float], level: float = 0.95) -> List["ResultRow"]:
+    """``rows`` with their ``PairedLatency`` at every latency key whose measurement has a reference ratio and
+    ``unit`` a reference figure (latency key -> the reference's ms): the ranked latency (``best_ms``), and
+    ``stable_ms`` beside it in the CSV. Used for each trial's rows (``search.rows.RowStore.stabilize``) and
+    to put two runs in one unit (``benchmarks/multi_fidelity.py``)."""
+    def paired(r: "ResultRow") -> Dict[str, PairedLatency]:
+        out = dict(r.paired)
+        for k, lat in r.latency.items():
+            if lat.get("reference_ratio") and k in unit and k not in out:
+                ratio = lat["reference_ratio"]
+                out[k] = PairedLatency(ratio, lat.get("ratio_low") or ratio, lat.get("ratio_high") or ratio,
+                                       unit[k], lat.get("pairs") or lat.get("runs") or 0, level)
+        return out
+
+    return [replace(r, paired=paired(r),
+                    latency={k: ({**lat, "stable_ms": lat["reference_ratio"] * unit[k]}
+                                 if lat.get("reference_ratio") and k in unit else lat)
+                             for k, lat in r.latency.items()}) for r in rows]
 
 
-def latency_basis(latency: Dict[str, Any]) -> str:
-    """Which figure ``best_ms`` used, in words (the report says it), with a flag when too few runs were
-    undisturbed even after the retries."""
+def latency_basis(row: "ResultRow", key: str) -> str:
+    """Which figure ``ResultRow.best_ms`` used at ``key``, in words (the report says it), with a flag when too
+    few runs were undisturbed even after the retries."""
+    latency = row.latency.get(key, {})
     if latency.get("median_ms") is None:
         return "nothing measured"
-    return "undisturbed trial median" + (" (disturbed: flagged)" if latency.get("disturbed") else "")
+    flag = " (disturbed: flagged)" if latency.get("disturbed") else ""
+    if key in row.paired:
+        how = "interleaved re-timing" if latency.get("settled") else "trial"
+        return f"paired ratio to the reference ({how}) x the run's unit{flag}"
+    return "undisturbed trial median" + flag
 
 
 @dataclass(frozen=True)

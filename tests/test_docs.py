@@ -10,7 +10,7 @@ from portable_deblur.config.schema import Config
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-SECTIONS = ("data", "train", "measure", "portability", "optimize", "search", "run", "log")
+SECTIONS = ("data", "train", "measure", "portability", "optimize", "search", "rank", "run", "log")
 
 
 def _text(page: Path) -> str:

@@ -38,7 +38,7 @@ def test_a_slow_artifact_stops_timing_at_the_time_budget(tmp_path):
 
 def test_runs_that_waited_for_a_cpu_are_left_out_retried_and_flagged(tmp_path, monkeypatch):
     """Another process taking a CPU shows as run-queue wait of the timed threads: those runs do not count."""
-    from portable_deblur.deploy import measure as m
+    from portable_deblur.deploy import measure as m, timing
 
     path = atomic_write(tmp_path / "m.tflite", to_tflite(build_unet(width=4, enc_blocks=[1], dec_blocks=[1]), (32, 32)))
     state = {"run": 0, "queued": 0, "disturbed": lambda i: i % 2 == 1}
@@ -49,8 +49,8 @@ def test_runs_that_waited_for_a_cpu_are_left_out_retried_and_flagged(tmp_path, m
         state["queued"] += 30_000_000 if slow else 0
         return 50.0 if slow else 10.0
 
-    monkeypatch.setattr(m, "_invoke_ms", invoke)
-    monkeypatch.setattr(m, "_queued_ns", lambda: state["queued"])
+    monkeypatch.setattr(timing, "invoke_ms", invoke)
+    monkeypatch.setattr(timing, "queued_ns", lambda: state["queued"])
     monkeypatch.setattr(m.time, "sleep", lambda s: None)
     lat = m.time_interpreter(path, 1, warmup=1, runs=10)
     assert lat.median_ms == 10.0 and lat.p90_ms == 10.0

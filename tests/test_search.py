@@ -27,11 +27,11 @@ def _states(study):
 
 @pytest.mark.slow
 def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
-    tiny_args = [*tiny_args, "measure.interleaved_rounds=3"]  # the final re-timing, a check beside the ranking
+    tiny_args = [*tiny_args, "measure.interleaved_rounds=3"]  # the final paired re-timing the front ranks by
     cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, *TWO])
     front = run_search(cfg, violations, study, dataset)
     run = study.layout.root
-    for name in ("config.yaml", "study.db", "results.csv", "pareto.csv", "pareto.png"):
+    for name in ("config.yaml", "study.db", "results.csv", "frames.csv", "pareto.csv", "stability.csv", "pareto.png"):
         assert (run / name).is_file(), name
     for name in ("latency_vs_resolution.csv", "latency_vs_resolution.png"):  # one resolution: no slope to show
         assert not (run / name).exists(), name
@@ -41,7 +41,9 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
     assert front and {r.id for r in front} <= {r["id"] for r in rows}
     for r in rows:
         assert r["params"] > 0 and r["macs"] > 0 and r["latency"]["32x32_t2"]["median_ms"] > 0
-        assert r["latency"]["32x32_t2"]["interleaved_rounds"] == 3  # final interleaved re-timing
+        assert r["latency"]["32x32_t2"]["settled"] and r["latency"]["32x32_t2"]["interleaved_pairs"] >= 3
+        ranked = r["paired"]["32x32_t2"]  # the final paired re-timing, in the run's unit
+        assert ranked["ratio_low"] <= ranked["ratio"] <= ranked["ratio_high"] and ranked["unit_ms"] > 0
         assert r["portability"]["gpu"]["fallback"] == {} and r["xnnpack"]["delegated_nodes"] == r["xnnpack"]["nodes"]
         assert set(r["portability"]) == {"gpu", "qnn_htp", "neuron_apu", "xnnpack"}  # the live targets
         assert r["fidelity_psnr"] > 60  # fp32 TFLite reproduces Keras
@@ -62,13 +64,19 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
     report = (run / "report.html").read_text()
     assert "gain_srgb_db" in report and "gain_linear_db" in report and "Latency against resolution" not in report
 
+    frames = {r.id: r.frames for r in study.rows()}  # every frame's figures, typed
+    assert all(f is not None and len(f.names) == 2 and set(f.psnr) == {"blurry", "keras", "tflite"}
+               for f in frames.values())
+    assert len((run / "frames.csv").read_text().splitlines()) == 1 + 2 * 2  # header, 2 artifacts x 2 frames
+
     # Same command again: nothing is re-run (not even the re-timing) and nothing is duplicated.
     monkeypatch.setattr(trial, "run_candidate", lambda *a, **k: pytest.fail("finished candidate re-run"))
-    import portable_deblur.deploy.measure as measure_module
-    monkeypatch.setattr(measure_module, "measure_interleaved", lambda *a, **k: pytest.fail("re-timed again"))
+    import portable_deblur.deploy.paired as paired_module
+    monkeypatch.setattr(paired_module, "in_subprocess", lambda *a, **k: pytest.fail("re-timed again"))
     cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, *TWO])
     run_search(cfg, violations, study, dataset)
     assert sorted(r["id"] for r in _rows(study)) == sorted(r["id"] for r in rows)
+    assert {r.id: r.frames for r in study.rows()} == frames  # per-frame results survive the resume
     assert study.trial_counts() == {"COMPLETE": 2}
 
     # A changed config must not silently mix into the old run.

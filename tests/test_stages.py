@@ -51,8 +51,9 @@ def test_write_report_from_hand_made_rows(tmp_path):
     layout = RunLayout(tmp_path / "run")
     rows = [_row("fast", 26.5, 2.0), _row("good", 27.5, 5.0), _row("worse", 26.4, 6.0),
             ResultRow(id="broken", arch="unet", values={"upsampler": "broken"}, status="failed", error="boom")]
-    front = write_report(layout, rows, Objectives("32x32_t2"), title="hand-made")
-    assert [r.id for r in front] == ["fast", "good"]
+    decision = write_report(layout, rows, Objectives("32x32_t2"), title="hand-made")
+    assert [r.id for r in decision.front] == ["fast", "good"]
+    assert decision.lines[2].startswith("ship: a trade-off")  # rows without intervals compare exactly
     assert layout.pareto_csv.read_text().splitlines()[0].startswith("id,")
     assert {line.split(",")[0] for line in layout.pareto_csv.read_text().splitlines()[1:]} == {"fast", "good"}
     assert layout.pareto_png.is_file() and not layout.latency_csv.exists()  # one resolution: no slope to show

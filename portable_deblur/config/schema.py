@@ -126,7 +126,11 @@ class MeasureConfig:
     # Runs whose threads queued for a CPU (another process had it) are left out; while fewer than half a
     # batch are undisturbed, up to this many more batches follow a pause, then the row is flagged.
     retries: int = 3
-    interleaved_rounds: int = 3  # final round-robin re-timing of every candidate's primary artifact
+    # The final re-timing the front ranks by: every competing file, each run paired with one of the reference
+    # network, round-robin in one process, this many rounds of 10 pairs (search/settle.py; 0: rank by each
+    # trial's own pairs). 3 rounds (30 pairs a file) narrow the ratio's interval to its order statistics 10
+    # and 21 of 30; 15 pairs a file left intervals 10-20 % wide on a noisy 2-core host.
+    interleaved_rounds: int = 3
     # The run's reference network is timed alone this many times at the start, each in a fresh process; the
     # fastest median is the run's latency unit, so one busy moment at the start does not set it.
     reference_repeats: int = 3
@@ -249,6 +253,28 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class RankConfig:
+    """How sure a comparison must be: the level of every interval the front, its ties and the
+    recommendation are judged by (quality: paired t over the validation frames; latency: order statistics of
+    the paired ratios, ``confidence.py``). A difference inside its interval is a tie."""
+
+    confidence: float = 0.95
+    # A PSNR difference counts only when its whole interval clears this many dB. The interval covers which
+    # validation frames were drawn, not which training run made the weights or which camera took the frames:
+    # the default networks' differences of 0.01-0.04 dB on the validation had no relation to their order on
+    # real GoPro / REDS frames (Kendall tau 0.07), and retrained from another seed, six such networks swapped
+    # their order entirely (tau -0.07 between two seeds at 2,000 steps). 0: frame noise alone decides.
+    quality_margin_db: float = 0.05
+    # A latency ratio counts only when its whole interval lies beyond 1 +- this share: on a phone, another
+    # runtime or another host of this class, a difference of a percent or two between two networks of one
+    # family does not hold (the same files re-timed in another window moved by 1-2 % against each other).
+    # Tied networks are then told apart by portability (the recommendation ships the one fewer targets reject).
+    latency_margin: float = 0.02
+    # Frame resamples behind the ranking's stability (how often each candidate stays on the front, is best).
+    resamples: int = 200
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Where results go; re-running with the same name resumes: finished trials are not re-run."""
 
@@ -279,5 +305,6 @@ class Config:
     portability: PortabilityConfig = field(default_factory=PortabilityConfig)
     optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    rank: RankConfig = field(default_factory=RankConfig)
     run: RunConfig = field(default_factory=RunConfig)
     log: LogConfig = field(default_factory=LogConfig)

@@ -30,6 +30,8 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
+from portable_deblur.deploy.paired import pairs_of
+from portable_deblur.deploy.timing import DISTURBED_WAIT, checked_run, invoke_ms, set_timed_input
 from portable_deblur.registry import ConfigError
 
 
@@ -50,6 +52,9 @@ class Latency:
     nodes: Optional[int] = None
     reference_ms: Optional[float] = None  # the reference network's median, timed alternately with this file
     reference_ratio: Optional[float] = None  # median of (this run / the reference run that followed it)
+    ratio_low: Optional[float] = None  # the interval of that median (confidence.median_interval)
+    ratio_high: Optional[float] = None
+    pairs: Optional[int] = None  # pairs it is the median of (both runs undisturbed, else the 3 least disturbed)
     clean_runs: Optional[int] = None  # timed runs whose threads waited < DISTURBED_WAIT for a CPU (the figures')
     attempts: Optional[int] = None  # batches of runs it took (1 + retries used)
     wait_share: Optional[float] = None  # median run-queue wait / wall over all timed runs (0: nothing queued)
@@ -75,21 +80,8 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB; other OSes differ
 
 
-DISTURBED_WAIT = 0.02  # a run whose threads queued for a CPU longer than this share of its wall time
 MIN_CLEAN = 0.5  # share of a batch's runs (at least 3) that must be undisturbed
 RETRY_PAUSE_S = 0.5  # between batches: lets a burst of other work pass
-
-
-def _queued_ns() -> int:
-    """Nanoseconds this process's threads have spent runnable but waiting for a CPU (the run-queue wait of
-    ``/proc/self/task/*/schedstat``); 0 where the kernel has no schedstat (then no run counts as disturbed)."""
-    total = 0
-    try:
-        for task in os.listdir("/proc/self/task"):
-            total += int(Path(f"/proc/self/task/{task}/schedstat").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
-    return total
 
 
 def cpu_ticks() -> Tuple[int, int, int]:
@@ -112,36 +104,31 @@ def machine_load(before: Tuple[int, int, int], after: Tuple[int, int, int]) -> T
     return idle / total, max(total - idle - own, 0) / total * cores
 
 
-def _timed_input(interpreter):
-    """Sets a fixed random input of the right type on ``interpreter``."""
-    inp = interpreter.get_input_details()[0]
-    rng = np.random.default_rng(0)
-    if np.issubdtype(inp["dtype"], np.floating):
-        x = rng.random(inp["shape"]).astype(inp["dtype"])
-    else:
-        info = np.iinfo(inp["dtype"])
-        x = rng.integers(info.min, info.max, inp["shape"], dtype=inp["dtype"], endpoint=True)
-    interpreter.set_tensor(inp["index"], x)
-
-
-def _invoke_ms(interpreter) -> float:
-    start = time.perf_counter()
-    interpreter.invoke()
-    return (time.perf_counter() - start) * 1000.0
-
-
-def _checked_run(interpreter) -> Tuple[float, float, float]:
-    """One timed inference: (wall ms, run-queue wait share, CPU ms of all threads). The process clock is exact;
-    schedstat's wait is brought up to date at each context switch, which is when a queued thread gets its CPU."""
-    wait0, cpu0 = _queued_ns(), time.process_time()
-    ms = _invoke_ms(interpreter)
-    cpu1, wait1 = time.process_time(), _queued_ns()
-    return ms, (wait1 - wait0) / 1e6 / max(ms, 1e-6), (cpu1 - cpu0) * 1000.0
+def _timed_batches(run, runs: int, max_seconds: float, retries: int, paired) -> Tuple[list, list, int]:
+    """Batches of ``runs`` checked runs (each followed by one of ``paired`` when given), stopping a batch after
+    ``max_seconds`` (at least 3 runs); another batch after a pause while fewer than ``MIN_CLEAN`` of the runs
+    are undisturbed, at most ``retries`` more. (the runs, the paired runs, batches used)"""
+    checked, partner, attempts = [], [], 0
+    while attempts <= retries:
+        if attempts:
+            time.sleep(RETRY_PAUSE_S)
+        attempts, budget_ms, batch = attempts + 1, 1000.0 * max_seconds, []
+        for _ in range(runs):
+            batch.append(run())
+            budget_ms -= batch[-1][0]
+            if paired is not None:
+                partner.append(paired())
+            if budget_ms < 0 and len(batch) >= 3:
+                break
+        checked += batch
+        if sum(w <= DISTURBED_WAIT for _, w, _ in checked) >= max(3, MIN_CLEAN * len(batch)):
+            break
+    return checked, partner, attempts
 
 
 def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: int,
                      max_seconds: float = float("inf"), reference: Optional[Union[str, Path]] = None,
-                     retries: int = 3) -> Latency:
+                     retries: int = 3, level: float = 0.95) -> Latency:
     """Warm up, then time ``runs`` invocations on a fixed random input (in this process). A slow model
     (16x8 on reference kernels: ~1 s a run) stops after ``max_seconds`` of timed runs (at least 3) and
     a quarter of that of warm-up (at least 1); ``Latency.runs`` says how many were timed.
@@ -150,16 +137,17 @@ def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: in
     than ``MIN_CLEAN`` of a batch are undisturbed, another batch follows a pause, at most ``retries`` times.
 
     With a ``reference`` file, each timed run of ``path`` is followed by one of the reference, so both see
-    the same machine conditions: ``reference_ratio`` is the median of the per-pair ratios."""
+    the same machine conditions: ``reference_ratio`` is the median of the ratios of the pairs whose two runs
+    were both undisturbed, with its interval at ``level`` (``deploy.paired``)."""
     from portable_deblur.deploy.runtime import load_interpreter
 
     ref = load_interpreter(reference, threads) if reference is not None else None
     if ref is not None:
-        _timed_input(ref)
+        set_timed_input(ref)
         ref.invoke()  # its memory is counted before the artifact's
     before = _peak_rss_mb()
     interpreter = load_interpreter(path, threads)
-    _timed_input(interpreter)
+    set_timed_input(interpreter)
     start = time.perf_counter()
     for _ in range(warmup):
         interpreter.invoke()
@@ -168,21 +156,8 @@ def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: in
         if time.perf_counter() - start > max_seconds / 4:
             break
     ticks = cpu_ticks()
-    checked, ref_times, attempts = [], [], 0
-    while attempts <= retries:
-        if attempts:
-            time.sleep(RETRY_PAUSE_S)
-        attempts, budget_ms, batch = attempts + 1, 1000.0 * max_seconds, []
-        for _ in range(runs):
-            batch.append(_checked_run(interpreter))
-            budget_ms -= batch[-1][0]
-            if ref is not None:
-                ref_times.append(_invoke_ms(ref))
-            if budget_ms < 0 and len(batch) >= 3:
-                break
-        checked += batch
-        if sum(w <= DISTURBED_WAIT for _, w, _ in checked) >= max(3, MIN_CLEAN * len(batch)):
-            break
+    checked, ref_runs, attempts = _timed_batches(lambda: checked_run(interpreter), runs, max_seconds, retries,
+                                                 (lambda: checked_run(ref)) if ref is not None else None)
     idle, others = machine_load(ticks, cpu_ticks())
     clean = [c for c in checked if c[1] <= DISTURBED_WAIT]
     disturbed = ""
@@ -194,11 +169,10 @@ def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: in
     t = np.array([c[0] for c in clean])
     peak = _peak_rss_mb()
     extra = {}
-    if ref is not None:  # pairs whose artifact run was undisturbed
-        pairs = [(c[0], r) for c, r in zip(checked, ref_times) if c[1] <= DISTURBED_WAIT] or \
-            list(zip((c[0] for c in checked), ref_times))
-        extra = {"reference_ms": float(np.median([r for _, r in pairs])),
-                 "reference_ratio": float(np.median([a / r for a, r in pairs]))}
+    if ref is not None:
+        pairs = pairs_of(list(zip(checked, ref_runs)), level)
+        extra = {"reference_ms": pairs.b_median, "reference_ratio": pairs.ratio.estimate,
+                 "ratio_low": pairs.ratio.low, "ratio_high": pairs.ratio.high, "pairs": len(pairs.a_ms)}
     return Latency(float(np.median(t)), float(np.percentile(t, 90)), float(t.mean()), float(t.min()),
                    float(t.std() / t.mean()), len(checked), threads, peak, peak - before,
                    clean_runs=sum(c[1] <= DISTURBED_WAIT for c in checked), attempts=attempts,
@@ -208,11 +182,13 @@ def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: in
 
 
 def measure_local(path: Union[str, Path], threads: int = 2, warmup: int = 3, runs: int = 20,
-                  max_seconds: float = 5.0, reference: Optional[Path] = None, retries: int = 3) -> Latency:
+                  max_seconds: float = 5.0, reference: Optional[Path] = None, retries: int = 3,
+                  level: float = 0.95) -> Latency:
     """Time ``path`` in a fresh Python subprocess (alternating with ``reference`` when given); raises
     RuntimeError with its stderr if it fails. ``parent_cpu``: the cores this process used while it waited."""
     cmd = [sys.executable, "-m", "portable_deblur.deploy.measure", str(path), "--threads", str(threads),
-           "--warmup", str(warmup), "--runs", str(runs), "--max-seconds", str(max_seconds), "--retries", str(retries)]
+           "--warmup", str(warmup), "--runs", str(runs), "--max-seconds", str(max_seconds), "--retries", str(retries),
+           "--level", str(level)]
     cmd += ["--reference", str(reference)] if reference is not None else []
     own, start = cpu_ticks()[2], time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -274,15 +250,17 @@ def measure_adb(path: Union[str, Path], cfg, threads: int) -> Latency:
     return parse_benchmark_output(output, threads, cfg.runs)
 
 
-BACKENDS = {"local": lambda path, cfg, threads, reference: measure_local(path, threads, cfg.warmup, cfg.runs,
-                                                                         cfg.max_seconds, reference, cfg.retries),
-            "adb": lambda path, cfg, threads, reference: measure_adb(path, cfg, threads)}
+BACKENDS = {"local": lambda path, cfg, threads, reference, level: measure_local(
+    path, threads, cfg.warmup, cfg.runs, cfg.max_seconds, reference, cfg.retries, level),
+            "adb": lambda path, cfg, threads, reference, level: measure_adb(path, cfg, threads)}
 
 
-def measure(path: Union[str, Path], cfg, threads: int, reference: Optional[Path] = None) -> Latency:
+def measure(path: Union[str, Path], cfg, threads: int, reference: Optional[Path] = None,
+            level: float = 0.95) -> Latency:
     """Latency of ``path`` with the configured backend (a ``MeasureConfig``) at ``threads`` threads; locally,
-    timed alternately with the ``reference`` file when one is given (adb: no reference)."""
-    return BACKENDS[cfg.backend](path, cfg, threads, reference)
+    timed alternately with the ``reference`` file when one is given, its ratio's interval at ``level`` (adb:
+    no reference)."""
+    return BACKENDS[cfg.backend](path, cfg, threads, reference, level)
 
 
 def measure_interleaved(paths: List[Path], cfg, threads: int, rounds: int) -> List[dict]:
@@ -314,9 +292,10 @@ def main(argv=None) -> None:
     parser.add_argument("--max-seconds", type=float, default=float("inf"))
     parser.add_argument("--reference", help="a .tflite timed alternately with PATH (reference_ratio)")
     parser.add_argument("--retries", type=int, default=3, help="extra batches while too few runs are undisturbed")
+    parser.add_argument("--level", type=float, default=0.95, help="confidence level of the reference ratio")
     args = parser.parse_args(argv)
     print(json.dumps(asdict(time_interpreter(args.path, args.threads, args.warmup, args.runs, args.max_seconds,
-                                             args.reference, args.retries))))
+                                             args.reference, args.retries, args.level))))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
+from portable_deblur.confidence import Interval, paired_difference
 from portable_deblur.layout import RunLayout
 from portable_deblur.rank import Objectives
 from portable_deblur.records import OPTIMIZATION_KEYS, ResultRow, equally_trained, latency_basis
@@ -20,14 +21,15 @@ CROP = 48  # px of each validation patch, shown enlarged
 
 def choice_effects(rows: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
     """What each searched value (and each optimization) costs: per value, the mean PSNR and latency of the
-    artifacts that have it, and the difference to the mean over all of them -- averaged over the others.
+    artifacts that have it, and the difference to the mean over all of them -- averaged over the others --
+    with intervals: the PSNR difference paired over the validation frames (each frame's mean over the value's
+    artifacts minus its mean over all), the latency difference from each artifact's interval (independent
+    errors, summed in quadrature). ``delta_*_text`` says ``≈ 0`` where the interval covers zero.
     Only artifacts trained equally are compared (``records.equally_trained``: the most inherited + own
     steps), since a network trained longer would credit its steps to its values."""
     ok = equally_trained([r for r in rows if r.status == "ok" and spec.latency in r.latency])
     if not ok:
         return []
-    overall_db = mean(spec.values(r)[0] for r in ok)
-    overall_ms = mean(spec.values(r)[1] for r in ok)
     keys = sorted({k for r in ok for k in r.values if k not in OPTIMIZATION_KEYS}) + ["optimization"]
     out = []
     for key in keys:
@@ -38,11 +40,40 @@ def choice_effects(rows: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
         if len(groups) < 2:
             continue
         for value, members in groups.items():
-            db = mean(spec.values(r)[0] for r in members)
-            ms = mean(spec.values(r)[1] for r in members)
-            out.append({"choice": key, "value": value, "artifacts": len(members), "mean_psnr_db": db,
-                        "mean_latency_ms": ms, "delta_db": db - overall_db, "delta_ms": ms - overall_ms})
+            db, ms = _delta_db(members, ok, spec), _delta_ms(members, ok, spec)
+            out.append({"choice": key, "value": value, "artifacts": len(members),
+                        "mean_psnr_db": mean(spec.values(r)[0] for r in members),
+                        "mean_latency_ms": mean(spec.values(r)[1] for r in members),
+                        "delta_db": db.estimate, "delta_db_text": _effect(db, "+.3f", " dB"),
+                        "delta_ms": ms.estimate, "delta_ms_text": _effect(ms, "+.2f", " ms")})
     return out
+
+
+def _delta_db(members: Sequence[ResultRow], every: Sequence[ResultRow], spec: Objectives) -> Interval:
+    """Mean PSNR of ``members`` minus that of ``every``, paired over the frames (plain where rows kept none)."""
+    names = {r.frames.names if r.frames is not None else None for r in every}
+    if None not in names and len(names) == 1:
+        frames = lambda rs: np.mean([r.frames.values(spec.psnr) for r in rs], axis=0)  # noqa: E731
+        return paired_difference(frames(members), frames(every), spec.level)
+    d = mean(spec.values(r)[0] for r in members) - mean(spec.values(r)[0] for r in every)
+    return Interval(d, d, d, spec.level)
+
+
+def _delta_ms(members: Sequence[ResultRow], every: Sequence[ResultRow], spec: Objectives) -> Interval:
+    """Mean latency of ``members`` minus that of ``every``: the weights of each artifact's estimate, and the
+    half-widths of their intervals combined in quadrature."""
+    ids = {r.id for r in members}
+    weights = [(1 / len(members) if r.id in ids else 0.0) - 1 / len(every) for r in every]
+    estimates = [r.latency_interval(spec.latency) for r in every]
+    d = sum(w * e.estimate for w, e in zip(weights, estimates))
+    half = float(np.sqrt(sum((w * e.half_width) ** 2 for w, e in zip(weights, estimates))))
+    return Interval(d, d - half, d + half, spec.level)
+
+
+def _effect(d: Interval, fmt: str, unit: str) -> str:
+    """``+0.120 dB [+0.08, +0.16]``, or ``≈ 0 (-0.010 dB [-0.03, +0.01])`` where the interval covers 0."""
+    text = f"{d.estimate:{fmt}}{unit} [{d.low:{fmt}}, {d.high:{fmt}}]"
+    return f"≈ 0 ({text})" if d.covers(0.0) else text
 
 
 def _text(value) -> str:
@@ -150,14 +181,17 @@ figcaption { font-size: 11px; max-width: 160px; word-wrap: break-word; }
 def _ranking_basis(front: Sequence[ResultRow], spec: Objectives) -> str:
     """Which latency figure the front ranks by (``records.best_ms``) and, with a portability objective,
     whether its MAC share was measured or predicted, in words."""
-    bases = sorted({latency_basis(r.latency.get(spec.latency, {})) for r in front})
+    bases = sorted({latency_basis(r, spec.latency) for r in front})
     text = f"The front ranks by: {', '.join(bases) or 'nothing measured'}."
-    if bases == ["undisturbed trial median"]:
-        text = ("The front ranks by each artifact's own trial median over its undisturbed runs: a run whose "
-                "threads waited for a CPU (another process had it) is left out, and a measurement with too few "
-                "undisturbed runs is repeated after a pause; the study, the rungs and this report all use this "
-                "figure. Beside it: the reference-scaled figure, the final interleaved re-timing, and the machine's "
-                "idle share and other processes' CPU use during every measurement (results.csv).")
+    if all(b.startswith("paired") for b in bases) and bases:
+        text = ("The front ranks latency by each file's median ratio to a fixed reference network timed in "
+                "alternation with it, in one process with every other competing file (the final interleaved "
+                "re-timing): a slow window of the machine slows both runs of a pair alike and cancels in the "
+                "ratio; runs whose threads waited for a CPU are left out. The ratio times the run's unit (the "
+                "reference's fastest undisturbed median) gives milliseconds; front neighbours whose intervals "
+                "overlapped were timed again against each other (A/B/A/B) until ordered or declared tied "
+                "(results.csv: latency_*_ranked_*, duels). Quality is compared paired: the same validation "
+                "frames, so a frame's difficulty cancels (frames.csv holds every frame's figures).")
     flagged = [r.id for r in front if r.latency.get(spec.latency, {}).get("disturbed")]
     if flagged:
         text += (f" Disturbed even after every retry (the machine stayed busy), so their figures may be high: "
@@ -307,11 +341,49 @@ def _portability_section(rows: Sequence[ResultRow]) -> List[str]:
     return parts
 
 
-def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives,
+def _decision_section(decision, spec: Objectives) -> str:
+    """The recommendation at the top of the report: its lines, the tie groups, how they were judged."""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in decision.lines)
+    groups = "".join(f"<li><b>{chr(ord('A') + i)}</b>: {html.escape(', '.join(g))}</li>" for i, g in enumerate(decision.ties))
+    return (f"<div class='decision'><h2>Recommendation</h2><ul>{items}</ul>"
+            + (f"<p>Tie groups (indistinguishable on every objective at {100 * spec.level:g} %):</p><ul>{groups}</ul>"
+               if groups else "<p>No two competing artifacts are tied on every objective.</p>")
+            + f"<p>A point leaves the front only when another is at least as good within noise on every objective "
+              f"and better beyond noise on one. Intervals are {100 * spec.level:g} % (<code>rank.confidence</code>): "
+              "quality by the paired t over the validation frames (the same frames for every artifact, so a "
+              "frame's difficulty cancels), latency by the order statistics of the paired ratios.</p></div>")
+
+
+def _stability_section(decision) -> List[str]:
+    """How often each competing artifact stays on the front, and is best, when the frames are resampled."""
+    if not decision.stability:
+        return []
+    return ["<h2>Stability of the ranking</h2><p>Share of bootstrap resamples of the validation frames (the same "
+            "resample for every artifact) in which each competing artifact is on the Pareto front of mean PSNR "
+            "against its latency, and in which its PSNR is the best (stability.csv).</p>"
+            + html_table(list(decision.stability), ["artifact", "on_front_share", "best_quality_share"],
+                         fmt={"on_front_share": ".2f", "best_quality_share": ".2f"})]
+
+
+def _front_rows(results: List[Dict], decision, spec: Objectives) -> List[Dict]:
+    """The front table's rows: the results columns plus its tie group and both intervals."""
+    by_id = {r.id: r for r in decision.front}
+    out = []
+    for entry in (e for e in results if e["front"]):
+        row = by_id[entry["artifact"]]
+        gain = (paired_difference(row.frames.values(spec.psnr), row.frames.values("blurry"), spec.level)
+                if row.frames is not None else Interval(row.psnr_gain, row.psnr_gain, row.psnr_gain))
+        out.append({**entry, "tie_group": decision.group_of(row.id), "gain_interval": gain.text("+.3f"),
+                    "ms_interval": row.latency_interval(spec.latency).text(".2f")})
+    return out
+
+
+def write_html(layout: RunLayout, rows: Sequence[ResultRow], decision, spec: Objectives,
                latency: Sequence[dict], crops: Sequence[Dict], title: str = "", extra: Sequence[str] = ()) -> Path:
     from portable_deblur.files import atomic_write
 
     title = title or layout.root.name
+    front = decision.front
     results = results_rows(rows, front, spec)
     ms = f"ms@{spec.latency}"
     by_pipeline = [k for k in (results[0] if results else {}) if k.startswith("gain_") and k != "gain_db"]
@@ -322,10 +394,12 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
              f"<p>{len(rows)} artifacts, {sum(r.status == 'ok' for r in rows)} ok, {len(front)} on the Pareto front "
              f"of PSNR ({html.escape(spec.psnr)}, up) against latency at {html.escape(spec.latency)} (down), "
              f"measured with LiteRT on the search machine. {_ranking_basis(front, spec)}</p>",
+             _decision_section(decision, spec),
              f"<h2>Pareto front</h2><img class='plot' src='{layout.relative(layout.pareto_png)}' alt='Pareto plot'>",
              "<h2>Front</h2>" + _pipeline_note(by_pipeline)
-             + html_table([r for r in results if r["front"]], ["artifact", "optimization", "psnr_tflite", "gain_db",
-                                                               *by_pipeline, ms, "params", "gmac", "size_kb"],
+             + html_table(_front_rows(results, decision, spec),
+                          ["artifact", "tie_group", "optimization", "psnr_tflite", "gain_interval", *by_pipeline,
+                           "ms_interval", "params", "gmac", "size_kb"],
                           fmt={"psnr_tflite": ".2f", "gain_db": "+.2f", ms: ".1f", "gmac": ".2f", "size_kb": ".0f",
                                **pipeline_fmt})]
     effects = choice_effects(rows, spec)
@@ -340,13 +414,16 @@ def write_html(layout: RunLayout, rows: Sequence[ResultRow], front: Sequence[Res
         compared = sum(e["artifacts"] for e in effects if e["choice"] == effects[0]["choice"])
         left = len(trained) - len(equal)
         parts.append("<h2>What each choice costs</h2><p>Mean over the artifacts with that value, and its "
-                     "difference to the mean of all artifacts (so averaged over the other choices), over the "
+                     "difference to the mean of all artifacts (so averaged over the other choices) with its "
+                     f"{100 * spec.level:g} % interval (PSNR paired over the frames); ≈ 0 where the interval "
+                     "covers zero, over the "
                      f"{compared} artifacts trained equally ({html.escape(equal[0].training_label)})"
                      + (f"; {left} trained less (lower rungs) are left out, so no value is credited "
                         "with another's training" if left else "") + ".</p>")
-        parts.append(html_table(effects, ["choice", "value", "artifacts", "mean_psnr_db", "delta_db", "mean_latency_ms",
-                                      "delta_ms"],
-                            fmt={"mean_psnr_db": ".2f", "delta_db": "+.2f", "mean_latency_ms": ".1f", "delta_ms": "+.1f"}))
+        parts.append(html_table(effects, ["choice", "value", "artifacts", "mean_psnr_db", "delta_db_text",
+                                          "mean_latency_ms", "delta_ms_text"],
+                                fmt={"mean_psnr_db": ".3f", "mean_latency_ms": ".2f"}))
+    parts += _stability_section(decision)
     parts.append(f"<h2>All results</h2><p>Click a column to sort.{_gpu_psnr_note(rows)}</p>")
     parts.append(html_table(results, list(results[0]) if results else [],
                         fmt={"psnr_tflite": ".2f", "psnr_gpu": ".2f", "ssim_tflite": ".4f", "psnr_keras": ".2f",

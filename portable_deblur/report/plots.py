@@ -15,10 +15,40 @@ def label(row: ResultRow) -> str:
 _MARKERS = "osD^vP*X"
 
 
+def spread_labels(ys: Sequence[float], gap: float) -> List[float]:
+    """Label heights (axes fraction) for points at ``ys``, in the same order, at least ``gap`` apart and within
+    [0, 1]: each label as near its point as the others allow, so no two labels overlap."""
+    order = sorted(range(len(ys)), key=lambda i: ys[i])
+    placed: List[float] = []
+    for i in order:
+        placed.append(max(ys[i], placed[-1] + gap) if placed else max(ys[i], 0.0))
+    overflow = (placed[-1] - 1.0) if placed else 0.0
+    if overflow > 0:  # push the column down from the top, keeping the gaps
+        placed = [p - overflow for p in placed]
+        for k in range(len(placed) - 2, -1, -1):
+            placed[k] = min(placed[k], placed[k + 1] - gap)
+    out = [0.0] * len(ys)
+    for rank, i in enumerate(order):
+        out[i] = placed[rank]
+    return out
+
+
+def _against(row: ResultRow, anchor: ResultRow, spec: Objectives):
+    """``row``'s PSNR minus ``anchor``'s, paired over the frames, with its interval (``rank.quality_difference``)."""
+    from portable_deblur.rank import quality_difference
+
+    return quality_difference(row, anchor, spec)
+
+
 def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives,
                 ax=None) -> None:
-    """Scatter of every artifact -- colour = optimization, marker = family (arch) -- front circled and
-    joined, every point labelled. Draws on ``ax`` when given (notebooks), else saves to ``path``."""
+    """Every artifact's PSNR against its ranked latency, both with the intervals the front is judged by as
+    error bars: PSNR as the difference to the fastest front point, paired over the validation frames (so a
+    frame's difficulty, shared by every point, does not widen the bars), latency as its ranked interval --
+    colour = optimization, marker = family (arch) -- front circled and joined. The axes fit the points (the
+    anchor's own gain over the blurry input is a note, not the floor) and the labels stand in a column beside
+    the plot, each joined to its point, so none overlap. Draws on ``ax`` when given (notebooks), else saves
+    to ``path`` (matplotlib's Agg backend: no display needed)."""
     import matplotlib
 
     if ax is None:
@@ -27,8 +57,9 @@ def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow
 
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
-    ax.margins(x=0.15)
+        fig = plt.figure(figsize=(11, 5.5), dpi=120)
+        ax = fig.add_axes([0.1, 0.1, 0.62, 0.8])
+    anchor = min(front or rows, key=lambda r: r.latency_interval(spec.latency).estimate) if rows else None
     front_ids = {r.id for r in front}
     names = list(dict.fromkeys(r.optimization for r in rows))
     palette = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
@@ -36,38 +67,57 @@ def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow
     markers = {a: _MARKERS[i % len(_MARKERS)] for i, a in enumerate(dict.fromkeys(r.arch for r in rows))}
     crowded = len(rows) > 12  # then only the front is labelled (every row is in the tables)
     unequal = len({r.training for r in rows}) > 1  # rungs: say how long each point was trained
+    points = []
     for r in rows:
-        y, x = spec.values(r)[:2]
-        ax.scatter([x], [y], s=36, color=colours[r.optimization], marker=markers[r.arch], zorder=3)
+        gain, ms = _against(r, anchor, spec), r.latency_interval(spec.latency)
+        ax.errorbar([ms.estimate], [gain.estimate], xerr=[[ms.estimate - ms.low], [ms.high - ms.estimate]],
+                    yerr=[[gain.estimate - gain.low], [gain.high - gain.estimate]], fmt=markers[r.arch],
+                    color=colours[r.optimization], ms=6, capsize=2, lw=0.8, zorder=3)
         if r.id in front_ids:
-            ax.scatter([x], [y], s=140, facecolors="none", edgecolors="black", linewidths=1.2, zorder=4)
+            ax.scatter([ms.estimate], [gain.estimate], s=140, facecolors="none", edgecolors="black", linewidths=1.2,
+                       zorder=4)
         if r.id in front_ids or not crowded:
-            text = f"{label(r)} ({r.training_label})" if unequal else label(r)
-            ax.annotate(text, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
-    latencies = [spec.values(r)[1] for r in rows]
+            points.append((ms.estimate, gain.estimate, f"{label(r)} ({r.training_label})" if unequal else label(r)))
+    latencies = [r.latency_interval(spec.latency).estimate for r in rows]
     if latencies and min(latencies) > 0 and max(latencies) / min(latencies) > 20:
         ax.set_xscale("log")  # e.g. 16x8 on reference kernels, ~50x slower than fp32
+    ax.margins(x=0.08, y=0.12)
+    if front:
+        line = sorted(((r.latency_interval(spec.latency).estimate, _against(r, anchor, spec).estimate) for r in front))
+        ax.plot(*zip(*line), c="black", lw=1.0, label="Pareto front (circled)")
     for name, colour in colours.items():
         ax.scatter([], [], color=colour, marker="o", label=name)
     if len(markers) > 1:
         for arch, marker in markers.items():
             ax.scatter([], [], c="gray", marker=marker, label=arch)
-    if front:
-        ax.plot([spec.values(r)[1] for r in front], [spec.values(r)[0] for r in front],
-                c="black", lw=1.0, label="Pareto front (circled)")
-    if rows:
-        ax.axhline(rows[0].psnr_blurry, c="tab:blue", ls="--", lw=1, label="blurry input")
-    ax.set_xlabel(f"median latency at {spec.latency} (ms; LiteRT on this host, HxW_t<threads>)")
-    ax.set_ylabel(f"PSNR of the {'.tflite' if spec.psnr == 'tflite' else 'Keras model'} on validation (dB)")
+    _label_column(ax, points)
+    ax.set_xlabel(f"latency at {spec.latency} (ms; LiteRT on this host; {100 * spec.level:g} % interval)")
+    ax.set_ylabel(f"PSNR - {label(anchor) if anchor else ''}'s\n(dB, paired over the frames; "
+                  f"{100 * spec.level:g} %)")
+    if spec.quality_margin_db and anchor is not None:
+        ax.axhspan(-spec.quality_margin_db, spec.quality_margin_db, color="0.92", zorder=0,
+                   label=f"within {spec.quality_margin_db:g} dB: a tie")
     ax.grid(alpha=0.3)
-    if rows and not unequal:
-        ax.set_title(f"every point trained {rows[0].training_label}", fontsize=8)
+    gain = (f"{label(anchor)}: {getattr(anchor, f'psnr_{spec.psnr}'):.2f} dB, {anchor.psnr_gain:+.2f} dB over the "
+            f"blurry input ({anchor.psnr_blurry:.2f} dB)") if anchor else ""
+    trained = f"every point trained {rows[0].training_label}; " if rows and not unequal else ""
+    ax.set_title(f"{trained}{gain}", fontsize=8)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower right", fontsize=7, ncol=2 if len(colours) > 8 else 1)
+        ax.legend(loc="best", fontsize=7, ncol=2 if len(colours) > 8 else 1)
     if fig is not None:
-        fig.tight_layout()
         fig.savefig(path)
         plt.close(fig)
+
+
+def _label_column(ax, points) -> None:
+    """Each (x, y, text) labelled in a column right of the axes, at heights ``spread_labels`` keeps apart."""
+    if not points:
+        return
+    to_axes = ax.transData + ax.transAxes.inverted()
+    ys = [to_axes.transform((x, y))[1] for x, y, _ in points]
+    for (x, y, text), height in zip(points, spread_labels(ys, 0.055)):
+        ax.annotate(text, (x, y), xytext=(1.03, height), textcoords="axes fraction", fontsize=7, va="center",
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6})
 
 
 def latency_table(rows: Sequence[ResultRow]) -> List[dict]:

@@ -21,7 +21,7 @@ def sharing_section(rows: Sequence[ResultRow]) -> List[str]:
     from portable_deblur.report.html import html_table
 
     table = sharing_rows(rows)
-    if not table:
+    if not table or not table[0]["own_steps"]:  # judged straight from the shared weights: nothing to compare
         return []
     tau = kendall_tau([t["psnr_shared"] for t in table], [t["psnr_fine_tuned"] for t in table])
     return [f"<h2>Weight sharing</h2><p>Each candidate's Keras PSNR on the validation frames straight from its "

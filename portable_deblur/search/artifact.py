@@ -188,4 +188,13 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
         mixed_plan={key: value for key, value in plan.items() if key != "errors"},  # the row keeps the worst in quantization_errors
         violations=list(violations), artifacts=artifacts, seconds=laps.seconds, channels=t.channels,
         pipelines={name: {**figures, **pipeline_figures(tflite=tflite_q).get(name, {})}
-                   for name, figures in t.pipelines.items()})
+                   for name, figures in t.pipelines.items()},
+        frames=_with_frames(t.frames, tflite=tflite_q, gpu=gpu_q))
+
+
+def _with_frames(frames, **by_source):
+    """``frames`` plus the per-frame figures of every source that was judged (``gpu``: when asked for)."""
+    for source, q in by_source.items():
+        if q is not None:
+            frames = frames.with_source(source, q.per_image, q.per_image_ssim)
+    return frames

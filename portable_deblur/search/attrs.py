@@ -18,8 +18,13 @@ DUPLICATE_OF = "duplicate_of"  # the trial whose values a resampled candidate re
 
 # per study
 CONFIG = "config"  # the comparable config (what must match to resume)
-INTERLEAVED = "interleaved"  # row id -> {key, stats} of the final interleaved re-timing
+INTERLEAVED = "interleaved"  # row id -> {key, retimed, unit_ms, level} of the final paired re-timing
 INTERLEAVED_SECONDS = "interleaved_seconds"
+DUELS = "duels"  # row id -> its A/B duels against front neighbours (records.Duel fields)
+DUEL_SECONDS = "duel_seconds"
+FRONT = "front"  # the row ids on the run's noise-aware front (rank.front_rows), as the report shows it
+TIE_GROUPS = "tie_groups"  # the tie groups of the run's front (lists of row ids)
+RECOMMENDATION = "recommendation"  # the recommendation's lines
 REFERENCE_MS = "reference_ms"  # latency key -> the reference network's median ms at the run's start
 ENVIRONMENT = "environment."  # + worker: that worker's machine and library versions
 

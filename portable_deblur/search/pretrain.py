@@ -64,8 +64,8 @@ def _measured_gpu(model, cfg: Config):
         return measure_placement(path)
 
 
-def untrained_latency(cfg: Config, study: SearchStudy, candidate: Candidate) -> Dict[str, Dict]:
-    """``{latency key: Latency fields}`` of ``candidate``'s untrained fp32 export at the objective's
+def untrained_latency(cfg: Config, study: SearchStudy, candidate: Candidate) -> ResultRow:
+    """A skipped row holding the latency of ``candidate``'s untrained fp32 export at the objective's
     resolution and threads (timed against the run's reference like every artifact): latency does not depend
     on the weights, so a network over ``search.max_latency_ms`` is known before any training step."""
     import tempfile
@@ -84,4 +84,4 @@ def untrained_latency(cfg: Config, study: SearchStudy, candidate: Candidate) -> 
         lat = measure(path, cfg.measure, key.threads, reference if reference.is_file() else None)
     row = ResultRow(id=candidate.id, arch=candidate.arch, values=candidate.values, status="skipped",
                     latency={str(key): dataclasses.asdict(lat)})
-    return study.store.stabilize([row])[0].latency
+    return study.store.stabilize([row], cfg.rank.confidence)[0]

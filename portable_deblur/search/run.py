@@ -15,9 +15,10 @@ from portable_deblur.models.candidate import Candidate, check_grid, expand
 from portable_deblur.config import Config, load_config
 from portable_deblur.registry import ConfigError
 from portable_deblur.rank import Objectives
-from portable_deblur.records import LatencyKey, ResultRow, best_ms, equally_trained
+from portable_deblur.records import ResultRow, equally_trained
 from portable_deblur.search.attrs import FINAL, OPTIMIZE, TRAIN
 from portable_deblur.search.pretrain import check_candidates, untrained_latency, violations_of
+from portable_deblur.search.settle import settle
 from portable_deblur.search.study import Outcome, SearchStudy
 
 
@@ -86,12 +87,12 @@ def evaluate(cfg: Config, study: SearchStudy, dataset, violations: Dict[str, Dic
     budget, key = cfg.search.max_latency_ms, Objectives.of(cfg).latency
     if phase == TRAIN and rung == 0:
         skip = dict(reasons) if cfg.portability.on_violation == "skip" else {}
-        latency = untrained_latency(cfg, study, candidate) if budget is not None else {}
-        if latency and best_ms(latency[key]) > budget:
-            skip["latency"] = (f"{best_ms(latency[key]):.1f} ms at {key} (untrained export) > "
+        timed = untrained_latency(cfg, study, candidate) if budget is not None else None
+        if timed is not None and timed.best_ms(key) > budget:
+            skip["latency"] = (f"{timed.best_ms(key):.1f} ms at {key} (untrained export) > "
                                f"search.max_latency_ms={budget:g}")
         if skip:
-            return Outcome(TrialState.PRUNED, [skipped_row(candidate, skip, latency)])
+            return Outcome(TrialState.PRUNED, [skipped_row(candidate, skip, timed.latency if timed else None)])
     try:
         if phase == TRAIN:
             rows = run_candidate(candidate, cfg, dataset, study.layout, sorted(reasons), rung)
@@ -99,7 +100,7 @@ def evaluate(cfg: Config, study: SearchStudy, dataset, violations: Dict[str, Dic
             rows = optimize_saved(candidate, cfg, dataset, study.layout, sorted(reasons))
     except Exception as exc:  # recorded FAIL with its reason; the search goes on
         return Outcome(TrialState.FAIL, [dataclasses.replace(failed_row(candidate, exc), rung=rung)])
-    outcome = outcome_of(study.store.stabilize(rows), Objectives.of(cfg))
+    outcome = outcome_of(study.store.stabilize(rows, cfg.rank.confidence), Objectives.of(cfg))
     if phase == TRAIN and rung < len(cfg.search.rungs) - 1 and outcome.state == TrialState.COMPLETE:
         return outcome._replace(state=TrialState.PRUNED)  # a later rung may supersede it (study.py)
     return outcome
@@ -217,11 +218,19 @@ def run_search(cfg: Config, violations: Dict[str, Dict[str, str]], study: Search
             study.enqueue(front, OPTIMIZE)
             bar.total = log.total = bar.total + len(front)
             _drain(cfg, study, work, bar)
-    remeasure_interleaved(cfg, study)
+    settle(cfg, study)
     study.write_results()
     layout = study.layout
-    return write_report(layout, study.rows(), Objectives.of(cfg), dataset.val, title=f"{layout.root.name} ({cfg.space})",
-                        history=study.store.history(), rungs=cfg.search.rungs, full_front_ids=compared_front(cfg))
+    decision = write_report(layout, study.rows(), Objectives.of(cfg), dataset.val, title=plain_title(cfg, layout),
+                            history=study.store.history(), rungs=cfg.search.rungs, full_front_ids=compared_front(cfg),
+                            resamples=cfg.rank.resamples)
+    study.record_decision(decision)
+    return list(decision.front)
+
+
+def plain_title(cfg: Config, layout) -> str:
+    """The report's title: the run's folder, and the space when the folder is named otherwise."""
+    return layout.root.name if layout.root.name == cfg.space else f"{layout.root.name} (space={cfg.space})"
 
 
 def compared_front(cfg: Config) -> Optional[List[str]]:
@@ -234,45 +243,45 @@ def compared_front(cfg: Config) -> Optional[List[str]]:
     return [r.id for r in front_rows(full.rows(), Objectives.of(full.cfg))[1]]
 
 
-def remeasure_interleaved(cfg: Config, study: SearchStudy) -> None:
-    """Time every finished candidate's primary artifact again, interleaved: a check beside the figure the
-    front ranks by (each trial's undisturbed median). A finished run resumed does not re-time it."""
-    from portable_deblur.deploy.measure import measure_interleaved
-
-    key = Objectives.of(cfg).latency
-    rows = [r for r in study.rows() if r.status == "ok" and key in r.latency
-            and (study.layout / r.artifacts["primary"]).is_file()]  # other workers' files may be elsewhere
-    if cfg.measure.interleaved_rounds < 1 or len(rows) < 2:
-        return
-    if all(r.latency[key].get("interleaved_rounds") == cfg.measure.interleaved_rounds for r in rows):
-        return  # every row was re-timed already: nothing new since
-    paths = [study.layout / r.artifacts["primary"] for r in rows]
-    start = time.perf_counter()
-    stats = measure_interleaved(paths, cfg.measure, LatencyKey.parse(key).threads, cfg.measure.interleaved_rounds)
-    study.store.record_interleaved(key, {r.id: extra for r, extra in zip(rows, stats)}, time.perf_counter() - start)
-
-
-def summary(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Objectives) -> str:
-    """A plain-text table of every candidate, front marked with '*'; when rows were trained unequally (rungs),
-    how long each was: only the rows trained most compete for the front."""
-    front_ids = {r.id for r in front}
+def summary(rows: Sequence[ResultRow], decision, spec: Objectives) -> str:
+    """A plain-text table of every candidate with its gain and latency intervals, front and tie groups marked,
+    a legend for the marks, then the recommendation; when rows were trained unequally (rungs), how long each
+    was: only the rows trained most compete for the front."""
+    front_ids = {r.id for r in decision.front}
     pipelines = list(dict.fromkeys(name for r in rows for name in r.pipelines))
     unequal = len({r.training for r in rows if r.status == "ok"}) > 1
-    lines = [f"{'':2}{'candidate':52} {'PSNR':>7} {'gain':>6} " + "".join(f"{name:>7}" for name in pipelines)
-             + f" {'ms@' + spec.latency:>15}  " + ("trained  " if unequal else "") + "status"]
+    pct = f"{100 * spec.level:g} %"
+    lines = [f"{'':4}{'candidate':52} {'PSNR':>7} {'gain [' + pct + ']':>22} " + "".join(f"{n:>7}" for n in pipelines)
+             + f" {'ms@' + spec.latency + ' [' + pct + ']':>26}  " + ("trained  " if unequal else "") + "status"]
     for r in rows:
-        ms = r.best_ms(spec.latency)
-        mark = "*" if r.id in front_ids else " "
+        mark = ("*" if r.id in front_ids else " ") + (decision.group_of(r.id) or " ")
+        gain = _gain(r, spec) if r.status == "ok" else ""
+        ms = r.latency_interval(spec.latency).text(".1f") if spec.latency in r.latency else ""
         gains = "".join(f"{r.pipeline_gain(name):+7.2f}" for name in pipelines)
         trained = f"{r.training_label}  " if unequal else ""
-        lines.append(f"{mark:2}{r.id:52} {r.psnr_tflite:7.2f} {r.psnr_gain:+6.2f} {gains} {ms:15.1f}  {trained}"
+        lines.append(f"{mark:4}{r.id:52} {r.psnr_tflite:7.2f} {gain:>22} {gains} {ms:>26}  {trained}"
                      f"{r.status} {r.error[:70]}")
     equal = equally_trained([r for r in rows if r.status == "ok"])
     if equal:
         lines.append(f"compared at equal training: {len(equal)} artifacts trained {equal[0].training_label}"
                      + (f"; {sum(r.status == 'ok' for r in rows) - len(equal)} trained less are left out of the "
                         "front" if unequal else ""))
+    lines.append(f"marks: * on the front (no other artifact is as good within noise on every objective and better "
+                 f"beyond it on one); A, B, ...: tie groups, indistinguishable on every objective at {pct}; "
+                 f"[low, high]: {pct} intervals (gain: paired t over the validation frames; ms: order statistics of "
+                 f"the ratios to the reference network timed in alternation)")
+    lines += ["", *decision.lines]
     return "\n".join(lines)
+
+
+def _gain(r: ResultRow, spec: Objectives) -> str:
+    """``+0.37 [+0.33, +0.41]``: the gain over the blurry input, paired over the frames."""
+    from portable_deblur.confidence import paired_difference
+
+    if r.frames is None:
+        return f"{r.psnr_gain:+.2f}"
+    d = paired_difference(r.frames.values(spec.psnr), r.frames.values("blurry"), spec.level)
+    return f"{d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -289,7 +298,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         console.set_level(level)
     try:
         cfg, violations, dataset, study = prepare(args)
-        front = run_search(cfg, violations, study, dataset)
+        run_search(cfg, violations, study, dataset)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -297,8 +306,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("\ninterrupted: finished trials are kept; run the same command again to resume "
               "(the interrupted trial is re-run)", file=sys.stderr)
         return 130
+    from portable_deblur.decision import decide
+
     spec = Objectives.of(cfg)
-    print(summary(study.rows(), front, spec))
+    print(summary(study.rows(), decide(study.rows(), spec, cfg.rank.resamples), spec))
     counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(study.trial_counts().items()))
     print(f"\ntrials: {counts}")
     layout = study.layout

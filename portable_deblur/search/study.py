@@ -24,8 +24,9 @@ Exactly-once, without locks of our own:
 - ``search.rungs``: a trial below the top rung is told PRUNED (its rows and values kept as user
   attributes), since a later rung may supersede it; once the last rung is done, every candidate whose last
   rung is below the top gets one *final* trial, told COMPLETE on the spot with that rung's values. So the
-  study's COMPLETE trials are one per candidate at its highest rung: ``study.best_trials`` is the report's
-  front.
+  study's COMPLETE trials are one per candidate at its highest rung: ``study.best_trials`` is the Pareto front
+  of their estimates. The report's front knows noise (``rank.noisy_front``: it keeps what is tied within the
+  intervals and drops what is beaten beyond them); the study keeps it as the user attribute ``front``.
 """
 import dataclasses
 import os
@@ -326,8 +327,14 @@ class SearchStudy:
         """Every row trained to ``rung`` (``search.rungs``), whatever later rungs replaced it with."""
         return [r for r in self.store.history() if r.rung == rung]
 
+    def record_decision(self, decision) -> None:
+        """Keep the run's tie groups and recommendation (``decision.Decision``) in the study."""
+        self.study.set_user_attr(attrs.FRONT, [r.id for r in decision.front])
+        self.study.set_user_attr(attrs.TIE_GROUPS, [list(g) for g in decision.ties])
+        self.study.set_user_attr(attrs.RECOMMENDATION, list(decision.lines))
+
     def write_results(self) -> None:
-        self.store.write_csv(self.layout.results_csv)
+        self.store.write_csv(self.layout.results_csv, self.layout.frames_csv)
 
     def trial_counts(self) -> Dict[str, int]:
         counts: Dict[str, int] = {}

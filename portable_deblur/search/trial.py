@@ -46,22 +46,27 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, layout: R
         model = build_model(candidate)
     start_from = start_of(cfg, layout, candidate)
     started = folder / "start.json"  # the start's own quality, measured once (rung 0) for every rung's rows
+    tuned = cfg.train.steps > 0  # 0: the start is judged as it is (it is the model)
     if rung == 0 and start_from.path is not None:
         apply_start(model, candidate, start_from)
-        # in float32, as the trained model is judged: the fine-tuning's gain is then the training's alone
-        atomic_write(started, json.dumps({"psnr": keras_psnr(as_float32(model), candidate, dataset)}))
+        if tuned:  # in float32, as the trained model is judged: the fine-tuning's gain is then the training's alone
+            atomic_write(started, json.dumps({"psnr": keras_psnr(as_float32(model), candidate, dataset)}))
     inherited_psnr = json.loads(started.read_text())["psnr"] if started.is_file() else float("nan")
-    result = fit(model, dataset.train, cfg.train, log_dir=layout.tensorboard(folder), desc=candidate.id,
-                 strategy=strategy, checkpoint=checkpoint,  # weights + optimizer state + step: can be continued
-                 stop_at=rungs[rung] if rungs else None)
+    steps = 0
+    if tuned:
+        steps = fit(model, dataset.train, cfg.train, log_dir=layout.tensorboard(folder), desc=candidate.id,
+                    strategy=strategy, checkpoint=checkpoint,  # weights + optimizer state + step: can be continued
+                    stop_at=rungs[rung] if rungs else None).steps
     model = as_float32(model)
+    folder.mkdir(parents=True, exist_ok=True)
     model.save(layout.model(folder))
     train_s = time.perf_counter() - start
-    trained = judged(candidate, model, cfg, dataset, folder, TRAINED, result.steps)
+    trained = judged(candidate, model, cfg, dataset, folder, TRAINED, steps)
+    inherited_psnr = inherited_psnr if tuned else trained.keras_psnr
     top = not rungs or rung == len(rungs) - 1
     variants = plan(cfg.optimize) if cfg.optimize.apply_to == "all" and top else [TRAINED]
     rows = make_artifacts(trained, variants, cfg, dataset, layout, violations, train_s)
-    return [dataclasses.replace(r, rung=rung, steps=result.steps, inherited_steps=start_from.steps,
+    return [dataclasses.replace(r, rung=rung, steps=steps, inherited_steps=start_from.steps,
                                 inherited_from=start_from.source, psnr_inherited=inherited_psnr) for r in rows]
 
 

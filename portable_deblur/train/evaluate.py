@@ -9,18 +9,22 @@ from typing import Callable, Dict, Sequence, Tuple
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from portable_deblur.records import FrameScores
+
 Predict = Callable[[np.ndarray], np.ndarray]  # float32 [1, H, W, 3] -> same shape
 
 
 @dataclass(frozen=True)
 class Quality:
     """Mean PSNR/SSIM over the validation frames that rank (the configured camera pipeline's), each image's
-    PSNR (for the spread) and, for embedded frames, the mean PSNR/SSIM per camera pipeline."""
+    PSNR and SSIM (every frame, for paired comparisons) and, for embedded frames, the mean PSNR/SSIM per
+    camera pipeline."""
 
     psnr: float
     ssim: float
     per_image: Tuple[float, ...] = ()
     per_pipeline: Dict[str, Tuple[float, float]] = field(default_factory=dict)
+    per_image_ssim: Tuple[float, ...] = ()
 
 
 def summarise(pairs: Sequence, scores) -> Quality:
@@ -32,7 +36,16 @@ def summarise(pairs: Sequence, scores) -> Quality:
     per = {name: tuple(float(v) for v in scores[[q == name for q in pipelines]].mean(0))
            for name in dict.fromkeys(pipelines) if name}
     head = scores[ranked].mean(0)
-    return Quality(float(head[0]), float(head[1]), tuple(scores[:, 0]), per)
+    return Quality(float(head[0]), float(head[1]), tuple(scores[:, 0]), per, tuple(scores[:, 1]))
+
+
+def frame_scores(pairs: Sequence, **by_source: Quality) -> FrameScores:
+    """Every frame's PSNR/SSIM per source (``blurry=..., keras=...``) with the frames' names and pipelines."""
+    scores = FrameScores(tuple(p.name for p in pairs), tuple(getattr(p, "pipeline", "") for p in pairs),
+                         tuple(bool(getattr(p, "ranked", True)) for p in pairs))
+    for source, q in by_source.items():
+        scores = scores.with_source(source, q.per_image, q.per_image_ssim)
+    return scores
 
 
 def canvas_shape(pairs, multiple: int) -> Tuple[int, int]:

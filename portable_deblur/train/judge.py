@@ -10,8 +10,8 @@ from portable_deblur.layout import RunLayout
 from portable_deblur.models.build import size_multiple
 from portable_deblur.models.candidate import Candidate
 from portable_deblur.models.macs import count_macs, count_params
-from portable_deblur.records import Variant
-from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality
+from portable_deblur.records import FrameScores, Variant
+from portable_deblur.train.evaluate import blurry_quality, canvas_shape, frame_scores, quality
 from portable_deblur.train.fit import log_scalars
 
 
@@ -34,6 +34,7 @@ class Trained:
     folder: Path
     channels: Dict[str, int]  # conv layer -> output channels (a pruned model's real widths)
     pipelines: Dict[str, Dict[str, float]] = field(default_factory=dict)  # pipeline -> blurry/Keras figures
+    frames: FrameScores = field(default_factory=FrameScores)  # blurry and Keras figures of every frame
 
 
 def conv_widths(model) -> Dict[str, int]:
@@ -55,7 +56,8 @@ def judged(candidate: Candidate, model, cfg: Config, dataset: Dataset, folder: P
                 **{f"val/psnr_keras_{name}{suffix}": psnr for name, (psnr, _) in keras_q.per_pipeline.items()})
     return Trained(candidate, model, canvas, multiple, keras_q.psnr, keras_q.ssim, blurry_q.psnr, blurry_q.ssim,
                    count_params(model), count_macs(model, cfg.measure.shapes[0]), steps, folder,
-                   conv_widths(model), pipeline_figures(blurry=blurry_q, keras=keras_q))
+                   conv_widths(model), pipeline_figures(blurry=blurry_q, keras=keras_q),
+                   frame_scores(dataset.val, blurry=blurry_q, keras=keras_q))
 
 
 def keras_psnr(model, candidate: Candidate, dataset: Dataset) -> float:

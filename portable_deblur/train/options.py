@@ -20,9 +20,12 @@ def validate(t) -> None:
     for kind, value, table in (("train.schedule", t.schedule, SCHEDULES), ("train.precision", t.precision, PRECISIONS),
                                ("train.distribute", t.distribute, DISTRIBUTE)):
         lookup(dict.fromkeys(table), kind, value)
-    for key in ("steps", "batch_size", "crop", "crops_per_pair"):
+    for key in ("batch_size", "crop", "crops_per_pair"):
         if getattr(t, key) < 1:
             raise ConfigError(f"train.{key} must be >= 1; got {getattr(t, key)}")
+    if t.steps < 0 or (t.steps == 0 and t.init is None):
+        raise ConfigError(f"train.steps must be >= 1, or 0 with a train.init (judge the start's weights as they "
+                          f"are, without training); got {t.steps} with train.init={t.init!r}")
     for key in ("fft_weight", "warmup_steps"):
         if getattr(t, key) < 0:
             raise ConfigError(f"train.{key} must be >= 0; got {getattr(t, key)}")
