@@ -94,6 +94,10 @@ def ship_line(front: Sequence[ResultRow], groups: Sequence[Sequence[str]], spec:
         return (f"ship: {label(pick)}{where}: tied on every objective ({_pct(spec.level)}) with "
                 f"{', '.join(label(r) for r in front if r is not pick)}, and {_fallbacks(pick)}")
     fast, good = front[0], max(front, key=lambda r: spec.values(r)[0])
+    if good is fast:  # the front's points order each other in a circle within noise: a tie all the same
+        pick = most_portable(front)
+        return (f"ship: {label(pick)}{where}: none of {', '.join(label(r) for r in front)} is beaten beyond noise "
+                f"(they order each other in a circle), and {_fallbacks(pick)}")
     d, ratio = quality_difference(good, fast, spec), latency_ratio(good, fast, spec)
     return (f"ship: a trade-off{where}: {label(fast)} is fastest; {label(good)} gains {d.estimate:+.3f} dB "
             f"[{d.low:+.3f}, {d.high:+.3f}] for {100 * (ratio.estimate - 1):+.0f} % latency")

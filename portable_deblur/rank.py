@@ -9,6 +9,8 @@ indistinguishable on every objective form a tie group."""
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from portable_deblur.confidence import Interval, paired_difference, ratio_of, verdict
 from portable_deblur.records import ResultRow, equally_trained, latency_key
 
@@ -24,23 +26,25 @@ def dominates(a: Sequence[float], b: Sequence[float], maximize: Sequence[bool]) 
     return any(better) and not any(worse)
 
 
-def noisy_front(verdicts: Sequence[Verdicts], strict: Optional[Sequence[int]] = None) -> List[int]:
-    """Indices no front point dominates beyond noise, one verdict matrix per objective (``Verdicts``): j leaves
-    the front when a point on the front is at least as good within noise on every objective (never worse
-    beyond it) and better beyond noise on at least one.
+def noisy_front(verdicts: Sequence[Verdicts]) -> List[int]:
+    """Indices on the front that knows noise, one verdict matrix per objective (``Verdicts``): a point leaves it
+    when another is at least as good within noise on every objective (never worse beyond it) and better beyond
+    noise on at least one -- it is *beaten*.
 
-    Within-noise dominance need not be transitive (a ~ b, b ~ c, a beats c), so it can run in a circle; the
-    dominating point must therefore be on the front itself. ``strict`` (the Pareto front of the estimates,
-    never empty; default every index) is where it starts: its points that none of them beats stay, or all of
-    them when they beat each other in a circle; every other point stays unless one of those beats it."""
+    Beating within noise need not be transitive, and a duel can order two points against their estimates, so
+    points can beat each other in a circle; read literally, such a circle would empty the front. So the front
+    is every point no point outside its circle (its strongly connected component of the beaten-by graph) beats:
+    a point beaten by no one stays, a circle beaten by no one stays whole (its points are a tie), and
+    everything a kept point beats, or that something beaten beats, leaves."""
     n = len(verdicts[0]) if verdicts else 0
-    strict = list(range(n)) if strict is None else list(strict)
-
-    def beats(i: int, j: int) -> bool:
-        return i != j and all(v[i][j] >= 0 for v in verdicts) and any(v[i][j] > 0 for v in verdicts)
-
-    kept = [j for j in strict if not any(beats(i, j) for i in strict)] or strict
-    return sorted(set(kept) | {j for j in range(n) if j not in strict and not any(beats(i, j) for i in kept)})
+    beats = np.array([[i != j and all(v[i][j] >= 0 for v in verdicts) and any(v[i][j] > 0 for v in verdicts)
+                       for j in range(n)] for i in range(n)], dtype=bool).reshape(n, n)
+    reach = beats.copy()
+    for k in range(n):  # transitive closure (Floyd-Warshall on booleans)
+        reach |= np.outer(reach[:, k], reach[k, :])
+    same = reach & reach.T | np.eye(n, dtype=bool)  # i and j in one circle (or i == j)
+    from_outside = beats & ~same  # i beats k from outside k's circle
+    return [j for j in range(n) if not from_outside[:, same[j]].any()]
 
 
 def tie_groups(verdicts: Sequence[Verdicts], order: Optional[Sequence[int]] = None) -> List[List[int]]:
@@ -184,12 +188,9 @@ def front_rows(rows: Sequence[ResultRow], spec: Objectives) -> Tuple[List[Result
     """(the ok rows, the feasible rows on the noise-aware front sorted by latency): ``competing`` rows that no
     other beats beyond noise (``noisy_front``)."""
     ok, compete = competing(rows, spec)
-    front = [compete[i] for i in _front_of(compete, spec, verdicts(compete, spec))] if compete else []
+    front = [compete[i] for i in noisy_front(verdicts(compete, spec))] if compete else []
     return ok, sorted(front, key=lambda r: spec.values(r)[1])
 
-
-def _front_of(rows: Sequence[ResultRow], spec: Objectives, judged: Sequence[Verdicts]) -> List[int]:
-    return noisy_front(judged, pareto_front([spec.values(r) for r in rows], spec.maximize))
 
 
 def ties(rows: Sequence[ResultRow], spec: Objectives) -> List[List[str]]:
@@ -199,7 +200,7 @@ def ties(rows: Sequence[ResultRow], spec: Objectives) -> List[List[str]]:
     if not compete:
         return []
     judged = verdicts(compete, spec)
-    on_front = set(_front_of(compete, spec, judged))
+    on_front = set(noisy_front(judged))
     order = sorted(range(len(compete)), key=lambda i: (i not in on_front, spec.values(compete[i])[1]))
     return [[compete[i].id for i in g] for g in tie_groups(judged, order)]
 

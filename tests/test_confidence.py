@@ -75,6 +75,14 @@ def test_noisy_front_two_objectives():
     assert tie_groups([_matrix(3, []), _matrix(3, [])]) == [[0, 1, 2]]
 
 
+def test_points_that_beat_each_other_in_a_circle_stay_together_unless_beaten_from_outside():
+    # 0 beats 1 on speed, 1 beats 2 on quality, 2 beats 0 on the third objective; everything else tied
+    speed, quality, share = _matrix(4, [(0, 1)]), _matrix(4, [(1, 2)]), _matrix(4, [(2, 0)])
+    assert noisy_front([speed, quality, share]) == [0, 1, 2, 3]  # a circle nobody beats: kept whole
+    speed = _matrix(4, [(0, 1), (3, 2)])  # 3 beats a member of the circle from outside it
+    assert noisy_front([speed, quality, share]) == [3]
+
+
 def test_noisy_front_three_objectives_and_ties_that_do_not_chain():
     # 0 beats 1 on speed; 1 keeps more MACs on the accelerator: 1 stays. 2 is tied with 0 on quality and
     # speed, worse on the accelerator share than 0: 2 leaves.

@@ -39,7 +39,7 @@ def test_latency_key_round_trips_and_rejects_bad_text():
         LatencyKey.parse("720x1280")
 
 
-def test_best_ms_is_the_undisturbed_trial_median():
+def test_best_ms_of_a_measurement_is_its_undisturbed_trial_median():
     assert best_ms({"median_ms": 5.0, "interleaved_median_ms": 4.0, "stable_ms": 3.0}) == 5.0  # those are checks
     assert best_ms({"median_ms": 5.0}) == 5.0
     assert math.isnan(best_ms({}))
@@ -71,3 +71,43 @@ def test_artifact_names_round_trip_through_the_layout(tmp_path):
     path = RunLayout.artifact(tmp_path, "qat_int8", (720, 1280))
     assert path.name == "qat_int8_720x1280.tflite"
     assert RunLayout.artifact_parts(path) == ("qat_int8", (720, 1280))
+
+
+def test_typed_records_round_trip_through_the_study_and_old_rows_still_load():
+    """A row with per-frame scores, a paired latency and a duel goes to the study as JSON and comes back typed;
+    a row stored before those fields existed loads with their defaults and ranks by its trial median."""
+    import dataclasses
+    import json
+
+    from portable_deblur.records import Duel, FrameScores, PairedLatency
+
+    frames = FrameScores(("a", "b"), ("srgb", "linear"), (True, True), {"blurry": (24.0, 23.0), "tflite": (24.5, 23.2)},
+                         {"blurry": (0.7, 0.6), "tflite": (0.75, 0.62)})
+    row = ResultRow(id="x", arch="unet", values={}, status="ok", latency={"32x32_t2": {"median_ms": 9.0}},
+                    frames=frames, paired={"32x32_t2": PairedLatency(2.0, 1.9, 2.1, 4.0, 30)},
+                    duels=(Duel("y", 0.95, 0.93, 0.97, 20, "faster", 1.5),))
+    back = ResultRow.from_dict(json.loads(json.dumps(dataclasses.asdict(row))))
+    assert (back.frames, back.paired, back.duels) == (row.frames, row.paired, row.duels)
+    assert back.best_ms("32x32_t2") == 8.0  # the paired ratio x the unit, not the median
+    assert back.latency_interval("32x32_t2").low == pytest.approx(7.6)
+    assert back.frames.values("tflite", pipeline="linear") == [23.2]
+    assert back.frames.rows("x")[0] == {"artifact": "x", "frame": "a", "pipeline": "srgb", "ranked": True,
+                                        "psnr_blurry": 24.0, "psnr_tflite": 24.5, "ssim_blurry": 0.7, "ssim_tflite": 0.75}
+    old = {k: v for k, v in dataclasses.asdict(row).items() if k not in ("frames", "paired", "duels")}
+    legacy = ResultRow.from_dict(old)
+    assert legacy.frames is None and legacy.paired == {} and legacy.best_ms("32x32_t2") == 9.0
+    assert legacy.latency_interval("32x32_t2").half_width == 0.0  # compared exactly: no interval was measured
+
+
+def test_an_old_runs_final_re_timing_still_applies():
+    """A study written before paired re-timing kept ``{key, stats}`` per row; it is merged into the latency as
+    before, and the newer ``{key, retimed, unit_ms}`` sets the ranked paired figure."""
+    from portable_deblur.search.rows import _retimed
+
+    row = ResultRow(id="x", arch="unet", values={}, status="ok", latency={"32x32_t2": {"median_ms": 9.0}})
+    old = _retimed(row, {"key": "32x32_t2", "stats": {"interleaved_median_ms": 8.5, "interleaved_rounds": 3}})
+    assert old.latency["32x32_t2"]["interleaved_median_ms"] == 8.5 and old.best_ms("32x32_t2") == 9.0
+    new = _retimed(row, {"key": "32x32_t2", "unit_ms": 4.0, "level": 0.95, "retimed": {
+        "ratio": 2.0, "ratio_low": 1.9, "ratio_high": 2.2, "pairs": 30, "clean": 30, "median_ms": 8.1,
+        "reference_ms": 4.05}})
+    assert new.best_ms("32x32_t2") == 8.0 and new.latency["32x32_t2"]["settled"]
