@@ -18,9 +18,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import optuna
-
-from portable_deblur.records import best_ms
+from portable_deblur.search.study import SearchStudy
 
 
 def main() -> int:
@@ -33,13 +31,16 @@ def main() -> int:
         print(f"search failed with exit {proc.returncode}")
         return 1
     run_dir = Path("experiments/runs") / run_name
-    study = optuna.load_study(study_name=run_name, storage=f"sqlite:///{run_dir / 'study.db'}")
+    search = SearchStudy.load(str(run_dir))
+    study = search.study
     rows = [row for t in study.get_trials() for row in t.user_attrs.get("rows", [])]
+    ranked = {r.id: r for r in search.rows()}  # with the final paired re-timing: the figure the front ranks by
     stages = defaultdict(float)
     for row in rows:
         for stage, seconds in row["seconds"].items():
             stages[stage] += seconds
-    stages["interleaved re-timing"] = study.user_attrs.get("interleaved_seconds", 0.0)
+    stages["paired re-timing"] = study.user_attrs.get("interleaved_seconds", 0.0)
+    stages["duels"] = study.user_attrs.get("duel_seconds", 0.0)
     overhead = wall - sum(stages.values())
     print(f"\nwall time: {wall:.0f} s ({wall / 60:.1f} min; target <= 10 min)")
     print("stage totals: " + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()))
@@ -53,7 +54,7 @@ def main() -> int:
         for name, (blurry, tflite) in figures.items():
             gains[name].append(tflite - blurry if ok else float("-inf"))
         key = next(iter(row["latency"]), "-")
-        ms = best_ms(row["latency"].get(key, {}))
+        ms = ranked[row["id"]].best_ms(key)
         per = ", ".join(f"{name} {tflite - blurry:+.3f}" for name, (blurry, tflite) in figures.items() if name != "ranked")
         print(f"  {row['id']:52} {row.get('steps', 0):5d} steps: blurry {row['psnr_blurry']:.2f} -> tflite "
               f"{row['psnr_tflite']:.3f} dB (gain {figures['ranked'][1] - figures['ranked'][0]:+.3f}; {per}), "

@@ -221,7 +221,10 @@ class ResultRow:
 
     @property
     def training_label(self) -> str:
-        """``900 steps``, or ``60000 shared + 300 steps`` for a row that inherited its start's steps."""
+        """``900 steps``, ``60000 shared + 300 steps`` for a row that inherited its start's steps, or ``100000
+        shared steps`` for a start judged as it is."""
+        if self.inherited_steps and not self.steps:
+            return f"{self.inherited_steps} shared steps"
         return f"{self.inherited_steps} shared + {self.steps} steps" if self.inherited_steps else f"{self.steps} steps"
 
     @property
