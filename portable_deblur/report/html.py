@@ -44,7 +44,7 @@ def choice_effects(rows: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
             out.append({"choice": key, "value": value, "artifacts": len(members),
                         "mean_psnr_db": mean(spec.values(r)[0] for r in members),
                         "mean_latency_ms": mean(spec.values(r)[1] for r in members),
-                        "delta_db": db.estimate, "delta_db_text": _effect(db, "+.3f", " dB"),
+                        "delta_db": db.estimate, "delta_db_text": _effect(db, "+.3f", " dB", spec.quality_margin_db),
                         "delta_ms": ms.estimate, "delta_ms_text": _effect(ms, "+.2f", " ms")})
     return out
 
@@ -70,10 +70,13 @@ def _delta_ms(members: Sequence[ResultRow], every: Sequence[ResultRow], spec: Ob
     return Interval(d, d - half, d + half, spec.level)
 
 
-def _effect(d: Interval, fmt: str, unit: str) -> str:
-    """``+0.120 dB [+0.08, +0.16]``, or ``≈ 0 (-0.010 dB [-0.03, +0.01])`` where the interval covers 0."""
+def _effect(d: Interval, fmt: str, unit: str, margin: float = 0.0) -> str:
+    """``+0.120 dB [+0.08, +0.16]``; ``≈ 0 (-0.010 dB [-0.03, +0.01])`` where the interval covers 0; a note where
+    it does not but reaches into the ``margin`` below which a difference does not count (``rank``)."""
     text = f"{d.estimate:{fmt}}{unit} [{d.low:{fmt}}, {d.high:{fmt}}]"
-    return f"≈ 0 ({text})" if d.covers(0.0) else text
+    if d.covers(0.0):
+        return f"≈ 0 ({text})"
+    return f"{text}, under the {margin:g}{unit} margin" if margin and min(abs(d.low), abs(d.high)) <= margin else text
 
 
 def _text(value) -> str:
@@ -188,7 +191,7 @@ def _ranking_basis(front: Sequence[ResultRow], spec: Objectives) -> str:
                 "alternation with it, in one process with every other competing file (the final interleaved "
                 "re-timing): a slow window of the machine slows both runs of a pair alike and cancels in the "
                 "ratio; runs whose threads waited for a CPU are left out. The ratio times the run's unit (the "
-                "reference's fastest undisturbed median) gives milliseconds; front neighbours whose intervals "
+                "reference's median as timed between the files) gives milliseconds; front points whose intervals "
                 "overlapped were timed again against each other (A/B/A/B) until ordered or declared tied "
                 "(results.csv: latency_*_ranked_*, duels). Quality is compared paired: the same validation "
                 "frames, so a frame's difficulty cancels (frames.csv holds every frame's figures).")
@@ -359,8 +362,9 @@ def _stability_section(decision) -> List[str]:
     if not decision.stability:
         return []
     return ["<h2>Stability of the ranking</h2><p>Share of bootstrap resamples of the validation frames (the same "
-            "resample for every artifact) in which each competing artifact is on the Pareto front of mean PSNR "
-            "against its latency, and in which its PSNR is the best (stability.csv).</p>"
+            "resample for every artifact) in which each competing artifact is on the Pareto front of its resampled "
+            "mean PSNR against its latency estimate, and in which its PSNR is the best (stability.csv): how often "
+            "the point estimates alone, without intervals or margins, would put it there.</p>"
             + html_table(list(decision.stability), ["artifact", "on_front_share", "best_quality_share"],
                          fmt={"on_front_share": ".2f", "best_quality_share": ".2f"})]
 
