@@ -1,20 +1,21 @@
 """The small frozen records the stages pass each other, and the result row they end in.
 
 ``Variant`` (what ``optimize.plan`` asks of a trained candidate) -> ``Artifact`` (a ``.tflite`` the trial
-made) -> ``FrameScores`` (its quality on every validation frame) + ``LatencyKey`` + latency fields (what
-``deploy.measure`` timed) -> ``ResultRow`` (one per artifact, with its ``PairedLatency`` in the run's unit and
-the ``Duel`` timings that ordered it against front neighbours; serialised only at the study boundary,
-``search.rows``, and read back typed by ``ResultRow.from_dict``; ``results.csv`` and ``frames.csv`` are written
-from them).
+made) -> ``estimates.FrameScores`` (its quality on every validation frame) + ``LatencyKey`` + latency fields
+(what ``deploy.measure`` timed) -> ``ResultRow`` (one per artifact, with its ``estimates.PairedLatency`` in
+the run's unit and the ``estimates.Duel`` timings against front points; serialised only at the study
+boundary, ``search.rows``, and read back typed by ``ResultRow.from_dict``; ``results.csv`` and ``frames.csv``
+are written from them).
 """
 import csv
 import io
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from portable_deblur.confidence import Interval
+from portable_deblur.estimates import Duel, FrameScores, PairedLatency
 from portable_deblur.files import atomic_write
 from portable_deblur.registry import ConfigError
 
@@ -42,86 +43,6 @@ def optimization(values: Dict[str, Any]) -> str:
 def searched(values: Dict[str, Any]) -> Dict[str, Any]:
     """A row's candidate values without its optimization keys (what rebuilds the candidate)."""
     return {k: v for k, v in values.items() if k not in OPTIMIZATION_KEYS}
-
-
-@dataclass(frozen=True)
-class FrameScores:
-    """An artifact's PSNR and SSIM on every validation frame, per source (``blurry``: the input itself,
-    ``keras``, ``tflite``, ``gpu``), with each frame's name, camera pipeline and whether it counts towards
-    the ranked figure. Two artifacts of one run share the frames, so their difference is paired."""
-
-    names: Tuple[str, ...] = ()
-    pipelines: Tuple[str, ...] = ()
-    ranked: Tuple[bool, ...] = ()
-    psnr: Dict[str, Tuple[float, ...]] = field(default_factory=dict)
-    ssim: Dict[str, Tuple[float, ...]] = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "FrameScores":
-        return cls(tuple(data.get("names", ())), tuple(data.get("pipelines", ())), tuple(data.get("ranked", ())),
-                   {k: tuple(v) for k, v in data.get("psnr", {}).items()},
-                   {k: tuple(v) for k, v in data.get("ssim", {}).items()})
-
-    def with_source(self, source: str, psnr: Sequence[float], ssim: Sequence[float]) -> "FrameScores":
-        """These scores plus ``source``'s (the same frames, in the same order)."""
-        if len(psnr) != len(self.names):
-            raise ValueError(f"{source}: {len(psnr)} frame scores for {len(self.names)} frames")
-        return replace(self, psnr={**self.psnr, source: tuple(map(float, psnr))},
-                       ssim={**self.ssim, source: tuple(map(float, ssim))})
-
-    def values(self, source: str, metric: str = "psnr", pipeline: Optional[str] = None) -> List[float]:
-        """``source``'s per-frame figures: of the ranked frames, or of ``pipeline``'s frames."""
-        scores = getattr(self, metric).get(source, ())
-        keep = (self.ranked if pipeline is None else tuple(p == pipeline for p in self.pipelines))
-        return [v for v, k in zip(scores, keep) if k]
-
-    def rows(self, artifact: str) -> List[Dict[str, Any]]:
-        """One ``frames.csv`` row per frame."""
-        return [{"artifact": artifact, "frame": name, "pipeline": pipeline, "ranked": ranked,
-                 **{f"psnr_{s}": v[i] for s, v in self.psnr.items()},
-                 **{f"ssim_{s}": v[i] for s, v in self.ssim.items()}}
-                for i, (name, pipeline, ranked) in enumerate(zip(self.names, self.pipelines, self.ranked))]
-
-
-@dataclass(frozen=True)
-class PairedLatency:
-    """The latency the front ranks by, at one latency key: the median ratio of this file's runs to the
-    reference network's runs timed in alternation with them (both slowed alike by a slow window of the
-    machine), with its interval, times the run's unit (the reference's milliseconds timed alone at the run's
-    start)."""
-
-    ratio: float
-    ratio_low: float
-    ratio_high: float
-    unit_ms: float
-    pairs: int
-    level: float = 0.95
-
-    @property
-    def ms(self) -> Interval:
-        return Interval(self.ratio, self.ratio_low, self.ratio_high, self.level).scaled(self.unit_ms)
-
-    @property
-    def ratio_interval(self) -> Interval:
-        return Interval(self.ratio, self.ratio_low, self.ratio_high, self.level)
-
-
-@dataclass(frozen=True)
-class Duel:
-    """Two front neighbours timed again A/B/A/B in one process: this file's time over ``other``'s, the median
-    ratio of the pairs with its interval, and the verdict (``faster``, ``slower`` or ``tied``)."""
-
-    other: str
-    ratio: float
-    low: float
-    high: float
-    pairs: int
-    verdict: str
-    seconds: float = 0.0
-
-    @property
-    def interval(self) -> Interval:
-        return Interval(self.ratio, self.low, self.high)
 
 
 @dataclass(frozen=True)

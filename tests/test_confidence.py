@@ -7,7 +7,8 @@ from scipy import stats
 from portable_deblur.confidence import (Interval, median_interval, mean_interval, paired_difference,
                                         resampled_frames, verdict)
 from portable_deblur.rank import Objectives, interval_verdicts, noisy_front, tie_groups
-from portable_deblur.records import FrameScores, PairedLatency, ResultRow
+from portable_deblur.estimates import FrameScores, PairedLatency
+from portable_deblur.records import ResultRow
 from portable_deblur.registry import ConfigError
 
 

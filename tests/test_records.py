@@ -79,7 +79,7 @@ def test_typed_records_round_trip_through_the_study_and_old_rows_still_load():
     import dataclasses
     import json
 
-    from portable_deblur.records import Duel, FrameScores, PairedLatency
+    from portable_deblur.estimates import Duel, FrameScores, PairedLatency
 
     frames = FrameScores(("a", "b"), ("srgb", "linear"), (True, True), {"blurry": (24.0, 23.0), "tflite": (24.5, 23.2)},
                          {"blurry": (0.7, 0.6), "tflite": (0.75, 0.62)})

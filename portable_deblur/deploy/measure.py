@@ -31,7 +31,7 @@ from typing import List, Optional, Tuple, Union
 import numpy as np
 
 from portable_deblur.deploy.paired import pairs_of
-from portable_deblur.deploy.timing import DISTURBED_WAIT, checked_run, invoke_ms, set_timed_input
+from portable_deblur.deploy.timing import DISTURBED_WAIT, checked_run, set_timed_input
 from portable_deblur.registry import ConfigError
 
 

@@ -6,7 +6,8 @@ from typing import Any, Dict, List, Sequence
 
 import optuna
 
-from portable_deblur.records import Duel, PairedLatency, ResultRow, with_paired_latency, write_csv
+from portable_deblur.estimates import Duel, PairedLatency
+from portable_deblur.records import ResultRow, with_paired_latency, write_csv
 from portable_deblur.search import attrs
 
 

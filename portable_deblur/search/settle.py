@@ -11,7 +11,8 @@ import numpy as np
 
 from portable_deblur.config import Config
 from portable_deblur.rank import Objectives, competing, front_rows, latency_ratio
-from portable_deblur.records import Duel, LatencyKey, ResultRow
+from portable_deblur.estimates import Duel
+from portable_deblur.records import LatencyKey, ResultRow
 from portable_deblur.search import attrs
 
 

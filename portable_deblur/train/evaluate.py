@@ -9,7 +9,7 @@ from typing import Callable, Dict, Sequence, Tuple
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from portable_deblur.records import FrameScores
+from portable_deblur.estimates import FrameScores
 
 Predict = Callable[[np.ndarray], np.ndarray]  # float32 [1, H, W, 3] -> same shape
 

@@ -10,7 +10,8 @@ from portable_deblur.layout import RunLayout
 from portable_deblur.models.build import size_multiple
 from portable_deblur.models.candidate import Candidate
 from portable_deblur.models.macs import count_macs, count_params
-from portable_deblur.records import FrameScores, Variant
+from portable_deblur.estimates import FrameScores
+from portable_deblur.records import Variant
 from portable_deblur.train.evaluate import blurry_quality, canvas_shape, frame_scores, quality
 from portable_deblur.train.fit import log_scalars
 
