@@ -97,7 +97,8 @@ def run_stage(steps: int, overrides, work: Path, out_folder: Path, minutes, piec
     from portable_deblur.data.sources import load_dataset
     from portable_deblur.models.candidate import expand
     from portable_deblur.models.pretrained import NAME, record_file, sha256, table_file
-    from portable_deblur.search.weight_sharing import RECORD, TABLE, train_supernet
+    from portable_deblur.layout import RunLayout
+    from portable_deblur.search.weight_sharing import train_supernet
 
     cfg = load_config(["space=upsampling_scratch", *RECIPE, *overrides])
     candidates = expand(cfg.arch, cfg.model, cfg.grid)
@@ -120,10 +121,10 @@ def run_stage(steps: int, overrides, work: Path, out_folder: Path, minutes, piec
                                 "gpus": [d.name for d in tf.config.list_physical_devices("GPU")], **before})
     out = table_file(out_folder, NAME)
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(work / TABLE, out)
+    shutil.copyfile(RunLayout.weight_table(work), out)
     record["sha256"] = sha256(out)
     record_file(out).write_text(json.dumps(record, indent=1, default=str) + "\n")
-    (work / RECORD).unlink(missing_ok=True)  # the work folder stays resumable, not "done"
+    RunLayout.weight_record(work).unlink(missing_ok=True)  # the work folder stays resumable, not "done"
     print(f"{record['steps']} steps, {record['seconds'] / 60:.1f} min ({record['cpu_seconds'] / 60:.1f} CPU-min); "
           f"{out} ({out.stat().st_size / 1e6:.1f} MB)")
     print(f"{'path':52} {'gain':>7} " + " ".join(f"{k[5:]:>7}" for k in next(iter(record["paths"].values())) if k.startswith("gain_")))

@@ -42,7 +42,8 @@ def main() -> None:
     from portable_deblur.models.supernet import inherit, read_table
     from portable_deblur.rank import hypervolume, pareto_front
     from portable_deblur.report.rungs import kendall_tau
-    from portable_deblur.search.weight_sharing import TABLE, train_supernet
+    from portable_deblur.layout import RunLayout
+    from portable_deblur.search.weight_sharing import train_supernet
     from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality
     from portable_deblur.train.fit import fit, seed_everything
 
@@ -95,7 +96,7 @@ def main() -> None:
             rcfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, path_sampling=rule))
             record = train_supernet(rcfg, folder, dataset, candidates, steps=args.steps * len(candidates),
                                     save_every=args.steps * len(candidates))
-            table = read_table(folder / TABLE)
+            table = read_table(RunLayout.weight_table(folder))
             results[f"{rule} supernet"] = {cid: {"gain": p["gain"], **{k[5:]: v for k, v in p.items() if k.startswith("gain_")}}
                                            for cid, p in record["paths"].items()}
             tuned = {}

@@ -5,8 +5,9 @@
   config.yaml  study.db  results.csv  frames.csv  pareto.csv  stability.csv  pareto.png
   latency_vs_resolution.{csv,png}
   report.html  crops/  handoff/<artifact id>/
-  supernet/  weights.npz  weights.json  checkpoint/  tensorboard/   (search.weight_sharing=supernet)
-  <candidate id>/  model.keras  checkpoint/  tensorboard/  <label>_<H>x<W>.tflite
+  supernet/  weights.npz  weights.json  progress.json  training.lock  checkpoint/  tensorboard/
+             (search.weight_sharing=supernet)
+  <candidate id>/  model.keras  checkpoint/  tensorboard/  <label>_<H>x<W>.tflite  start.json  mixed_plan.json
                    <variant id>/  model.keras  <label>_<H>x<W>.tflite   (pruned / sparse float models)
 ```
 """
@@ -97,6 +98,36 @@ class RunLayout:
     @staticmethod
     def model(folder: Path) -> Path:
         return folder / MODEL_FILE
+
+    @staticmethod
+    def start_record(folder: Path) -> Path:
+        """A candidate's start's own quality, measured once before its own training (``search.trial``)."""
+        return folder / "start.json"
+
+    @staticmethod
+    def mixed_plan(folder: Path) -> Path:
+        """A float model's per-layer mixed-precision plan (``optimize.mixed``)."""
+        return folder / "mixed_plan.json"
+
+    @staticmethod
+    def weight_table(folder: Path) -> Path:
+        """A supernet folder's weight table (``models.supernet``): a run's, or a pretraining stage's."""
+        return folder / "weights.npz"
+
+    @staticmethod
+    def weight_record(folder: Path) -> Path:
+        """A supernet folder's record: steps, seconds, each path's quality; written once training is done."""
+        return folder / "weights.json"
+
+    @staticmethod
+    def training_progress(folder: Path) -> Path:
+        """A supernet folder's progress while it trains in pieces (steps and seconds so far)."""
+        return folder / "progress.json"
+
+    @staticmethod
+    def training_lock(folder: Path) -> Path:
+        """Held by the one worker that trains a run's supernet."""
+        return folder / "training.lock"
 
     @staticmethod
     def checkpoint(folder: Path) -> Path:

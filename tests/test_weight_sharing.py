@@ -94,7 +94,8 @@ def test_path_sampling_is_a_pure_function_of_seed_and_step_and_fair_trains_every
 
 def test_supernet_training_resumes_to_the_weights_of_one_uninterrupted_run(tiny_overrides, tiny_dataset, tmp_path):
     from portable_deblur.models.supernet import read_table
-    from portable_deblur.search.weight_sharing import RECORD, TABLE, train_supernet
+    from portable_deblur.layout import RunLayout
+    from portable_deblur.search.weight_sharing import train_supernet
 
     cfg = load_config(["space=upsampling", *tiny_overrides, "model.enc_blocks=[1,1]", "model.dec_blocks=[1,1]",
                        "train.learning_rate=3e-3"])  # 6 steps that move the figures
@@ -103,13 +104,13 @@ def test_supernet_training_resumes_to_the_weights_of_one_uninterrupted_run(tiny_
     first = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=6, save_every=3, minutes=1e-9)
     assert first["steps"] == 3  # out of time after its first piece
     pieces = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=6, save_every=3)
-    a, b = read_table(tmp_path / "once" / TABLE), read_table(tmp_path / "pieces" / TABLE)
+    a, b = read_table(RunLayout.weight_table(tmp_path / "once")), read_table(RunLayout.weight_table(tmp_path / "pieces"))
     assert sorted(a) == sorted(b) and any("|upsampler=depth_to_space" in k for k in a)
     for name in a:
         for x, y in zip(a[name], b[name]):
             np.testing.assert_array_equal(x, y)
     assert pieces["steps"] == once["steps"] == 6 and set(pieces["paths"]) == {c.id for c in candidates}
-    assert json.loads((tmp_path / "pieces" / RECORD).read_text())["sha256"] == pieces["sha256"]
+    assert json.loads(RunLayout.weight_record(tmp_path / "pieces").read_text())["sha256"] == pieces["sha256"]
     again = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=6, save_every=3)
     assert again["paths"] == pieces["paths"] and again["own_steps"] == 6  # finished: judged on its trained weights
 

@@ -19,6 +19,7 @@ The model is calibrated once; each plan is that calibration quantized with its i
 import csv
 import io
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -115,7 +116,11 @@ class Calibrated:
             from portable_deblur.console import quiet_stderr
             from portable_deblur.deploy.flatbuffer import layer_of
 
-            with quiet_stderr():
+            with quiet_stderr(), warnings.catch_warnings():
+                # The debugger runs TF's own interpreter on both models (LiteRT has no quantization debugger),
+                # which warns that tf.lite.Interpreter is deprecated; every .tflite the product times, judges or
+                # bundles runs on LiteRT (deploy/runtime.py).
+                warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
                 debugger = tf.lite.experimental.QuantizationDebugger(converter=self._converter(),
                                                                      debug_dataset=self.representative)
                 debugger.run()
@@ -231,14 +236,15 @@ def centre_crops(pairs, shape: Tuple[int, int]) -> list:
 
 def plan_for(model, cfg, dataset, shape: Tuple[int, int], folder: Path) -> MixedPlan:
     """The mixed plan of one float model (``choose_islands`` at ``shape``, judged on the validation frames'
-    centre windows), made once and kept in ``folder/mixed_plan.json`` for its PTQ and QAT rows."""
+    centre windows), made once and kept in ``folder`` (``RunLayout.mixed_plan``) for its PTQ and QAT rows."""
     import json
 
     from portable_deblur.deploy.export import representative_inputs
+    from portable_deblur.layout import RunLayout
     from portable_deblur.deploy.runtime import predictor
     from portable_deblur.train.evaluate import quality
 
-    saved = Path(folder) / "mixed_plan.json"
+    saved = RunLayout.mixed_plan(Path(folder))
     if saved.is_file():
         data = json.loads(saved.read_text())
         return MixedPlan(tuple(data["islands"]), tuple(data["ops"]), data["reasons"], data["tried"])

@@ -125,7 +125,7 @@ def gpu_quality(path, v: Variant, cfg: Config, dataset: Dataset, canvas):
 def _plan_record(t: Trained) -> Dict[str, Any]:
     import json
 
-    saved = t.folder / "mixed_plan.json"
+    saved = RunLayout.mixed_plan(t.folder)
     return json.loads(saved.read_text()) if saved.is_file() else {}
 
 

@@ -65,7 +65,7 @@ class Outcome(NamedTuple):
     state: TrialState
     rows: List[ResultRow]
     values: Optional[Sequence[float]] = None
-    constraints: Dict[str, float] = {}
+    constraints: Optional[Dict[str, float]] = None  # None: none (a NamedTuple default is shared, so no {})
 
 
 def _create(name: str, storage, cfg: Config, load_if_exists: bool = True) -> optuna.Study:
@@ -276,7 +276,7 @@ class SearchStudy:
             trial.set_user_attr(attrs.STATUS, rows[0].status)
         if outcome.values is not None:
             trial.set_user_attr(attrs.VALUES, list(outcome.values))
-        for name, value in outcome.constraints.items():
+        for name, value in (outcome.constraints or {}).items():
             trial.set_constraint(name, value)
         if outcome.state == TrialState.FAIL:
             trial.set_user_attr(attrs.ERROR, rows[0].error if rows else "")

@@ -45,7 +45,7 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, layout: R
     with precision_policy(cfg.train.precision), strategy.scope():
         model = build_model(candidate)
     start_from = start_of(cfg, layout, candidate)
-    started = folder / "start.json"  # the start's own quality, measured once (rung 0) for every rung's rows
+    started = layout.start_record(folder)  # the start's own quality, measured once (rung 0) for every rung's rows
     tuned = cfg.train.steps > 0  # 0: the start is judged as it is (it is the model)
     if rung == 0 and start_from.path is not None:
         apply_start(model, candidate, start_from)

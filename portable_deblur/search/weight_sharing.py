@@ -17,29 +17,28 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 from portable_deblur.files import atomic_write
+from portable_deblur.layout import RunLayout
 from portable_deblur.models.candidate import Candidate
 from portable_deblur.search.heartbeat import GRACE_HEARTBEATS
 from portable_deblur.train.start import Start, configured_start
-
-TABLE, RECORD, LOCK = "weights.npz", "weights.json", "training.lock"
-
 
 def supernet_start(cfg, layout, dataset, candidates: Sequence[Candidate]) -> Start:
     """The run's trained supernet as a start (training it first, or waiting for the worker that does)."""
     folder = layout.supernet
     folder.mkdir(parents=True, exist_ok=True)
-    table = folder / TABLE
+    table = RunLayout.weight_table(folder)
     waited = False
-    while not (folder / RECORD).is_file():
-        with _Lock(folder / LOCK, cfg.search.heartbeat_s) as held:
-            if held and not (folder / RECORD).is_file():
+    while not RunLayout.weight_record(folder).is_file():
+        with _Lock(RunLayout.training_lock(folder), cfg.search.heartbeat_s) as held:
+            if held and not RunLayout.weight_record(folder).is_file():
                 train_supernet(cfg, folder, dataset, candidates)
                 continue
         if not waited:
-            print(f"waiting for the worker that trains the supernet ({folder / LOCK})", file=sys.stderr, flush=True)
+            print(f"waiting for the worker that trains the supernet ({RunLayout.training_lock(folder)})",
+                  file=sys.stderr, flush=True)
             waited = True
         time.sleep(min(5.0, cfg.search.heartbeat_s))
-    record = json.loads((folder / RECORD).read_text())
+    record = json.loads(RunLayout.weight_record(folder).read_text())
     return Start(table, int(record["steps"]), "supernet")
 
 
@@ -68,7 +67,7 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
     if start.table:  # a longer-trained supernet of the same grid (the shipped start) continues here
         load_table(net, read_table(start.path))
     train_cfg = dataclasses.replace(cfg.train, steps=steps)
-    progress_file = folder / "progress.json"
+    progress_file = RunLayout.training_progress(folder)
     progress = json.loads(progress_file.read_text()) if progress_file.is_file() else {"seconds": 0.0, "cpu_seconds": 0.0}
     deadline = None if minutes is None else time.time() + 60 * minutes
     sampler = path_sampler(spec.choices, cfg.train.seed, cfg.search.path_sampling)
@@ -79,14 +78,14 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
                      checkpoint=folder / "checkpoint", stop_at=min(steps, (reached // save_every + 1) * save_every),
                      paths=sampler)
         reached = result.steps
-        save_table(weight_table(net), folder / TABLE)
+        save_table(weight_table(net), RunLayout.weight_table(folder))
         progress = {"steps": reached, "seconds": progress["seconds"] + time.perf_counter() - clock,
                     "cpu_seconds": progress["cpu_seconds"] + time.process_time() - cpu}
         atomic_write(progress_file, json.dumps(progress))
         if deadline is not None and time.time() >= deadline:
             break
     # the trained weights: a run resumed after its last piece trains nothing, and its net holds only the start
-    table = read_table(folder / TABLE) if reached else weight_table(net)
+    table = read_table(RunLayout.weight_table(folder)) if reached else weight_table(net)
     before = read_record(start.path) if start.table else {}  # a continued start's own training counts too
     record = {
         "steps": start.steps + reached, "own_steps": reached, "started_from": start.source or "initialiser",
@@ -94,9 +93,10 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
         "cpu_seconds": round(before.get("cpu_seconds", 0.0) + progress["cpu_seconds"], 1),
         "path_sampling": cfg.search.path_sampling, "precision": training_precision(cfg.train.precision),
         "seed": cfg.train.seed,
-        "paths": path_quality(table, candidates, dataset), "sha256": sha256(folder / TABLE), **(extra or {}),
+        "paths": path_quality(table, candidates, dataset), "sha256": sha256(RunLayout.weight_table(folder)),
+        **(extra or {}),
     }
-    atomic_write(folder / RECORD, json.dumps(record, indent=1, default=str))
+    atomic_write(RunLayout.weight_record(folder), json.dumps(record, indent=1, default=str))
     return record
 
 

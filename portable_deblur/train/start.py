@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from portable_deblur.layout import RunLayout
 from portable_deblur.train.options import PRETRAINED
 
 
@@ -53,9 +54,7 @@ def start_of(cfg, layout, candidate) -> Start:
     """Where ``candidate`` starts in this run: the run's supernet (``search.weight_sharing=supernet``, trained
     by then), else what ``train.init`` names."""
     if cfg.search.weight_sharing == "supernet":
-        from portable_deblur.search.weight_sharing import TABLE
-
-        return table_start(layout.supernet / TABLE, "supernet")
+        return table_start(RunLayout.weight_table(layout.supernet), "supernet")
     return configured_start(cfg.train.init, candidate.id)
 
 
