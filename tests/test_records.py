@@ -111,3 +111,14 @@ def test_an_old_runs_final_re_timing_still_applies():
         "ratio": 2.0, "ratio_low": 1.9, "ratio_high": 2.2, "pairs": 30, "clean": 30, "median_ms": 8.1,
         "reference_ms": 4.05}})
     assert new.best_ms("32x32_t2") == 8.0 and new.latency["32x32_t2"]["settled"]
+
+
+def test_rows_the_final_re_timing_left_out_are_read_in_the_runs_final_unit():
+    """A lower rung's row keeps its trial's ratio; the report reads it in the unit the competing rows got."""
+    from portable_deblur.estimates import PairedLatency
+    from portable_deblur.search.rows import _in_unit
+
+    row = ResultRow(id="x", arch="unet", values={}, status="ok", latency={"32x32_t2": {"median_ms": 9.0}},
+                    paired={"32x32_t2": PairedLatency(2.0, 1.9, 2.1, 4.0, 20)})
+    assert _in_unit(row, {"32x32_t2": 4.5}).best_ms("32x32_t2") == 9.0
+    assert _in_unit(row, {}).best_ms("32x32_t2") == 8.0

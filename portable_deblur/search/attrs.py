@@ -20,6 +20,7 @@ DUPLICATE_OF = "duplicate_of"  # the trial whose values a resampled candidate re
 CONFIG = "config"  # the comparable config (what must match to resume)
 INTERLEAVED = "interleaved"  # row id -> {key, retimed, unit_ms, level} of the final paired re-timing
 INTERLEAVED_SECONDS = "interleaved_seconds"
+UNIT_MS = "unit_ms"  # latency key -> the run's final unit: the reference's ms as the ratios were taken
 DUELS = "duels"  # row id -> its A/B duels against front neighbours (records.Duel fields)
 DUEL_SECONDS = "duel_seconds"
 FRONT = "front"  # the row ids on the run's noise-aware front (rank.front_rows), as the report shows it

@@ -29,7 +29,9 @@ class RowStore:
             return list(latest.values())
         stats = self.study.user_attrs.get(attrs.INTERLEAVED, {})
         duels = self.study.user_attrs.get(attrs.DUELS, {})
-        return [_duelled(_retimed(row, stats.get(row.id)), duels.get(row.id, [])) for row in latest.values()]
+        unit = self.study.user_attrs.get(attrs.UNIT_MS, {})
+        return [_duelled(_retimed(_in_unit(row, unit), stats.get(row.id)), duels.get(row.id, []))
+                for row in latest.values()]
 
     def history(self) -> List[ResultRow]:
         """Every row of every finished trial in trial order, each rung's included (``rows`` keeps the latest)."""
@@ -52,6 +54,7 @@ class RowStore:
         merged = {**self.study.user_attrs.get(attrs.INTERLEAVED, {}),
                   **{rid: {"key": key, "retimed": r, "unit_ms": unit_ms, "level": level} for rid, r in retimed.items()}}
         self.study.set_user_attr(attrs.INTERLEAVED, merged)
+        self.study.set_user_attr(attrs.UNIT_MS, {**self.study.user_attrs.get(attrs.UNIT_MS, {}), key: unit_ms})
         self.study.set_user_attr(attrs.INTERLEAVED_SECONDS, seconds)
         self.study.set_user_attr(attrs.DUELS, {})
 
@@ -80,6 +83,13 @@ def _retimed(row: ResultRow, extra) -> ResultRow:
              "interleaved_reference_ms": r["reference_ms"], "interleaved_pairs": r["pairs"]}
     paired = PairedLatency(r["ratio"], r["ratio_low"], r["ratio_high"], extra["unit_ms"], r["pairs"], extra["level"])
     return dataclasses.replace(row, latency={**row.latency, key: timed}, paired={**row.paired, key: paired})
+
+
+def _in_unit(row: ResultRow, unit: Dict[str, float]) -> ResultRow:
+    """``row``'s trial-time paired figures read in the run's final unit (rows the final re-timing left out:
+    lower rungs, infeasible ones), so every row of the report is in one unit."""
+    paired = {k: dataclasses.replace(p, unit_ms=unit[k]) if k in unit else p for k, p in row.paired.items()}
+    return dataclasses.replace(row, paired=paired) if paired != row.paired else row
 
 
 def _duelled(row: ResultRow, duels) -> ResultRow:

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from portable_deblur.config import Config
-from portable_deblur.rank import Objectives, competing, front_rows, latency_ratio
+from portable_deblur.rank import Objectives, competing, front_rows, latency_ratio, promote
 from portable_deblur.estimates import Duel
 from portable_deblur.records import LatencyKey, ResultRow
 from portable_deblur.search import attrs
@@ -33,10 +33,12 @@ def settle(cfg: Config, study) -> None:
     reference = layout.reference(key.shape)
     _, rows = competing(study.rows(retimed=False), spec)
     rows = [r for r in rows if file_at(r, spec.latency) and (layout / file_at(r, spec.latency)).is_file()]
+    rows = [rows[i] for i in promote([spec.values(r) for r in rows], spec.maximize, MAX_SETTLED,
+                                     names=[r.id for r in rows])]
     if cfg.measure.backend != "local" or cfg.measure.interleaved_rounds < 1 or len(rows) < 2 or not reference.is_file():
         return
     done = study.study.user_attrs.get(attrs.INTERLEAVED, {})
-    if all(done.get(r.id, {}).get("key") == spec.latency and "retimed" in done[r.id] for r in rows):
+    if rows and all(done.get(r.id, {}).get("key") == spec.latency and "retimed" in done[r.id] for r in rows):
         return
     start = time.perf_counter()
     out = in_subprocess(["interleaved", *(layout / file_at(r, spec.latency) for r in rows), "--reference", reference,
@@ -53,6 +55,7 @@ def settle(cfg: Config, study) -> None:
 
 
 PAIRS_PER_ROUND = 10  # of each file with the reference, per round of the final re-timing
+MAX_SETTLED = 24  # files re-timed in one process (all loaded at once): the best by non-dominated sorting
 MAX_DUELS = 12  # each up to measure.max_seconds of timed runs: bounds the re-timing of a large front
 
 
