@@ -10,7 +10,7 @@ import numpy as np
 from portable_deblur.confidence import resampled_frames, verdict
 from portable_deblur.rank import (Objectives, competing, faster, front_rows, latency_ratio, pareto_front,
                                   quality_difference, ties)
-from portable_deblur.records import ResultRow
+from portable_deblur.records import OPTIMIZATION_KEYS, ResultRow
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,10 @@ class Decision:
 
 
 def label(row: ResultRow) -> str:
-    """A row's searched values and optimization, short: ``relu/depth_to_space``, ``relu/transpose int8``."""
-    values = "/".join(str(v) for k, v in sorted(row.values.items()) if k not in ("prune", "sparsity", "ptq", "qat"))
+    """A row's searched values and optimization, short, as the console, the report and the plot name it:
+    ``relu/depth_to_space``, ``relu/transpose int8``, ``1-1-2/relu`` (a list value), or the arch."""
+    values = "/".join("-".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+                      for k, v in sorted(row.values.items()) if k not in OPTIMIZATION_KEYS)
     return (values or row.arch) + ("" if row.optimization == "fp32" else f" {row.optimization}")
 
 

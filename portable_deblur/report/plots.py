@@ -2,14 +2,9 @@
 from pathlib import Path
 from typing import List, Sequence
 
+from portable_deblur.decision import label
 from portable_deblur.rank import Objectives
 from portable_deblur.records import LatencyKey, ResultRow
-
-
-def label(row: ResultRow) -> str:
-    """Short point label: the searched values (``prelu / transpose``), or the arch if nothing was searched."""
-    return " / ".join("-".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
-                      for _, v in sorted(row.values.items())) or row.arch
 
 
 _MARKERS = "osD^vP*X"
