@@ -51,8 +51,8 @@ class FrameScores:
 class PairedLatency:
     """The latency the front ranks by, at one latency key: the median ratio of this file's runs to the
     reference network's runs timed in alternation with them (both slowed alike by a slow window of the
-    machine), with its interval, times the run's unit (the reference's milliseconds timed alone at the run's
-    start)."""
+    machine), with its interval, times the run's unit (the reference's milliseconds as the ratios were taken:
+    its median in the final re-timing; at the run's start, until that exists)."""
 
     ratio: float
     ratio_low: float
@@ -65,15 +65,12 @@ class PairedLatency:
     def ms(self) -> Interval:
         return Interval(self.ratio, self.ratio_low, self.ratio_high, self.level).scaled(self.unit_ms)
 
-    @property
-    def ratio_interval(self) -> Interval:
-        return Interval(self.ratio, self.ratio_low, self.ratio_high, self.level)
-
 
 @dataclass(frozen=True)
 class Duel:
-    """Two front neighbours timed again A/B/A/B in one process: this file's time over ``other``'s, the median
-    ratio of the pairs with its interval, and the verdict (``faster``, ``slower`` or ``tied``)."""
+    """Two front points timed again A/B/A/B in one process: this file's time over ``other``'s, the median
+    ratio of the pairs with its interval, and the verdict (``faster``, ``slower`` or ``tied``: within
+    ``rank.latency_margin``, as the front judges it)."""
 
     other: str
     ratio: float
@@ -82,7 +79,3 @@ class Duel:
     pairs: int
     verdict: str
     seconds: float = 0.0
-
-    @property
-    def interval(self) -> Interval:
-        return Interval(self.ratio, self.low, self.high)

@@ -63,20 +63,6 @@ def tie_groups(verdicts: Sequence[Verdicts], order: Optional[Sequence[int]] = No
     return groups
 
 
-def interval_verdicts(intervals: Sequence[Interval], maximize: bool) -> Verdicts:
-    """Verdicts from independent intervals: better beyond noise when they do not overlap."""
-    sign = 1 if maximize else -1
-
-    def one(a: Interval, b: Interval) -> int:
-        if a.low > b.high:
-            return sign
-        if a.high < b.low:
-            return -sign
-        return 0
-
-    return [[one(a, b) for b in intervals] for a in intervals]
-
-
 def pareto_front(points: Sequence[Sequence[float]], maximize: Tuple[bool, ...] = (True, False)) -> List[int]:
     """Indices of the non-dominated points, in input order. Identical points are all kept.
 
@@ -149,6 +135,14 @@ def quality_difference(a: ResultRow, b: ResultRow, spec: Objectives) -> Interval
         return paired_difference(a.frames.values(spec.psnr), b.frames.values(spec.psnr), spec.level)
     d = getattr(a, f"psnr_{spec.psnr}") - getattr(b, f"psnr_{spec.psnr}")
     return Interval(d, d, d, spec.level)
+
+
+def gain_interval(row: ResultRow, spec: Objectives) -> Interval:
+    """``row``'s PSNR gain over the blurry input, paired over the ranked frames, with its interval (zero-wide
+    for rows of runs that kept no per-frame figures)."""
+    if row.frames is None:
+        return Interval(row.psnr_gain, row.psnr_gain, row.psnr_gain, spec.level)
+    return paired_difference(row.frames.values(spec.psnr), row.frames.values("blurry"), spec.level)
 
 
 def latency_ratio(a: ResultRow, b: ResultRow, spec: Objectives) -> Interval:

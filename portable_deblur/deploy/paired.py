@@ -133,11 +133,14 @@ def interleaved(paths: Sequence[Path], reference: Path, threads: int, rounds: in
 MIN_DUEL_PAIRS = 10  # undisturbed pairs before a duel may stop as ordered (fewer: the interval is their range)
 
 
+def ordered(pairs: Pairs) -> bool:
+    """Whether a duel may stop: at least ``MIN_DUEL_PAIRS`` undisturbed pairs, and the interval of a/b excludes 1."""
+    return pairs.clean >= MIN_DUEL_PAIRS and not pairs.ratio.covers(1.0)
+
+
 def duel(a: Path, b: Path, threads: int, max_seconds: float, level: float = 0.95) -> Pairs:
-    """``a`` against ``b`` A/B/A/B until, over at least ``MIN_DUEL_PAIRS`` undisturbed pairs, the interval of
-    a/b excludes 1, or ``max_seconds`` of timed runs pass."""
+    """``a`` against ``b`` A/B/A/B until they are ``ordered`` or ``max_seconds`` of timed runs pass."""
     run_a, run_b = checked_runner(_load(a, threads)), checked_runner(_load(b, threads))
-    ordered = lambda p: p.clean >= MIN_DUEL_PAIRS and not p.ratio.covers(1.0)  # noqa: E731
     return paired_ratios(run_a, run_b, pairs=10 ** 6, max_seconds=max_seconds, level=level, stop=ordered)
 
 

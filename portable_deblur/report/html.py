@@ -13,7 +13,7 @@ import numpy as np
 
 from portable_deblur.confidence import Interval, paired_difference
 from portable_deblur.layout import RunLayout
-from portable_deblur.rank import Objectives
+from portable_deblur.rank import Objectives, gain_interval
 from portable_deblur.records import OPTIMIZATION_KEYS, ResultRow, equally_trained, latency_basis
 
 CROP = 48  # px of each validation patch, shown enlarged
@@ -375,8 +375,7 @@ def _front_rows(results: List[Dict], decision, spec: Objectives) -> List[Dict]:
     out = []
     for entry in (e for e in results if e["front"]):
         row = by_id[entry["artifact"]]
-        gain = (paired_difference(row.frames.values(spec.psnr), row.frames.values("blurry"), spec.level)
-                if row.frames is not None else Interval(row.psnr_gain, row.psnr_gain, row.psnr_gain))
+        gain = gain_interval(row, spec)
         out.append({**entry, "tie_group": decision.group_of(row.id), "gain_interval": gain.text("+.3f"),
                     "ms_interval": row.latency_interval(spec.latency).text(".2f")})
     return out

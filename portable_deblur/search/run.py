@@ -276,12 +276,10 @@ def summary(rows: Sequence[ResultRow], decision, spec: Objectives) -> str:
 
 def _gain(r: ResultRow, spec: Objectives) -> str:
     """``+0.37 [+0.33, +0.41]``: the gain over the blurry input, paired over the frames."""
-    from portable_deblur.confidence import paired_difference
+    from portable_deblur.rank import gain_interval
 
-    if r.frames is None:
-        return f"{r.psnr_gain:+.2f}"
-    d = paired_difference(r.frames.values(spec.psnr), r.frames.values("blurry"), spec.level)
-    return f"{d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]"
+    d = gain_interval(r, spec)
+    return f"{d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]" if r.frames is not None else f"{d.estimate:+.2f}"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -10,7 +10,8 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from portable_deblur.config import Config
-from portable_deblur.rank import Objectives, competing, front_rows, latency_ratio, promote
+from portable_deblur.confidence import Interval
+from portable_deblur.rank import Objectives, competing, faster, front_rows, latency_ratio, promote
 from portable_deblur.estimates import Duel
 from portable_deblur.records import LatencyKey, ResultRow
 from portable_deblur.search import attrs
@@ -38,7 +39,7 @@ def settle(cfg: Config, study) -> None:
     if cfg.measure.backend != "local" or cfg.measure.interleaved_rounds < 1 or len(rows) < 2 or not reference.is_file():
         return
     done = study.study.user_attrs.get(attrs.INTERLEAVED, {})
-    if rows and all(done.get(r.id, {}).get("key") == spec.latency and "retimed" in done[r.id] for r in rows):
+    if all(done.get(r.id, {}).get("key") == spec.latency and "retimed" in done[r.id] for r in rows):
         return
     start = time.perf_counter()
     out = in_subprocess(["interleaved", *(layout / file_at(r, spec.latency) for r in rows), "--reference", reference,
@@ -84,7 +85,8 @@ def duel_front(cfg: Config, study) -> None:
         out = in_subprocess(["duel", *paths, "--threads", threads, "--max-seconds", cfg.measure.max_seconds,
                              "--level", spec.level])
         r, seconds = out["result"], out["seconds"]
-        verdict = "faster" if r["high"] < 1 else "slower" if r["low"] > 1 else "tied"
+        verdict = {1: "faster", -1: "slower", 0: "tied"}[faster(Interval(r["ratio"], r["low"], r["high"]),
+                                                                 spec.latency_margin)]
         mirror = {"faster": "slower", "slower": "faster", "tied": "tied"}[verdict]
         duels.setdefault(a.id, []).append(Duel(b.id, r["ratio"], r["low"], r["high"], r["pairs"], verdict, seconds))
         duels.setdefault(b.id, []).append(Duel(a.id, 1 / r["ratio"], 1 / r["high"], 1 / r["low"], r["pairs"],
