@@ -12,7 +12,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from portable_deblur.confidence import Interval, paired_difference, ratio_of, verdict
-from portable_deblur.records import ResultRow, equally_trained, latency_key
+from portable_deblur.records import ResultRow, equally_trained
+from portable_deblur.latency import latency_key
 
 Verdicts = List[List[int]]  # [i][j]: +1 when i is better than j beyond noise, -1 worse, 0 tied
 
@@ -72,6 +73,16 @@ def pareto_front(points: Sequence[Sequence[float]], maximize: Tuple[bool, ...] =
             if not any(dominates(q, p, maximize) for j, q in enumerate(points) if j != i)]
 
 
+def ranked_key(cfg) -> str:
+    """The latency the front ranks by: ``search.latency``, else the largest measured resolution (the frames an
+    app runs: latency does not scale with pixels alike for every op, so a small size can order networks
+    differently) at the first thread count."""
+    if cfg.search.latency:
+        return cfg.search.latency
+    largest = max(cfg.measure.shapes, key=lambda s: s[0] * s[1])  # the first of equal sizes
+    return latency_key(largest, cfg.measure.threads[0])
+
+
 @dataclass(frozen=True)
 class Objectives:
     """What the front ranks: PSNR (``tflite`` or ``keras``, maximised) and the median latency at ``latency``
@@ -88,8 +99,7 @@ class Objectives:
 
     @classmethod
     def of(cls, cfg) -> "Objectives":
-        key = cfg.search.latency or latency_key(cfg.measure.shapes[0], cfg.measure.threads[0])
-        return cls(key, cfg.search.psnr, cfg.portability.objective, cfg.search.max_latency_ms,
+        return cls(ranked_key(cfg), cfg.search.psnr, cfg.portability.objective, cfg.search.max_latency_ms,
                    cfg.rank.confidence, tuple(cfg.portability.require), cfg.rank.quality_margin_db,
                    cfg.rank.latency_margin)
 

@@ -41,7 +41,7 @@ def test_the_measured_verdict_replaces_the_tables_for_a_required_gpu():
 
 
 def test_the_report_shows_the_measured_column_and_a_disagreement():
-    from portable_deblur.report.html import portability_rows
+    from portable_deblur.report.portability import portability_rows
 
     row = ResultRow(id="a", arch="unet", values={}, status="ok",
                     portability={"gpu": {"fallback": {}, "accelerator_mac_fraction": 1.0}},

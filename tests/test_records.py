@@ -5,7 +5,8 @@ import pytest
 
 from portable_deblur.config import load_config
 from portable_deblur.optimize.plan import TRAINED, plan
-from portable_deblur.records import LatencyKey, ResultRow, Variant, best_ms, latency_key
+from portable_deblur.records import ResultRow, Variant
+from portable_deblur.latency import LatencyKey, best_ms, latency_key
 from portable_deblur.registry import ConfigError
 
 

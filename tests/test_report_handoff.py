@@ -2,6 +2,7 @@
 bundles app teams receive (verified with the standalone LiteRT runtime)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,13 +20,14 @@ BASE = "unet__activation-relu__upsampler-depth_to_space"
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, tiny_overrides):
-    """One tiny search: two U-Nets, one with an int8 variant (so optimizations differ on the front)."""
+    """One tiny search: two U-Nets, one with an int8 variant (so optimizations differ on the front), measured at
+    32x32 and at 1280x720, the size an app runs (the front ranks by it)."""
     from portable_deblur.search.run import prepare, run_search
 
     root = tmp_path_factory.mktemp("runs")
     args = ["space=upsampling", *tiny_overrides, f"run.root={root}", "grid.upsampler=[depth_to_space,bilinear]",
             "grid.activation=[relu]", "optimize.ptq=[int8]", "optimize.representative_count=2", "run.name=tiny",
-            "measure.resolutions=[[32,32],[32,64]]"]
+            "measure.resolutions=[[32,32],[720,1280]]"]
     cfg, violations, dataset, study = prepare(args)
     run_search(cfg, violations, study, dataset)
     return study.layout.root
@@ -50,7 +52,7 @@ def test_report_page_holds_every_section_and_its_images(tiny_run):
 
 def test_choice_effects_average_over_the_other_choices():
     from portable_deblur.rank import Objectives
-    from portable_deblur.report.html import choice_effects
+    from portable_deblur.report.effects import choice_effects
 
     def row(up, act, db, ms, ptq=None, steps=900):
         values = {"upsampler": up, "activation": act, **({"ptq": ptq} if ptq else {})}
@@ -119,19 +121,25 @@ def test_handoff_bundles_verify_with_litert_and_tampering_is_caught(tiny_run, tm
     assert list(front.iterdir()) and all((b / "manifest.json").is_file() for b in front.iterdir())
     int8 = out / f"{BASE}__ptq-int8"
     manifest = json.loads((int8 / "manifest.json").read_text())
-    assert set(manifest["sha256"]) == {"model.tflite", "golden_input.npy", "golden_output.npy", "README.md"}
+    assert manifest["golden"]["pairs"][0] == ["model.tflite", "golden_input.npy", "golden_output.npy"]
+    sized = {name for pair in manifest["golden"]["pairs"][1:] for name in pair}
+    assert {"model_32x32.tflite", "golden_input_32x32.npy", "golden_output_32x32.npy"} <= sized  # every measured size
+    assert set(manifest["sha256"]) == {"model.tflite", "golden_input.npy", "golden_output.npy", "README.md", *sized}
+    readme = (int8 / "README.md").read_text()
+    assert all(f"`{name}`" in readme for name in manifest["sha256"] if name.endswith(".tflite"))
+    assert "model_<H>x<W>" not in readme and "each `model_" not in readme  # names only files that are there
     assert manifest["version"] == "2.1.0" and manifest["quantization"] == "int8"
-    assert manifest["input"]["shape"] == [1, 32, 32, 3] and manifest["input"]["range"] == [0.0, 1.0]
+    assert manifest["input"]["shape"] == [1, 720, 1280, 3] and manifest["input"]["range"] == [0.0, 1.0]
     assert manifest["pad_to_multiple_of"] == 16 and manifest["candidate"]["arguments"]["upsampler"] == "depth_to_space"
     assert any(op["op"] == "CONV_2D" and op["input_dtypes"] == "int8" for op in manifest["op_inventory"])
-    assert "gpu" in manifest["delegate_fallback"] and "32x32_t2" in manifest["latency"]
+    assert "gpu" in manifest["delegate_fallback"] and "720x1280_t2" in manifest["latency"]
     assert manifest["libraries"]["ai-edge-litert"] != "not installed" and manifest["params"] > 0
     meta = read((int8 / "model.tflite").read_bytes())
     assert meta["name"] == f"{BASE}__ptq-int8" and meta["version"] == "2.1.0"
-    assert meta["inputs"][0]["std"] == [255.0] and meta["inputs"][0]["height"] == 32
-    assert "pad height and width up to a multiple of 16" in (int8 / "README.md").read_text()
+    assert meta["inputs"][0]["std"] == [255.0] and meta["inputs"][0]["height"] == 720
+    assert "height and width in multiples of 16" in readme
     golden = np.load(int8 / "golden_input.npy")
-    assert golden.shape == (1, 32, 32, 3) and golden.std() > 0.01  # a real image, not a constant
+    assert golden.shape == (1, 720, 1280, 3) and golden.std() > 0.01  # a real image, not a constant
 
     handoff.verify_bundle(int8)  # passes untouched
     data = bytearray((int8 / "model.tflite").read_bytes())
@@ -148,7 +156,7 @@ def test_handoff_at_the_apps_sizes_exports_verifies_and_times_each(tiny_run, tmp
     assert handoff.main([f"run={tiny_run}", f"candidate={BASE}__ptq-int8", f"out={out}", "resolution=48x64,40x40"]) == 0
     bundle = out / f"{BASE}__ptq-int8"
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert set(manifest["resolutions"]) == {"48x64", "40x40"}
+    assert {"48x64", "40x40", "32x32"} <= set(manifest["resolutions"])  # asked for, and measured by the run
     sized, padded = manifest["resolutions"]["48x64"], manifest["resolutions"]["40x40"]
     assert sized["input"]["shape"] == [1, 48, 64, 3] and sized["latency"]["median_ms"] > 0
     assert padded["padded_to"] == "48x48" and padded["input"]["shape"] == [1, 48, 48, 3]  # multiple of 16
@@ -160,6 +168,37 @@ def test_handoff_at_the_apps_sizes_exports_verifies_and_times_each(tiny_run, tmp
     (bundle / "golden_output_40x40.npy").write_bytes((bundle / "golden_output_48x64.npy").read_bytes())
     with pytest.raises(ValueError, match="SHA-256 mismatch for .*golden_output_40x40.npy"):
         handoff.verify_bundle(bundle)
+
+
+def test_a_bundles_readme_followed_for_a_720p_frame_reproduces_the_golden_output(tiny_run, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    assert handoff.main([f"run={tiny_run}", f"candidate={BASE}", f"out={tmp_path}"]) == 0
+    bundle = tmp_path / BASE
+    readme = (bundle / "README.md").read_text()
+    # "Pick the file whose input shape is your frame's size": the README's line for 720x1280 frames.
+    line = next(line for line in readme.splitlines() if "for 720x1280 frames" in line)
+    model, golden_in, golden_out = re.findall(r"`([^`]+\.(?:tflite|npy))`", line)
+    # "Checking your integration": LiteRT, one thread, the golden input, invoke, within golden.atol.
+    interpreter = Interpreter(model_path=str(bundle / model), num_threads=1)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    assert list(inp["shape"]) == [1, 720, 1280, 3]
+    interpreter.set_tensor(inp["index"], np.load(bundle / golden_in))
+    interpreter.invoke()
+    atol = json.loads((bundle / "manifest.json").read_text())["golden"]["atol"]
+    assert np.max(np.abs(interpreter.get_tensor(out["index"]) - np.load(bundle / golden_out))) <= atol
+    # "Feeding it": a 720p frame as pixel / 255 gives a frame back as clip(value, 0, 1) * 255.
+    frame = np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    interpreter.set_tensor(inp["index"], (frame / 255.0).astype(np.float32)[None])
+    interpreter.invoke()
+    sharp = np.clip(interpreter.get_tensor(out["index"])[0], 0, 1) * 255
+    assert sharp.shape == frame.shape and np.isfinite(sharp).all()
+    # "Another frame size": the README's own command exports one more size into the bundle.
+    command = next(line.strip(" `") for line in readme.splitlines() if "resolution=HEIGHTxWIDTH" in line)
+    args = command.replace("HEIGHTxWIDTH", "48x64").split()[3:]
+    assert handoff.main([*args, f"out={tmp_path / 'more'}"]) == 0
+    assert (tmp_path / "more" / BASE / "model_48x64.tflite").is_file()
 
 
 def test_handoff_errors_name_the_bad_value(tiny_run, capsys):

@@ -177,7 +177,7 @@ def test_trial_log_prints_one_line_per_trial(capsys):
 
     from portable_deblur.config import load_config
     from portable_deblur.records import ResultRow
-    from portable_deblur.search.run import TrialLog
+    from portable_deblur.search.summary import TrialLog
     from portable_deblur.search.study import Outcome
 
     row = ResultRow(id="unet__x", arch="unet", values={}, status="ok", psnr_tflite=26.5, psnr_blurry=26.0,

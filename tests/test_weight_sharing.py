@@ -211,7 +211,7 @@ def _row(cid, psnr, ms, steps, inherited=0, **values):
 
 def test_only_rows_trained_equally_are_compared_on_the_front_and_in_the_choice_effects():
     from portable_deblur.rank import Objectives, front_rows
-    from portable_deblur.report.html import choice_effects
+    from portable_deblur.report.effects import choice_effects
     from portable_deblur.report.sharing import sharing_rows
 
     spec = Objectives(psnr="tflite", latency="32x32_t2")

@@ -2,7 +2,7 @@
 artifact is timed alternately with (``measure.time_interpreter``). Its ratio to the reference does not move
 when the whole machine gets faster or slower, as per-trial milliseconds do (up to 2x between windows on
 shared machines); ratio x the reference's milliseconds at the run's start is the latency the study and the
-report both rank by (``records.best_ms``)."""
+report both rank by (``latency.best_ms``)."""
 from pathlib import Path
 from typing import Dict, Tuple
 
@@ -42,7 +42,7 @@ def reference_ms(layout, cfg) -> Dict[str, float]:
     process, so a busy moment at the run's start (seen: 5.1 to 10.6 ms for the same 256x256 file) does not set
     the run's units."""
     from portable_deblur.deploy.measure import measure
-    from portable_deblur.records import latency_key
+    from portable_deblur.latency import latency_key
 
     return {latency_key(shape, threads): min(measure(layout.reference(tuple(shape)), cfg.measure, threads).median_ms
                                              for _ in range(cfg.measure.reference_repeats))

@@ -3,34 +3,36 @@ bundles for app teams.
 
 One folder per chosen artifact (a row of the run: a float model or one of its quantized variants):
 
-    model.tflite        the artifact, with TFLite metadata embedded (name, description, version, author,
-                        input/output image layout, normalisation and range)
+    model.tflite        the artifact at the frame size the run ranked by (the largest it measured), with TFLite
+                        metadata embedded (name, description, version, author, input/output image layout,
+                        normalisation and range)
     golden_input.npy    one validation input, float32 [1, H, W, C] in [0, 1]
     golden_output.npy   what LiteRT returned for it from this very file
     manifest.json       shapes, dtypes, ranges, quantization parameters, op inventory, delegate fallback table,
                         measured latency, PSNR/SSIM, MACs, params, the source candidate and training config,
                         library versions, and the SHA-256 of every other file
     README.md           how to feed it, pad and crop, dequantize
-    model_<H>x<W>.tflite + golden_*_<H>x<W>.npy   with ``resolution=``: the network at each app size, verified
-                        and timed here (``manifest.json`` ``resolutions``: input shape, padding, latency)
+    model_<H>x<W>.tflite + golden_*_<H>x<W>.npy   the network at every other size the run measured, at the
+                        size its validation frames were scored at, and at each ``resolution=`` asked for
+                        (``manifest.json`` ``resolutions``: input shape, padding, latency)
 
 ``python -m portable_deblur.handoff verify=<bundle dir>`` checks a bundle with the standalone LiteRT runtime
 (not TensorFlow): every SHA-256, then the golden input through the file against the golden output.
 Every file is written atomically (temp file + rename), so an interrupted handoff never leaves a truncated one.
 """
 import dataclasses
-import hashlib
 import io
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from portable_deblur.environment import library_versions
 from portable_deblur.files import atomic_write
 from portable_deblur.handoff.readme import app_readme
+from portable_deblur.handoff.verify import sha256, verify_bundle
 from portable_deblur.registry import ConfigError
 from portable_deblur.search import attrs
 from portable_deblur.records import searched
@@ -52,10 +54,6 @@ def parse_args(argv: Sequence[str]) -> Dict[str, str]:
     if args.get("out") and Path(args["out"]).expanduser().is_file():
         raise ConfigError(f"handoff out= must be a folder (bundles are written under it); {args['out']!r} is a file")
     return args
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -111,7 +109,8 @@ def write_model(study, row, folder: Path, stem: str, tflite: bytes, multiple: in
         name=row.id, version=version, author=author, license="",
         description=(f"Image deblurring ({row.arch}, {row.optimization}). Input: one blurry RGB frame, float32 "
                      f"[1, {h}, {w}, {c}] in [0, 1] (pixel / 255); output: the sharp frame, same shape, same range "
-                     f"(clip to [0, 1], multiply by 255). Other sizes: pad to a multiple of {multiple} and crop back."),
+                     f"(clip to [0, 1], multiply by 255). Runs at exactly this shape; the bundle's README says how to get "
+                     f"another size (a multiple of {multiple})."),
         inputs=[TensorInfo("blurry", "blurry frame, RGB, value = pixel / 255", h, w, c)],
         outputs=[TensorInfo("sharp", "restored frame, RGB, pixel = clip(value, 0, 1) * 255", h, w, c)])
     tflite = embed(tflite, info)
@@ -133,25 +132,45 @@ def _io_details(interpreter):
     return interpreter.get_input_details()[0], interpreter.get_output_details()[0]
 
 
-def _at_size(study, row, folder: Path, shape, multiple: int, version: str, author: str) -> dict:
-    """The bundle's file for an app size: exported, verified by its golden pair, timed on this host."""
+def _at_size(study, row, folder: Path, shape, multiple: int, version: str, author: str, stem: str) -> dict:
+    """The bundle's file for one frame size, verified by its golden pair, with its latency: the run's own
+    figure where the run measured that size, else timed on this host."""
     from portable_deblur.deploy.measure import measure
     from portable_deblur.handoff.sizes import export_at
+    from portable_deblur.latency import latency_key
 
-    entry = write_model(study, row, folder, f"model_{shape[0]}x{shape[1]}", export_at(study, row, shape, multiple),
-                        multiple, version, author)
+    entry = write_model(study, row, folder, stem, export_at(study, row, shape, multiple), multiple, version, author)
     threads = study.cfg.measure.threads[0]
-    entry["latency"] = dataclasses.asdict(measure(folder / entry["file"], study.cfg.measure, threads))
-    entry["latency_key"] = f"{shape[0]}x{shape[1]}_t{threads}"
+    key = latency_key(shape, threads)
+    if key in row.latency:
+        ms = row.latency_interval(key)
+        entry["latency"] = {"median_ms": ms.estimate, "low_ms": ms.low, "high_ms": ms.high,
+                            "measured": "in the search run, paired with its reference network"}
+    else:
+        entry["latency"] = {**dataclasses.asdict(measure(folder / entry["file"], study.cfg.measure, threads)),
+                            "measured": "at the handoff, on this host"}
+    entry["latency_key"] = key
+    entry["frames"] = f"{shape[0]}x{shape[1]}"
     padded_to = entry["input"]["shape"][1:3]
     if tuple(padded_to) != tuple(shape):
         entry["padded_to"] = f"{padded_to[0]}x{padded_to[1]}"
     return entry
 
 
+def bundle_sizes(study, row, resolutions=()) -> List[Tuple[int, int]]:
+    """The frame sizes a bundle holds, the one the run ranked by first: every size the run measured, the size
+    its validation frames were scored at, then the sizes asked for (``resolution=``)."""
+    from portable_deblur.latency import LatencyKey
+    from portable_deblur.rank import Objectives
+
+    ranked = LatencyKey.parse(Objectives.of(study.cfg).latency).shape
+    scored = [study.layout.artifact_parts(row.artifacts["eval"])[1]] if row.artifacts.get("eval") else []
+    return list(dict.fromkeys([ranked, *study.cfg.measure.shapes, *scored, *map(tuple, resolutions)]))
+
+
 def build_bundle(study, row, out: Path, version: str, author: str, resolutions=()) -> Path:
-    """Write the bundle of one row under ``out/<row id>/`` (plus one file per app size in ``resolutions``);
-    returns its folder."""
+    """Write the bundle of one row under ``out/<row id>/``: ``model.tflite`` at the size the run ranked by and
+    ``model_<H>x<W>.tflite`` at every other size of ``bundle_sizes``; returns its folder."""
     from portable_deblur.models.build import size_multiple
     from portable_deblur.models.candidate import candidate_at
 
@@ -161,13 +180,23 @@ def build_bundle(study, row, out: Path, version: str, author: str, resolutions=(
                           f"run the handoff where that worker wrote it")
     candidate = candidate_at(row.arch, study.cfg.model, searched(row.values))
     multiple, folder = size_multiple(candidate), Path(out) / row.id
-    main = write_model(study, row, folder, "model", source.read_bytes(), multiple, version, author)
-    sizes = {f"{h}x{w}": _at_size(study, row, folder, (h, w), multiple, version, author) for h, w in resolutions}
-    atomic_write(folder / "README.md", app_readme(row, main, sizes, multiple))  # handoff/readme.py
-    files = [name for e in (main, *sizes.values()) for name in (e["file"], e["golden_input"], e["golden_output"])]
-    manifest = {
+    ranked, *others = bundle_sizes(study, row, resolutions)
+    main = _at_size(study, row, folder, ranked, multiple, version, author, "model")
+    sizes = {f"{h}x{w}": _at_size(study, row, folder, (h, w), multiple, version, author, f"model_{h}x{w}")
+             for h, w in others}
+    atomic_write(folder / "README.md", app_readme(row, main, sizes, multiple, study.layout.root.resolve()))  # handoff/readme.py
+    atomic_write(folder / "manifest.json", json.dumps(_manifest(study, row, candidate, folder, main, sizes, multiple,
+                                                                version, author), indent=2, default=str))
+    return folder
+
+
+def _manifest(study, row, candidate, folder: Path, main: dict, sizes: dict, multiple: int, version: str,
+              author: str) -> dict:
+    entries = (main, *sizes.values())
+    files = [name for e in entries for name in (e["file"], e["golden_input"], e["golden_output"])]
+    return {
         "id": row.id, "version": version, "author": author, "metadata": main["metadata"],
-        "input": main["input"], "output": main["output"], "pad_to_multiple_of": multiple,
+        "input": main["input"], "output": main["output"], "frames": main["frames"], "pad_to_multiple_of": multiple,
         "quantization": row.optimization, "quality": _quality(row), "latency": row.latency,
         "resolutions": {k: {n: v for n, v in e.items() if n != "metadata"} for k, e in sizes.items()},
         "macs": row.macs, "params": row.params,
@@ -180,11 +209,9 @@ def build_bundle(study, row, out: Path, version: str, author: str, resolutions=(
         # The machine the numbers above were measured on (same seed, same numbers holds there).
         "environment": study.study.user_attrs.get(attrs.ENVIRONMENT + row.worker),
         "golden": {"atol": GOLDEN_ATOL if main["output"]["dtype"].startswith("float") else 0, "threads": 1,
-                   "pairs": [[e["file"], e["golden_input"], e["golden_output"]] for e in (main, *sizes.values())]},
+                   "pairs": [[e["file"], e["golden_input"], e["golden_output"]] for e in entries]},
         "sha256": {name: sha256(folder / name) for name in [*files, "README.md"]},
     }
-    atomic_write(folder / "manifest.json", json.dumps(manifest, indent=2, default=str))
-    return folder
 
 
 def _quality(row) -> dict:
@@ -207,37 +234,6 @@ def _architecture(row, candidate) -> dict:
             # Training: the steps its start had (a supernet / pretrained start) and its own.
             "training": {"inherited_steps": row.inherited_steps, "inherited_from": row.inherited_from or None,
                          "own_steps": row.steps}}
-
-
-def verify_bundle(folder: Path) -> None:
-    """Raise ValueError unless every file matches its SHA-256 and the golden input reproduces the golden
-    output through the bundled ``.tflite`` with the standalone LiteRT runtime."""
-    from portable_deblur.deploy.runtime import load_interpreter  # LiteRT only: what an app team has
-
-    folder = Path(folder)
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise ValueError(f"{folder} is not a handoff bundle: no manifest.json")
-    manifest = json.loads(manifest_path.read_text())
-    for name, digest in manifest["sha256"].items():
-        path = folder / name
-        if not path.is_file():
-            raise ValueError(f"{path} listed in manifest.json is missing")
-        if sha256(path) != digest:
-            raise ValueError(f"SHA-256 mismatch for {path}: the file was changed after the handoff")
-    pairs = manifest["golden"].get("pairs") or [["model.tflite", "golden_input.npy", "golden_output.npy"]]
-    for model, x_name, y_name in pairs:
-        interpreter = load_interpreter(folder / model, threads=1)
-        inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-        x = np.load(folder / x_name)
-        interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))
-        interpreter.invoke()
-        y = interpreter.get_tensor(out["index"])
-        expected = np.load(folder / y_name)
-        err = float(np.max(np.abs(y.astype(np.float64) - expected.astype(np.float64))))
-        if y.shape != expected.shape or err > manifest["golden"]["atol"]:
-            raise ValueError(f"golden output mismatch for {folder / model}: max |diff| {err:.3g} "
-                             f"> atol {manifest['golden']['atol']}")
 
 
 def handoff(run: str, candidate: Optional[str] = None, pareto: bool = False, out: Optional[str] = None,

@@ -1,37 +1,55 @@
-"""The README.md of a handoff bundle: what an app engineer needs to feed the network and check it."""
+"""The README.md of a handoff bundle: which files it holds (one per frame size: a ``.tflite`` runs only at the
+input shape it was built for), how to feed one, how to get another size, and how to check an integration."""
+from pathlib import Path
 
 
-def app_readme(row, main: dict, sizes: dict, multiple: int) -> str:
-    lat = next(iter(row.latency.items()), ("-", {}))
+def _file_line(entry: dict, note: str) -> str:
+    _, h, w, c = entry["input"]["shape"]
+    lat = entry["latency"]
+    padded = f", padded up from {entry['frames']}: pad the frame to {h}x{w} and crop the output back" \
+        if "padded_to" in entry else ""
+    return (f"- `{entry['file']}`: input `[1, {h}, {w}, {c}]` for {entry['frames']} frames{padded}{note}; median "
+            f"{lat['median_ms']:.1f} ms at {entry['latency_key']} (height x width, threads), measured "
+            f"{lat['measured']}. Golden pair: `{entry['golden_input']}` -> `{entry['golden_output']}`.\n")
+
+
+def app_readme(row, main: dict, sizes: dict, multiple: int, run: Path) -> str:
     _, h, w, c = main["input"]["shape"]
-    listing = "".join(f"- `{e['file']}`: input `[1, {e['input']['shape'][1]}, {e['input']['shape'][2]}, {c}]` for "
-                      f"{key} frames{' (pad to ' + e['padded_to'] + ')' if 'padded_to' in e else ''}; median "
-                      f"{e['latency']['median_ms']:.1f} ms at {e['latency_key']} on the search machine\n"
-                      for key, e in sizes.items())
-    other = ("the files below are built for your sizes:\n" + listing if sizes else
-             f"the file is built for exactly {h}x{w}; `python -m portable_deblur.handoff ... resolution=HxW` "
-             f"exports, verifies and times one at your size.\n")
+    files = _file_line(main, " -- the size the search ranked networks by") + "".join(
+        _file_line(e, "") for e in sizes.values())
     return f"""# {row.id}
 
 Image deblurring network for on-device use ({row.arch}, {row.optimization}). PSNR on validation
-{row.psnr_tflite:.2f} dB (the blurry input scores {row.psnr_blurry:.2f} dB); median latency
-{lat[1].get('median_ms', float('nan')):.1f} ms at {lat[0]} (height x width, threads) with LiteRT on the machine
-that ran the search -- time it on your phone.
+{row.psnr_tflite:.2f} dB (the blurry input scores {row.psnr_blurry:.2f} dB). Latency below is LiteRT on the
+machine that ran the search -- time it on your phone.
 
-## Sizes
-`model.tflite` takes `[1, {h}, {w}, {c}]`; {other}
+## Files: one per frame size
+A `.tflite` file runs at exactly the input shape it was built for. This bundle holds:
+
+{files}
 ## Feeding it
-- Input `blurry`: float32 `[1, {h}, {w}, {c}]`, RGB, each value = pixel / 255 (range [0, 1]), NHWC.
+- Pick the file whose input shape is your frame's size.
+- Input `blurry`: float32 `[1, H, W, {c}]` of that file, RGB, each value = pixel / 255 (range [0, 1]), NHWC.
 - Output `sharp`: float32, same shape; pixel = clip(value, 0, 1) * 255.
-- Other frame sizes: pad height and width up to a multiple of {multiple} (edge-replicate the last row/column),
-  run, then crop the output back.
 - Quantization: input and output stay float32 (the converter adds QUANTIZE/DEQUANTIZE inside the model
   for int8 variants); if you convert to integer I/O yourself, use the scale and zero point in
   `manifest.json` (`real = scale * (q - zero_point)`).
 
+## Another frame size
+- A frame smaller than a file's input: edge-replicate its last row and column up to that shape, run, and crop
+  the output back to the frame (it costs the whole file's time).
+- Any other size: export a file at that size from the search run, verified and timed like these:
+  `python -m portable_deblur.handoff run={run} candidate={row.id} resolution=HEIGHTxWIDTH`
+  (this network needs height and width in multiples of {multiple}: a size that is not is exported padded up
+  to one; pad your frames likewise and crop the output back).
+
 ## Checking your integration
-`golden_input.npy` through `model.tflite` must give `golden_output.npy` (within `manifest.json`'s
-`golden.atol`), and likewise each `model_<H>x<W>.tflite` with its `golden_*_<H>x<W>.npy`. `python -m portable_deblur.handoff verify=<this folder>` does exactly that with LiteRT and
+1. Load `model.tflite` with LiteRT (`ai_edge_litert.interpreter.Interpreter`, one thread).
+2. Set its input to `golden_input.npy` (float32 `[1, {h}, {w}, {c}]`, already pixel / 255) and invoke.
+3. Its output must equal `golden_output.npy` within `manifest.json`'s `golden.atol`.
+
+Likewise each file above with its own golden pair (`manifest.json` `golden.pairs`).
+`python -m portable_deblur.handoff verify=<this folder>` does exactly that for every file with LiteRT and
 checks every file's SHA-256 against `manifest.json`.
 
 ## Where it falls back

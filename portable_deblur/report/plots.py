@@ -4,7 +4,8 @@ from typing import List, Sequence
 
 from portable_deblur.decision import label
 from portable_deblur.rank import Objectives
-from portable_deblur.records import LatencyKey, ResultRow
+from portable_deblur.records import ResultRow
+from portable_deblur.latency import LatencyKey
 
 
 _MARKERS = "osD^vP*X"

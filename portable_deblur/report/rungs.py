@@ -65,7 +65,7 @@ def dropped_but_kept(history: Sequence[ResultRow], rungs: Sequence[int], full_fr
 def rungs_section(history: Sequence[ResultRow], spec: Objectives, rungs: Sequence[int],
                   full_front_ids: Optional[Sequence[str]] = None) -> List[str]:
     """The report's multi-fidelity section (HTML parts); empty without rungs."""
-    from portable_deblur.report.html import html_table
+    from portable_deblur.report.table import html_table
 
     if not rungs:
         return []

@@ -18,7 +18,7 @@ def sharing_rows(rows: Sequence[ResultRow]) -> List[Dict]:
 
 def sharing_section(rows: Sequence[ResultRow]) -> List[str]:
     """The report's weight-sharing section (HTML parts); empty when no candidate started from shared weights."""
-    from portable_deblur.report.html import html_table
+    from portable_deblur.report.table import html_table
 
     table = sharing_rows(rows)
     if not table or not table[0]["own_steps"]:  # judged straight from the shared weights: nothing to compare

@@ -5,7 +5,8 @@ from portable_deblur.decision import Decision, decide
 from portable_deblur.layout import RunLayout
 from portable_deblur.rank import Objectives, front_rows
 from portable_deblur.records import ResultRow, write_csv
-from portable_deblur.report.html import visual_crops, write_html
+from portable_deblur.report.crops import visual_crops
+from portable_deblur.report.html import write_html
 from portable_deblur.report.rungs import rungs_section
 from portable_deblur.report.sharing import sharing_section
 from portable_deblur.report.plots import latency_table, plot_latency_vs_resolution, plot_pareto

@@ -17,7 +17,8 @@ from portable_deblur.files import atomic_write
 from portable_deblur.layout import RunLayout
 from portable_deblur.optimize.mixed import float_islands
 from portable_deblur.optimize.options import MIXED
-from portable_deblur.records import Artifact, ResultRow, Variant, latency_key
+from portable_deblur.records import Artifact, ResultRow, Variant
+from portable_deblur.latency import latency_key
 from portable_deblur.train.evaluate import quality_and_fidelity
 from portable_deblur.train.fit import log_scalars
 from portable_deblur.train.judge import Trained, pipeline_figures

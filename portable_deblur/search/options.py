@@ -11,7 +11,7 @@ WEIGHT_SHARING = ("none", "supernet")  # supernet: one weight-sharing network fo
 
 def measured_keys(cfg) -> list:
     """Every latency key a run measures: ``HxW_tN`` per resolution and thread count."""
-    from portable_deblur.records import latency_key
+    from portable_deblur.latency import latency_key
 
     return [latency_key((h, w), t) for h, w in cfg.measure.shapes for t in cfg.measure.threads]
 

@@ -7,7 +7,8 @@ from typing import Dict, Sequence
 from portable_deblur.config import Config
 from portable_deblur.models.candidate import Candidate
 from portable_deblur.rank import Objectives
-from portable_deblur.records import LatencyKey, ResultRow
+from portable_deblur.records import ResultRow
+from portable_deblur.latency import LatencyKey
 from portable_deblur.search.study import SearchStudy
 
 

@@ -7,7 +7,8 @@ from typing import Any, Dict, List, Sequence
 import optuna
 
 from portable_deblur.estimates import Duel, PairedLatency
-from portable_deblur.records import ResultRow, with_paired_latency, write_csv
+from portable_deblur.records import ResultRow, write_csv
+from portable_deblur.latency import with_paired_latency
 from portable_deblur.search import attrs
 
 
@@ -43,7 +44,7 @@ class RowStore:
         return self.study.user_attrs.get(attrs.REFERENCE_MS, {})
 
     def stabilize(self, rows: List[ResultRow], level: float = 0.95) -> List[ResultRow]:
-        """``rows`` with their paired latency in the run's unit (``records.with_paired_latency`` with this
+        """``rows`` with their paired latency in the run's unit (``latency.with_paired_latency`` with this
         study's anchor): the figure the study's objective values use until the final re-timing."""
         return with_paired_latency(rows, self.reference_ms(), level)
 

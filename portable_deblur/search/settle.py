@@ -13,7 +13,8 @@ from portable_deblur.config import Config
 from portable_deblur.confidence import Interval
 from portable_deblur.rank import Objectives, competing, faster, front_rows, latency_ratio, promote
 from portable_deblur.estimates import Duel
-from portable_deblur.records import LatencyKey, ResultRow
+from portable_deblur.records import ResultRow
+from portable_deblur.latency import LatencyKey
 from portable_deblur.search import attrs
 
 
