@@ -20,7 +20,8 @@ from pathlib import Path
 from portable_deblur.models.candidate import make_id
 from portable_deblur.deploy.measure import measure_interleaved
 from portable_deblur.rank import Objectives
-from portable_deblur.records import LatencyKey, searched
+from portable_deblur.records import searched
+from portable_deblur.latency import LatencyKey
 from portable_deblur.search.study import SearchStudy
 
 PAIR_ROUNDS = 15

@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     from portable_deblur.deploy.runtime import predictor
     from portable_deblur.files import atomic_write
     from portable_deblur.models.build import size_multiple
-    from portable_deblur.records import LatencyKey
+    from portable_deblur.latency import LatencyKey
     from portable_deblur.registry import lookup
     from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality
 
