@@ -4,16 +4,10 @@ import os
 import pytest
 
 from portable_deblur.config import load_config
+from portable_deblur.config.smoke import SMOKE
 
-# Tiny scale for every test: 64-px photos, 32-px crops, a few steps, width 4.
-TINY = [
-    "data.max_side=64", "data.train_images=[astronaut,coffee]", "data.val_images=[chelsea]",
-    "data.leaves_size=64", "data.val_blurs_per_image=1",
-    "train.steps=3", "train.batch_size=2", "train.crop=32", "train.log_every=1",
-    "measure.resolutions=[[32,32]]", "measure.runs=2", "measure.warmup=1", "measure.interleaved_rounds=0",
-    "measure.reference_repeats=1",
-    "model.width=4", "search.rungs=[]", "train.init=null",
-]
+# Tiny scale for every test (the package's smoke scale, also every benchmark's --tiny mode).
+TINY = list(SMOKE)
 
 
 @pytest.fixture(scope="session")

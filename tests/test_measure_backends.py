@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from portable_deblur.config import load_config
-from portable_deblur.deploy.measure import adb_commands, measure_adb, parse_benchmark_output, scaling_exponent
+from portable_deblur.deploy.adb import adb_commands, measure_adb, parse_benchmark_output
+from portable_deblur.deploy.measure import scaling_exponent
 from portable_deblur.registry import ConfigError
 from portable_deblur.search.artifact import padded
 

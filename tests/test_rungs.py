@@ -14,7 +14,8 @@ from portable_deblur.config import load_config
 from portable_deblur.rank import hypervolume, nondominated_sort, promote, promotion_count
 from portable_deblur.records import ResultRow
 from portable_deblur.search import trial as trial_module
-from portable_deblur.search.study import Outcome, SearchStudy
+from portable_deblur.search.jobs import Outcome
+from portable_deblur.search.study import SearchStudy
 
 FOUR = ["grid.upsampler=[transpose,bilinear]", "grid.activation=[relu,prelu]"]
 

@@ -11,7 +11,7 @@ import pytest
 from portable_deblur.search import artifact, trial
 from portable_deblur.deploy.flatbuffer import op_counts
 from portable_deblur.registry import ConfigError
-from portable_deblur.search.run import main, prepare, run_search
+from portable_deblur.search.run import prepare, run_search
 
 TWO = ["grid.upsampler=[transpose,bilinear]", "grid.activation=[relu]"]
 
@@ -178,7 +178,7 @@ def test_trial_log_prints_one_line_per_trial(capsys):
     from portable_deblur.config import load_config
     from portable_deblur.records import ResultRow
     from portable_deblur.search.summary import TrialLog
-    from portable_deblur.search.study import Outcome
+    from portable_deblur.search.jobs import Outcome
 
     row = ResultRow(id="unet__x", arch="unet", values={}, status="ok", psnr_tflite=26.5, psnr_blurry=26.0,
                     latency={"256x256_t2": {"median_ms": 21.25}},

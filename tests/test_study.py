@@ -14,7 +14,8 @@ from optuna.trial import TrialState
 from portable_deblur.config import load_config
 from portable_deblur.registry import ConfigError
 from portable_deblur.records import ResultRow
-from portable_deblur.search.study import Outcome, SearchStudy
+from portable_deblur.search.jobs import Outcome
+from portable_deblur.search.study import SearchStudy
 
 TWO = ["grid.upsampler=[transpose,bilinear]", "grid.activation=[relu]"]
 FOUR = ["grid.upsampler=[transpose,bilinear]", "grid.activation=[relu,prelu]"]

@@ -102,7 +102,11 @@ def test_training_in_pieces_from_a_checkpoint_equals_training_at_once(tiny_cfg, 
 
 
 def test_warm_start_loads_the_saved_weights_and_names_a_mismatch(tiny_dataset, tmp_path):
-    from portable_deblur.train.fit import init_file, warm_start
+    from portable_deblur.models.supernet import inherit
+    from portable_deblur.train.start import init_file, saved_table
+
+    def warm_start(model, path):
+        inherit(model, saved_table(path), {}, f"train.init={str(path)!r}")
 
     source = _model()
     source.set_weights([w + 0.5 for w in source.get_weights()])
@@ -114,7 +118,7 @@ def test_warm_start_loads_the_saved_weights_and_names_a_mismatch(tiny_dataset, t
     warm_start(target, tmp_path / "cand" / "model.keras")
     assert all(np.array_equal(a, b) for a, b in zip(source.get_weights(), target.get_weights()))
     wider = build_unet(width=8, enc_blocks=[1, 1], dec_blocks=[1, 1], middle_blocks=1, activation="prelu")
-    with pytest.raises(ConfigError, match=r"layer 'enc0_blk0_conv\w*' has weights \[\(3, 3, \d+, 8\)"):
+    with pytest.raises(ConfigError, match=r"does not fit this candidate: its first mismatch is layer 'enc0_blk0_conv\w*', weights \[\(3, 3, \d+, 8\)"):
         warm_start(wider, tmp_path / "cand" / "model.keras")
     with pytest.raises(ConfigError, match="holds no model.keras for candidate 'x'"):
         init_file(str(tmp_path / "missing"), "x")

@@ -1,6 +1,5 @@
 """Weight sharing: one supernet per grid, candidates extracted as plain models, the pretrained start, rows
 compared at equal training, and the training precision a machine gets."""
-import dataclasses
 import json
 
 import numpy as np

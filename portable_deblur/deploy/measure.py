@@ -3,7 +3,8 @@
 Locally each artifact is timed in its own process (``python -m portable_deblur.deploy.measure``) so one model's
 allocator and thread-pool state cannot leak into another's numbers, and the child's peak RSS is the
 artifact's own. Timing noise on shared machines can reach 2x between windows, so we report median, p90
-and spread (CV), never a single run. ``backend=adb`` runs TFLite's ``benchmark_model`` on a phone.
+and spread (CV), never a single run. ``backend=adb`` runs TFLite's ``benchmark_model`` on a phone
+(``deploy.adb``).
 
 A busy machine inflates wall times unevenly: on 2 cores a 2-thread inference needs both, and another process
 running part of the time made a default run's figures 1.15-1.39x too high and misordered them. So every timed
@@ -18,51 +19,19 @@ the child, how much CPU that parent used meanwhile (it should be idle: no spinni
 import argparse
 import json
 import os
-import re
 import resource
-import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
 from portable_deblur.deploy.paired import pairs_of
-from portable_deblur.deploy.timing import DISTURBED_WAIT, checked_run, set_timed_input
-from portable_deblur.registry import ConfigError
-
-
-@dataclass(frozen=True)
-class Latency:
-    """Timed runs of one artifact: milliseconds, relative spread (std/mean) and resident memory."""
-
-    median_ms: float
-    p90_ms: float
-    mean_ms: float
-    min_ms: float
-    cv: float
-    runs: int
-    threads: int
-    peak_rss_mb: float  # whole inference process (Python + runtime + model), high-water mark
-    model_rss_mb: float  # the part that appeared once the model was loaded and run
-    delegated_nodes: Optional[int] = None  # adb backend: what benchmark_model reported
-    nodes: Optional[int] = None
-    reference_ms: Optional[float] = None  # the reference network's median, timed alternately with this file
-    reference_ratio: Optional[float] = None  # median of (this run / the reference run that followed it)
-    ratio_low: Optional[float] = None  # the interval of that median (confidence.median_interval)
-    ratio_high: Optional[float] = None
-    pairs: Optional[int] = None  # pairs it is the median of (both runs undisturbed, else the 3 least disturbed)
-    clean_runs: Optional[int] = None  # timed runs whose threads waited < DISTURBED_WAIT for a CPU (the figures')
-    attempts: Optional[int] = None  # batches of runs it took (1 + retries used)
-    wait_share: Optional[float] = None  # median run-queue wait / wall over all timed runs (0: nothing queued)
-    cpu_ms: Optional[float] = None  # median CPU time of all its threads per undisturbed inference
-    idle_share: Optional[float] = None  # the machine's idle CPU share over the measurement (/proc/stat)
-    others_cpu: Optional[float] = None  # cores the other processes used meanwhile (this process excluded)
-    parent_cpu: Optional[float] = None  # cores the waiting search process used meanwhile (local backend)
-    disturbed: str = ""  # why too few runs were undisturbed, after every retry ("" when enough were)
+from portable_deblur.deploy.adb import measure_adb
+from portable_deblur.deploy.timing import DISTURBED_WAIT, Latency, checked_run, set_timed_input
 
 
 def _peak_rss_mb() -> float:
@@ -148,24 +117,12 @@ def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: in
     before = _peak_rss_mb()
     interpreter = load_interpreter(path, threads)
     set_timed_input(interpreter)
-    start = time.perf_counter()
-    for _ in range(warmup):
-        interpreter.invoke()
-        if ref is not None:
-            ref.invoke()
-        if time.perf_counter() - start > max_seconds / 4:
-            break
+    _warm_up([interpreter] + ([ref] if ref is not None else []), warmup, max_seconds / 4)
     ticks = cpu_ticks()
     checked, ref_runs, attempts = _timed_batches(lambda: checked_run(interpreter), runs, max_seconds, retries,
                                                  (lambda: checked_run(ref)) if ref is not None else None)
     idle, others = machine_load(ticks, cpu_ticks())
-    clean = [c for c in checked if c[1] <= DISTURBED_WAIT]
-    disturbed = ""
-    if len(clean) < 3:
-        disturbed = (f"{len(clean)} of {len(checked)} runs undisturbed after {attempts} batches: its threads waited "
-                     f"{100 * float(np.median([w for _, w, _ in checked])):.0f} % of a run for a CPU; other "
-                     f"processes used {others:.2f} cores, the machine was {100 * idle:.0f} % idle")
-        clean = sorted(checked, key=lambda c: c[1])[:3]  # the least disturbed
+    clean, disturbed = _undisturbed(checked, attempts, idle, others)
     t = np.array([c[0] for c in clean])
     peak = _peak_rss_mb()
     extra = {}
@@ -179,6 +136,28 @@ def time_interpreter(path: Union[str, Path], threads: int, warmup: int, runs: in
                    wait_share=float(np.median([c[1] for c in checked])),
                    cpu_ms=float(np.median([c[2] for c in clean])), idle_share=idle, others_cpu=others,
                    disturbed=disturbed, **extra)
+
+
+def _warm_up(interpreters, warmup: int, max_seconds: float) -> None:
+    """``warmup`` invocations of each interpreter in turn, stopping after ``max_seconds`` (at least one)."""
+    start = time.perf_counter()
+    for _ in range(warmup):
+        for interpreter in interpreters:
+            interpreter.invoke()
+        if time.perf_counter() - start > max_seconds:
+            break
+
+
+def _undisturbed(checked: list, attempts: int, idle: float, others: float) -> Tuple[list, str]:
+    """(the runs whose threads did not queue for a CPU, "") -- or, when fewer than 3 were, (the 3 least
+    disturbed, why the figures are flagged)."""
+    clean = [c for c in checked if c[1] <= DISTURBED_WAIT]
+    if len(clean) >= 3:
+        return clean, ""
+    why = (f"{len(clean)} of {len(checked)} runs undisturbed after {attempts} batches: its threads waited "
+           f"{100 * float(np.median([w for _, w, _ in checked])):.0f} % of a run for a CPU; other "
+           f"processes used {others:.2f} cores, the machine was {100 * idle:.0f} % idle")
+    return sorted(checked, key=lambda c: c[1])[:3], why
 
 
 def measure_local(path: Union[str, Path], threads: int = 2, warmup: int = 3, runs: int = 20,
@@ -198,61 +177,9 @@ def measure_local(path: Union[str, Path], threads: int = 2, warmup: int = 3, run
     return Latency(**{**json.loads(proc.stdout.strip().splitlines()[-1]), "parent_cpu": parent})
 
 
-# benchmark_model flags per delegate (TFLite tools/benchmark README).
-ADB_DELEGATES = {"none": [], "xnnpack": ["--use_xnnpack=true"], "gpu": ["--use_gpu=true"],
-                 "nnapi": ["--use_nnapi=true"], "hexagon": ["--use_hexagon=true"]}
-
-
-def adb_commands(local: Path, cfg, threads: int) -> List[List[str]]:
-    """The adb invocations that push ``local`` and run ``benchmark_model`` on it with ``cfg``'s delegate."""
-    adb = ["adb"] + (["-s", cfg.adb_serial] if cfg.adb_serial else [])
-    remote = f"/data/local/tmp/{local.name}"
-    bench = [cfg.adb_binary, f"--graph={remote}", f"--num_threads={threads}", f"--warmup_runs={cfg.warmup}",
-             f"--num_runs={cfg.runs}", f"--max_secs={cfg.max_seconds:g}", *ADB_DELEGATES[cfg.adb_delegate]]
-    return [adb + ["push", str(local), remote], adb + ["shell", " ".join(bench)]]
-
-
-def parse_benchmark_output(text: str, threads: int, runs: int) -> Latency:
-    """Parse ``benchmark_model`` output: average inference time, delegated nodes, peak memory."""
-    timing = re.search(r"Inference timings in us:.*?Inference \(avg\): ([0-9.e+]+)", text, re.S)
-    if not timing:
-        raise RuntimeError(f"benchmark_model output has no 'Inference (avg)' timing:\n{text[-1500:]}")
-    avg_ms = float(timing.group(1)) / 1000.0
-    runs_lines = re.findall(r"count=\d+ first=\d+ curr=\d+ min=(\d+) max=\d+ avg=[0-9.e+]+ std=(\d+)", text)
-    std = runs_lines[-1] if runs_lines else None  # the last block is the timed run, the first the warm-up
-    nodes = re.search(r"(\d+) nodes delegated out of (\d+) nodes", text)
-    full = re.search(r"model graph will be completely executed by the delegate", text)
-    memory = re.search(r"(?:Peak memory footprint|Memory footprint delta from the start of the tool) \(MB\): "
-                       r"init=([0-9.e+]+) overall=([0-9.e+]+)", text)
-    delegated, total = (int(nodes.group(1)), int(nodes.group(2))) if nodes else (None, None)
-    if full and delegated is None:
-        delegated = total = -1  # all nodes, count not printed
-    min_ms = float(std[0]) / 1000.0 if std else avg_ms
-    cv = float(std[1]) / 1000.0 / avg_ms if std and avg_ms else float("nan")
-    rss = float(memory.group(2)) if memory else float("nan")
-    # benchmark_model prints an average, not a median: reported in both fields, honestly labelled here.
-    return Latency(avg_ms, float("nan"), avg_ms, min_ms, cv, runs, threads, rss, float("nan"), delegated, total)
-
-
-def measure_adb(path: Union[str, Path], cfg, threads: int) -> Latency:
-    """Time ``path`` on the phone connected over adb, with ``cfg.adb_delegate``."""
-    if shutil.which("adb") is None:
-        raise ConfigError("measure.backend=adb needs the 'adb' binary on PATH (Android platform-tools)")
-    devices = subprocess.run(["adb", "devices"], capture_output=True, text=True).stdout
-    if not re.search(r"^\S+\tdevice$", devices, re.M):
-        raise ConfigError(f"measure.backend=adb: no device attached ('adb devices' printed {devices.strip()!r})")
-    output = ""
-    for cmd in adb_commands(Path(path), cfg, threads):
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        output = proc.stdout + proc.stderr
-        if proc.returncode != 0 or ("not found" in output and cfg.adb_binary in output):
-            raise ConfigError(f"{' '.join(cmd)} failed; is {cfg.adb_binary} on the phone? Output:\n{output[-1500:]}")
-    return parse_benchmark_output(output, threads, cfg.runs)
-
-
 BACKENDS = {"local": lambda path, cfg, threads, reference, level: measure_local(
     path, threads, cfg.warmup, cfg.runs, cfg.max_seconds, reference, cfg.retries, level),
-            "adb": lambda path, cfg, threads, reference, level: measure_adb(path, cfg, threads)}
+            "adb": lambda path, cfg, threads, reference, level: measure_adb(path, cfg, threads)}  # deploy/adb.py
 
 
 def measure(path: Union[str, Path], cfg, threads: int, reference: Optional[Path] = None,

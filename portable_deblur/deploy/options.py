@@ -1,6 +1,6 @@
 """The deploy stage's choices (measurement backends, delegate targets, what a violation does) and the checks
 of ``measure.*`` and ``portability.*``."""
-from portable_deblur.config.schema import RESOLUTION_SETS
+from portable_deblur.config.stages import RESOLUTION_SETS
 from portable_deblur.registry import ConfigError, lookup
 
 ON_VIOLATION = ("flag", "skip")  # skip: a candidate a required target rejects is not trained; flag: kept off the front
@@ -8,7 +8,8 @@ ON_VIOLATION = ("flag", "skip")  # skip: a candidate a required target rejects i
 
 def validate_measure(m) -> None:
     """Check a ``MeasureConfig`` (no TensorFlow)."""
-    from portable_deblur.deploy.measure import ADB_DELEGATES, BACKENDS
+    from portable_deblur.deploy.adb import ADB_DELEGATES
+    from portable_deblur.deploy.measure import BACKENDS
 
     for res in m.resolutions:
         if len(res) != 2 or min(res) < 1:

@@ -1,9 +1,11 @@
-"""Timing primitives shared by every latency measurement (``deploy.measure``, ``deploy.paired``): a fixed
-input, one timed inference, and how long its threads queued for a CPU (another process took it)."""
+"""Timing primitives shared by every latency measurement (``deploy.measure``, ``deploy.paired``,
+``deploy.adb``): a fixed input, one timed inference, how long its threads queued for a CPU (another process
+took it), and ``Latency``, what one measurement records."""
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -47,3 +49,33 @@ def checked_run(interpreter) -> Tuple[float, float, float]:
     ms = invoke_ms(interpreter)
     cpu1, wait1 = time.process_time(), queued_ns()
     return ms, (wait1 - wait0) / 1e6 / max(ms, 1e-6), (cpu1 - cpu0) * 1000.0
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Timed runs of one artifact: milliseconds, relative spread (std/mean) and resident memory."""
+
+    median_ms: float
+    p90_ms: float
+    mean_ms: float
+    min_ms: float
+    cv: float
+    runs: int
+    threads: int
+    peak_rss_mb: float  # whole inference process (Python + runtime + model), high-water mark
+    model_rss_mb: float  # the part that appeared once the model was loaded and run
+    delegated_nodes: Optional[int] = None  # adb backend: what benchmark_model reported
+    nodes: Optional[int] = None
+    reference_ms: Optional[float] = None  # the reference network's median, timed alternately with this file
+    reference_ratio: Optional[float] = None  # median of (this run / the reference run that followed it)
+    ratio_low: Optional[float] = None  # the interval of that median (confidence.median_interval)
+    ratio_high: Optional[float] = None
+    pairs: Optional[int] = None  # pairs it is the median of (both runs undisturbed, else the 3 least disturbed)
+    clean_runs: Optional[int] = None  # timed runs whose threads waited < DISTURBED_WAIT for a CPU (the figures')
+    attempts: Optional[int] = None  # batches of runs it took (1 + retries used)
+    wait_share: Optional[float] = None  # median run-queue wait / wall over all timed runs (0: nothing queued)
+    cpu_ms: Optional[float] = None  # median CPU time of all its threads per undisturbed inference
+    idle_share: Optional[float] = None  # the machine's idle CPU share over the measurement (/proc/stat)
+    others_cpu: Optional[float] = None  # cores the other processes used meanwhile (this process excluded)
+    parent_cpu: Optional[float] = None  # cores the waiting search process used meanwhile (local backend)
+    disturbed: str = ""  # why too few runs were undisturbed, after every retry ("" when enough were)

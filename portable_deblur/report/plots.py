@@ -44,36 +44,14 @@ def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow
     colour = optimization, marker = family (arch) -- front circled and joined. The axes fit the points (the
     anchor's own gain over the blurry input is a note, not the floor) and the labels stand in a column beside
     the plot, each joined to its point, so none overlap. Draws on ``ax`` when given (notebooks), else saves
-    to ``path`` (matplotlib's Agg backend: no display needed)."""
-    import matplotlib
-
-    if ax is None:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    to ``path`` (a bare matplotlib Figure: no pyplot state, no display needed)."""
     fig = None
     if ax is None:
-        fig = plt.figure(figsize=(11, 5.5), dpi=120)
+        fig = _figure((11, 5.5))
         ax = fig.add_axes([0.1, 0.1, 0.62, 0.8])
     anchor = min(front or rows, key=lambda r: r.latency_interval(spec.latency).estimate) if rows else None
-    front_ids = {r.id for r in front}
-    names = list(dict.fromkeys(r.optimization for r in rows))
-    palette = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
-    colours = {o: palette(i % palette.N) for i, o in enumerate(names)}
-    markers = {a: _MARKERS[i % len(_MARKERS)] for i, a in enumerate(dict.fromkeys(r.arch for r in rows))}
-    crowded = len(rows) > 12  # then only the front is labelled (every row is in the tables)
-    unequal = len({r.training for r in rows}) > 1  # rungs: say how long each point was trained
-    points = []
-    for r in rows:
-        gain, ms = _against(r, anchor, spec), r.latency_interval(spec.latency)
-        ax.errorbar([ms.estimate], [gain.estimate], xerr=[[ms.estimate - ms.low], [ms.high - ms.estimate]],
-                    yerr=[[gain.estimate - gain.low], [gain.high - gain.estimate]], fmt=markers[r.arch],
-                    color=colours[r.optimization], ms=6, capsize=2, lw=0.8, zorder=3)
-        if r.id in front_ids:
-            ax.scatter([ms.estimate], [gain.estimate], s=140, facecolors="none", edgecolors="black", linewidths=1.2,
-                       zorder=4)
-        if r.id in front_ids or not crowded:
-            points.append((ms.estimate, gain.estimate, f"{label(r)} ({r.training_label})" if unequal else label(r)))
+    colours, markers = _styles(rows)
+    points = _draw_points(ax, rows, front, spec, anchor, colours, markers)
     latencies = [r.latency_interval(spec.latency).estimate for r in rows]
     if latencies and min(latencies) > 0 and max(latencies) / min(latencies) > 20:
         ax.set_xscale("log")  # e.g. 16x8 on reference kernels, ~50x slower than fp32
@@ -87,6 +65,51 @@ def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow
         for arch, marker in markers.items():
             ax.scatter([], [], c="gray", marker=marker, label=arch)
     _label_column(ax, points)
+    _axes_text(ax, rows, spec, anchor)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=7, ncol=2 if len(colours) > 8 else 1)
+    if fig is not None:
+        fig.savefig(path)
+
+
+def _figure(size):
+    """A matplotlib Figure drawn off-screen (Agg through ``savefig``), owned by the caller alone."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size, dpi=120)
+
+
+def _styles(rows: Sequence[ResultRow]):
+    """(colour per optimization, marker per family)."""
+    from matplotlib import colormaps
+
+    names = list(dict.fromkeys(r.optimization for r in rows))
+    palette = colormaps["tab20" if len(names) > 10 else "tab10"]
+    colours = {o: palette(i % palette.N) for i, o in enumerate(names)}
+    return colours, {a: _MARKERS[i % len(_MARKERS)] for i, a in enumerate(dict.fromkeys(r.arch for r in rows))}
+
+
+def _draw_points(ax, rows, front, spec: Objectives, anchor, colours, markers) -> list:
+    """Each row's point with both error bars, the front's circled; returns the (x, y, label) to write."""
+    front_ids = {r.id for r in front}
+    crowded = len(rows) > 12  # then only the front is labelled (every row is in the tables)
+    unequal = len({r.training for r in rows}) > 1  # rungs: say how long each point was trained
+    points = []
+    for r in rows:
+        gain, ms = _against(r, anchor, spec), r.latency_interval(spec.latency)
+        ax.errorbar([ms.estimate], [gain.estimate], xerr=[[ms.estimate - ms.low], [ms.high - ms.estimate]],
+                    yerr=[[gain.estimate - gain.low], [gain.high - gain.estimate]], fmt=markers[r.arch],
+                    color=colours[r.optimization], ms=6, capsize=2, lw=0.8, zorder=3)
+        if r.id in front_ids:
+            ax.scatter([ms.estimate], [gain.estimate], s=140, facecolors="none", edgecolors="black", linewidths=1.2,
+                       zorder=4)
+        if r.id in front_ids or not crowded:
+            points.append((ms.estimate, gain.estimate, f"{label(r)} ({r.training_label})" if unequal else label(r)))
+    return points
+
+
+def _axes_text(ax, rows, spec: Objectives, anchor) -> None:
+    """Axis labels, the quality margin's band, and the title: how the points were trained, the anchor's gain."""
     ax.set_xlabel(f"latency at {spec.latency} (ms; LiteRT on this host; {100 * spec.level:g} % interval)")
     ax.set_ylabel(f"PSNR - {label(anchor) if anchor else ''}'s\n(dB, paired over the frames; "
                   f"{100 * spec.level:g} %)")
@@ -96,13 +119,9 @@ def plot_pareto(path: Path, rows: Sequence[ResultRow], front: Sequence[ResultRow
     ax.grid(alpha=0.3)
     gain = (f"{label(anchor)}: {getattr(anchor, f'psnr_{spec.psnr}'):.2f} dB, {anchor.psnr_gain:+.2f} dB over the "
             f"blurry input ({anchor.psnr_blurry:.2f} dB)") if anchor else ""
+    unequal = len({r.training for r in rows}) > 1
     trained = f"every point trained {rows[0].training_label}; " if rows and not unequal else ""
     ax.set_title(f"{trained}{gain}", fontsize=8)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="best", fontsize=7, ncol=2 if len(colours) > 8 else 1)
-    if fig is not None:
-        fig.savefig(path)
-        plt.close(fig)
 
 
 def _label_column(ax, points) -> None:
@@ -139,15 +158,10 @@ def latency_table(rows: Sequence[ResultRow]) -> List[dict]:
 def plot_latency_vs_resolution(path: Path, table: Sequence[dict], ax=None) -> None:
     """Latency against pixels per candidate (log-log), as the MediaTek paper's Figure 4. Draws on ``ax``
     when given (notebooks), else saves to ``path``."""
-    import matplotlib
-
-    if ax is None:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+        fig = _figure((8, 5))
+        ax = fig.add_subplot()
     for (cid, threads) in dict.fromkeys((t["id"], t["threads"]) for t in table):
         points = [t for t in table if t["id"] == cid and t["threads"] == threads]
         pts = sorted((t["pixels"], t["median_ms"]) for t in points)
@@ -161,4 +175,3 @@ def plot_latency_vs_resolution(path: Path, table: Sequence[dict], ax=None) -> No
     if fig is not None:
         fig.tight_layout()
         fig.savefig(path)
-        plt.close(fig)

@@ -20,7 +20,8 @@ from portable_deblur.search.attrs import FINAL, OPTIMIZE, TRAIN
 from portable_deblur.search.pretrain import check_candidates, untrained_latency, violations_of
 from portable_deblur.search.settle import settle
 from portable_deblur.search.summary import TrialLog, summary
-from portable_deblur.search.study import Outcome, SearchStudy
+from portable_deblur.search.jobs import Outcome
+from portable_deblur.search.study import SearchStudy
 
 
 def prepare(args: Sequence[str]):

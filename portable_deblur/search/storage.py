@@ -2,7 +2,7 @@
 config a stored study may be resumed with."""
 import json
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import optuna
 from optuna.trial import TrialState
@@ -61,3 +61,48 @@ def same_config(saved: Any, wanted: Any, defaults: Any) -> bool:
         elif not same_config(saved[key], value, defaults.get(key)):
             return False
     return set(saved) <= set(wanted)
+
+
+def _create(name: str, storage, cfg, load_if_exists: bool = True) -> optuna.Study:
+    from portable_deblur.rank import Objectives
+    from portable_deblur.search.sampler import make_sampler
+
+    return optuna.create_study(study_name=name, storage=storage, directions=Objectives.of(cfg).directions,
+                               sampler=make_sampler(cfg), load_if_exists=load_if_exists)
+
+
+def open_study(cfg, layout) -> Tuple[optuna.storages.RDBStorage, optuna.Study]:
+    """The run's storage and study: created, or reopened to resume when it was made with the same config
+    (``run.overwrite`` starts afresh; a study whose config differs is refused unless no trial finished)."""
+    import shutil
+
+    from portable_deblur.config import Config
+    from portable_deblur.rank import Objectives
+
+    name, url = layout.root.name, cfg.search.storage or layout.study_url
+    if cfg.run.overwrite:
+        if cfg.search.storage:
+            try:
+                optuna.delete_study(study_name=name, storage=open_storage(url))
+            except KeyError:
+                pass
+        shutil.rmtree(layout.root, ignore_errors=True)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    storage = open_storage(url)
+    study = _create(name, storage, cfg)
+    wanted, saved = comparable(cfg), study.user_attrs.get(attrs.CONFIG)
+    if saved is not None and not same_config(saved, wanted, comparable(Config())):
+        if worth_keeping(study, cfg.search.heartbeat_s):
+            raise ConfigError(f"study {name!r} ({url}) holds a run with a different config; resume with the "
+                              f"same settings, pick another run.name=..., or pass run.overwrite=true")
+        # No trial finished (a start that failed, or one stopped in its first trial): nothing to protect.
+        optuna.delete_study(study_name=name, storage=storage)
+        study, saved = _create(name, storage, cfg, load_if_exists=False), None
+    if saved is None:
+        study.set_user_attr(attrs.CONFIG, wanted)
+    spec = Objectives.of(cfg)
+    if len(study.directions) != len(spec.directions):  # a study made before rank owned the directions
+        raise ConfigError(f"study {name!r} ({url}) optimises {len(study.directions)} objectives but this config's "
+                          f"front uses {len(spec.directions)} ({spec.names}); it was made by an older version: "
+                          f"pick another run.name=... or pass run.overwrite=true")
+    return storage, study

@@ -31,11 +31,10 @@ Exactly-once, without locks of our own:
 import dataclasses
 import os
 from contextlib import contextmanager
-import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import optuna
 import yaml
@@ -53,51 +52,9 @@ from portable_deblur.search import attrs
 from portable_deblur.search.attrs import FINAL, TRAIN
 from portable_deblur.search.grid import Grid
 from portable_deblur.search.heartbeat import Heartbeat, alive
+from portable_deblur.search.jobs import Job, Outcome, holds, job_of
 from portable_deblur.search.rows import RowStore
-from portable_deblur.search.sampler import make_sampler
-from portable_deblur.search.storage import comparable, open_storage, same_config, worth_keeping
-
-
-class Outcome(NamedTuple):
-    """What evaluating one candidate produced: rows, and the objective values and constraints if it
-    completed (``state`` COMPLETE, FAIL or PRUNED)."""
-
-    state: TrialState
-    rows: List[ResultRow]
-    values: Optional[Sequence[float]] = None
-    constraints: Optional[Dict[str, float]] = None  # None: none (a NamedTuple default is shared, so no {})
-
-
-def _create(name: str, storage, cfg: Config, load_if_exists: bool = True) -> optuna.Study:
-    return optuna.create_study(study_name=name, storage=storage, directions=Objectives.of(cfg).directions,
-                               sampler=make_sampler(cfg), load_if_exists=load_if_exists)
-
-
-def _job(t: optuna.trial.FrozenTrial) -> Tuple[Optional[str], str, int]:
-    """(candidate id, phase, rung) of a trial."""
-    return t.user_attrs.get(attrs.CANDIDATE), t.user_attrs.get(attrs.PHASE, TRAIN), t.user_attrs.get(attrs.RUNG, 0)
-
-
-def _holds(t: optuna.trial.FrozenTrial) -> bool:
-    """Whether trial ``t`` has, or will have, done its work (a failed or duplicate trial has not)."""
-    alive = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
-    return t.state in alive or (t.state == TrialState.PRUNED and (attrs.ROWS in t.user_attrs
-                                                                   or t.user_attrs.get(attrs.STATUS) == "final"))
-
-
-class Job:
-    """One asked trial: evaluate ``candidate`` in ``phase`` (to ``rung``) when ``pending``, then ``tell`` the
-    outcome."""
-
-    def __init__(self, study: "SearchStudy", trial: optuna.Trial, beat: Heartbeat, candidate: Optional[Candidate],
-                 phase: str, pending: bool, rung: int = 0):
-        self.study, self.trial, self.beat = study, trial, beat
-        self.candidate, self.phase, self.pending, self.rung = candidate, phase, pending, rung
-
-    def tell(self, outcome: Outcome) -> None:
-        self.beat.stop()
-        self.study._tell(self.trial, outcome)
-        self.pending = False
+from portable_deblur.search.storage import open_storage, open_study
 
 
 class SearchStudy:
@@ -117,32 +74,7 @@ class SearchStudy:
     def open(cls, cfg: Config) -> "SearchStudy":
         """Create the run's study, or reopen it to resume if it was made with the same config."""
         layout = RunLayout.of(cfg)
-        name, url = layout.root.name, cfg.search.storage or layout.study_url
-        if cfg.run.overwrite:
-            if cfg.search.storage:
-                try:
-                    optuna.delete_study(study_name=name, storage=open_storage(url))
-                except KeyError:
-                    pass
-            shutil.rmtree(layout.root, ignore_errors=True)
-        layout.root.mkdir(parents=True, exist_ok=True)
-        storage = open_storage(url)
-        study = _create(name, storage, cfg)
-        wanted, saved = comparable(cfg), study.user_attrs.get(attrs.CONFIG)
-        if saved is not None and not same_config(saved, wanted, comparable(Config())):
-            if worth_keeping(study, cfg.search.heartbeat_s):
-                raise ConfigError(f"study {name!r} ({url}) holds a run with a different config; resume with the "
-                                  f"same settings, pick another run.name=..., or pass run.overwrite=true")
-            # No trial finished (a start that failed, or one stopped in its first trial): nothing to protect.
-            optuna.delete_study(study_name=name, storage=storage)
-            study, saved = _create(name, storage, cfg, load_if_exists=False), None
-        if saved is None:
-            study.set_user_attr(attrs.CONFIG, wanted)
-        spec = Objectives.of(cfg)
-        if len(study.directions) != len(spec.directions):  # a study made before rank owned the directions
-            raise ConfigError(f"study {name!r} ({url}) optimises {len(study.directions)} objectives but this config's "
-                              f"front uses {len(spec.directions)} ({spec.names}); it was made by an older version: "
-                              f"pick another run.name=... or pass run.overwrite=true")
+        storage, study = open_study(cfg, layout)
         opened, machine = cls(cfg, storage, study), environment.describe()
         study.set_user_attr(attrs.ENVIRONMENT + opened.worker, machine)
         atomic_write(layout.config, to_yaml(cfg) + yaml.safe_dump({"environment": machine}, sort_keys=False))
@@ -284,26 +216,26 @@ class SearchStudy:
 
     def _completed(self, candidate_id: str, before: int) -> Optional[optuna.trial.FrozenTrial]:
         for t in self._trials((TrialState.COMPLETE, TrialState.PRUNED)):
-            if t.number < before and _job(t) == (candidate_id, TRAIN, 0) and attrs.ROWS in t.user_attrs:
+            if t.number < before and job_of(t) == (candidate_id, TRAIN, 0) and attrs.ROWS in t.user_attrs:
                 return t  # PRUNED: skipped, or trained to a rung below the top
         return None
 
     def _taken_by_other(self, candidate_id: str, phase: str, rung: int, number: int) -> bool:
         """Whether a lower-numbered trial of the same (candidate, phase, rung) is waiting, running, complete, or
         pruned after doing the work (a rung below the top keeps its rows)."""
-        return any(t.number < number and _job(t) == (candidate_id, phase, rung) and _holds(t) for t in self._trials())
+        return any(t.number < number and job_of(t) == (candidate_id, phase, rung) and holds(t) for t in self._trials())
 
     def enqueue(self, candidate_ids: Sequence[str], phase: str, rung: int = 0) -> List[str]:
         """One ``phase`` trial (to ``rung``) for each of ``candidate_ids`` (trained in this study) that has
         none yet (a failed one is not retried: its rows say why; a killed one was re-enqueued by
         ``recover``); returns the ids enqueued."""
         trials = self._trials()
-        done = {_job(t)[0] for t in trials if _job(t)[1:] == (phase, rung)}
+        done = {job_of(t)[0] for t in trials if job_of(t)[1:] == (phase, rung)}
         out = []
         for cid in candidate_ids:
             if cid in done:
                 continue
-            trained = next(t for t in trials if _job(t)[:2] == (cid, TRAIN) and attrs.ROWS in t.user_attrs)
+            trained = next(t for t in trials if job_of(t)[:2] == (cid, TRAIN) and attrs.ROWS in t.user_attrs)
             extra = {attrs.RUNG: rung} if rung else {}
             self.study.enqueue_trial(self._params_of(trained),
                                      user_attrs={attrs.PHASE: phase, attrs.CANDIDATE: cid, **extra})

@@ -7,7 +7,7 @@ from typing import Sequence
 from portable_deblur.config import Config
 from portable_deblur.rank import Objectives
 from portable_deblur.records import ResultRow, equally_trained
-from portable_deblur.search.study import Outcome
+from portable_deblur.search.jobs import Outcome
 
 
 class TrialLog:

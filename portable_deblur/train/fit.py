@@ -5,7 +5,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -123,6 +123,32 @@ def _make_step(model: keras.Model, optimizer, loss_fn, strategy: tf.distribute.S
     return step
 
 
+def _optimizer_state(model: keras.Model, cfg, strategy: tf.distribute.Strategy, checkpoint: Optional[Path]):
+    """(the learning-rate schedule, the optimizer with every slot built, the checkpoint manager or None),
+    restored from ``checkpoint`` when it holds one."""
+    with strategy.scope():
+        schedule, optimizer = make_optimizer(cfg)
+        if model.dtype_policy.name == "mixed_float16":  # fp16 gradients underflow without loss scaling
+            optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)  # every slot, also of variables a path leaves out
+        state = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        saver = tf.train.CheckpointManager(state, str(checkpoint), max_to_keep=1) if checkpoint else None
+        if saver is not None and saver.latest_checkpoint:
+            state.restore(saver.latest_checkpoint).expect_partial()
+    return schedule, optimizer, saver
+
+
+def _checked_losses(pending: list, i: int, cfg) -> List[float]:
+    """The losses of the steps up to ``i`` not read yet; a non-finite one stops training now (every later step
+    would be wasted on a broken model), naming the step and what to change."""
+    read = [float(v) for v in pending]
+    bad = next((j for j, v in enumerate(read) if not np.isfinite(v)), None)
+    if bad is not None:
+        raise FloatingPointError(f"training loss became {read[bad]} at step {i + 2 - len(read) + bad}; "
+                                 f"try a lower train.learning_rate (now {cfg.learning_rate})")
+    return read
+
+
 def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, desc: str = "train",
         strategy: Optional[tf.distribute.Strategy] = None, checkpoint: Optional[Path] = None,
         stop_at: Optional[int] = None, paths: Optional[Callable[[int], Dict]] = None,
@@ -149,15 +175,7 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
     if cfg.batch_size % replicas:
         raise ConfigError(f"train.batch_size={cfg.batch_size} must be a multiple of the {replicas} replicas "
                           f"of train.distribute={cfg.distribute}")
-    with strategy.scope():
-        schedule, optimizer = make_optimizer(cfg)
-        if model.dtype_policy.name == "mixed_float16":  # fp16 gradients underflow without loss scaling
-            optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
-        optimizer.build(model.trainable_variables)  # every slot, also of variables a path leaves out
-        state = tf.train.Checkpoint(model=model, optimizer=optimizer)
-        saver = tf.train.CheckpointManager(state, str(checkpoint), max_to_keep=1) if checkpoint else None
-        if saver is not None and saver.latest_checkpoint:
-            state.restore(saver.latest_checkpoint).expect_partial()
+    schedule, optimizer, saver = _optimizer_state(model, cfg, strategy, checkpoint)
     start, end = int(optimizer.iterations.numpy()), min(stop_at or cfg.steps, cfg.steps)
     traced: Dict = {}
 
@@ -179,13 +197,8 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
             for i, (blurry, sharp) in enumerate(data, start):
                 pending.append(step_at(i)(blurry, sharp))
                 if (i + 1) % cfg.log_every == 0 or i + 1 == end:
-                    read = [float(v) for v in pending]  # the one wait for the device in log_every steps
+                    losses.extend(_checked_losses(pending, i, cfg))  # the one wait for the device in log_every steps
                     pending = []
-                    bad = next((j for j, v in enumerate(read) if not np.isfinite(v)), None)
-                    if bad is not None:  # stop now: every later step would be wasted on a broken model
-                        raise FloatingPointError(f"training loss became {read[bad]} at step {i + 2 - len(read) + bad}; "
-                                                 f"try a lower train.learning_rate (now {cfg.learning_rate})")
-                    losses.extend(read)
                     recent = float(np.mean(losses[-cfg.log_every:]))
                     tf.summary.scalar("train/loss", recent, step=i + 1)
                     tf.summary.scalar("train/learning_rate", float(schedule(i)), step=i + 1)
@@ -200,38 +213,6 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
         saver.save(checkpoint_number=end)
     final = float(np.mean(losses[-cfg.log_every:])) if losses else float("nan")
     return TrainResult(end, time.perf_counter() - clock, final)
-
-
-def init_file(init: str, candidate_id: str) -> Path:
-    """The ``.keras`` file ``train.init`` names: the file itself, ``<folder>/model.keras``, or the candidate's
-    folder in a run directory (``<run>/<candidate id>/model.keras``)."""
-    from portable_deblur.layout import saved_model
-
-    found = saved_model(init, candidate_id)
-    if found is not None:
-        return found
-    raise ConfigError(f"train.init={init!r} holds no model.keras for candidate {candidate_id!r}; pass a .keras "
-                      f"file, a candidate folder, or a run directory with a {candidate_id}/ folder")
-
-
-def warm_start(model: keras.Model, path: Path) -> None:
-    """Copy the weights saved in ``path`` into ``model`` layer by layer (matched by name); a layer that is
-    missing or whose shapes differ is a clear error naming it."""
-    from portable_deblur.models.layers import CUSTOM_OBJECTS
-
-    saved = keras.models.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False)
-    theirs = {layer.name: layer for layer in saved.layers}
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        other = theirs.get(layer.name)
-        mine = [tuple(w.shape) for w in layer.weights]
-        saved_shapes = [tuple(w.shape) for w in other.weights] if other is not None else None
-        if saved_shapes != mine:
-            raise ConfigError(f"train.init {str(path)!r} does not fit this candidate: layer {layer.name!r} has "
-                              f"weights {mine} here but {saved_shapes or 'no such layer'} there "
-                              f"(warm starts need the same architecture)")
-        layer.set_weights(other.get_weights())
 
 
 def log_scalars(log_dir: Path, step: int, **values: float) -> None:

@@ -38,7 +38,6 @@ def table_start(table: Path, source: str) -> Start:
 def configured_start(init: Optional[str], candidate_id: str) -> Start:
     """The start ``train.init`` names for ``candidate_id``."""
     from portable_deblur.models.pretrained import shipped
-    from portable_deblur.train.fit import init_file
 
     if init is None:
         return SCRATCH
@@ -61,11 +60,31 @@ def start_of(cfg, layout, candidate) -> Start:
 def apply_start(model, candidate, start: Start) -> None:
     """Set ``model``'s weights from ``start`` (a mismatched layer is a clear error naming it)."""
     from portable_deblur.models.supernet import inherit, read_table
-    from portable_deblur.train.fit import warm_start
 
     if start.path is None:
         return
-    if start.table:
-        inherit(model, read_table(start.path), candidate.kwargs, f"train.init={start.source!r} ({start.path})")
-    else:
-        warm_start(model, start.path)
+    table = read_table(start.path) if start.table else saved_table(start.path)
+    inherit(model, table, candidate.kwargs, f"train.init={start.source!r} ({start.path})")
+
+
+def init_file(init: str, candidate_id: str) -> Path:
+    """The ``.keras`` file ``train.init`` names: the file itself, ``<folder>/model.keras``, or the candidate's
+    folder in a run directory (``<run>/<candidate id>/model.keras``)."""
+    from portable_deblur.layout import saved_model
+    from portable_deblur.registry import ConfigError
+
+    found = saved_model(init, candidate_id)
+    if found is not None:
+        return found
+    raise ConfigError(f"train.init={init!r} holds no model.keras for candidate {candidate_id!r}; pass a .keras "
+                      f"file, a candidate folder, or a run directory with a {candidate_id}/ folder")
+
+
+def saved_table(path: Path) -> dict:
+    """A saved ``.keras`` model's weights as a weight table (layer name -> its weights), so a warm start copies
+    them by name exactly as a supernet's path is copied (``models.supernet.inherit``)."""
+    from portable_deblur.backend import keras
+    from portable_deblur.models.layers import CUSTOM_OBJECTS
+
+    saved = keras.models.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False)
+    return {layer.name: layer.get_weights() for layer in saved.layers if layer.weights}

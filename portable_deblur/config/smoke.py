@@ -1,0 +1,20 @@
+"""Smoke scale: the smallest settings at which the whole pipeline still runs end to end (width-4 networks,
+64-px photos, 32-px crops, a few training steps, two timed runs at 32x32). The test suite runs at this scale,
+and so does every benchmark's ``--tiny`` mode, so a change that breaks a benchmark fails a test. Figures at
+this scale mean nothing; only that every stage ran."""
+from pathlib import Path
+from typing import List
+
+SMOKE = [
+    "data.max_side=64", "data.train_images=[astronaut,coffee]", "data.val_images=[chelsea]",
+    "data.leaves_size=64", "data.val_blurs_per_image=1",
+    "train.steps=3", "train.batch_size=2", "train.crop=32", "train.log_every=1",
+    "measure.resolutions=[[32,32]]", "measure.runs=2", "measure.warmup=1", "measure.interleaved_rounds=0",
+    "measure.reference_repeats=1",
+    "model.width=4", "search.rungs=[]", "train.init=null",
+]
+
+
+def smoke_overrides(root: Path) -> List[str]:
+    """``SMOKE`` with the runs rooted in ``root`` (a benchmark's ``--tiny`` writes nothing into the repo)."""
+    return [*SMOKE, f"run.root={root}"]
