@@ -10,6 +10,7 @@ Prints:
   pre-rendered batch (interleaved, medians), as ms per step and % of the step.
 
     python benchmarks/embedded_data.py [--steps 60] [key=value overrides, e.g. data.blur_space=srgb data.seed=1]
+    python benchmarks/embedded_data.py --tiny   # smoke scale: every step runs, the figures mean nothing
 """
 import argparse
 import dataclasses
@@ -84,11 +85,15 @@ def step_cost(arch_args, train, cfg, steps: int, rounds: int = 3) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
-    args, overrides = parser.parse_known_args(argv)
     from portable_deblur.config import load_config
+    from portable_deblur.config.smoke import SMOKE, tiny_flag
     from portable_deblur.data.sources import load_dataset
 
-    cfg = load_config(["space=upsampling", *overrides])
+    tiny, argv = tiny_flag(sys.argv[1:] if argv is None else argv)
+    args, overrides = parser.parse_known_args(argv)
+    smoke = SMOKE if tiny else []
+    steps, rounds = (2, 1) if tiny else (args.steps, 3)
+    cfg = load_config(["space=upsampling", *smoke, *overrides])
     import portable_deblur.backend  # noqa: F401  (TensorFlow's import is not data generation)
 
     start = time.perf_counter()
@@ -98,13 +103,13 @@ def main(argv=None) -> int:
           f"{cfg.data.leaves_share}; blur_space={cfg.data.blur_space}, camera_gamma {cfg.data.camera_gamma}, "
           f"lengths {list(cfg.data.blur_length)} px, seed {cfg.data.seed})")
     brightness(ds, cfg)
-    single, piped = render_rate(ds.train, cfg.train.crop, cfg.train.batch_size)
+    single, piped = render_rate(ds.train, cfg.train.crop, cfg.train.batch_size, 2 if tiny else 30)
     print(f"\nrendering {cfg.train.crop}-px crops: {single:.0f} crops/s in one thread, {piped:.0f} through the "
           f"input pipeline (idle trainer)")
-    nafnet = load_config(["space=nafnet", "grid.width=[16]"])
-    for name, arch_args in (("default U-Net", (cfg.arch, cfg.model, cfg.grid)),
-                            ("NAFNet-16", (nafnet.arch, nafnet.model, nafnet.grid))):
-        cost = step_cost(arch_args, ds.train, cfg.train, args.steps)
+    nafnet = load_config(["space=nafnet", *smoke, "grid.width=[4]" if tiny else "grid.width=[16]"])
+    networks = (("default U-Net", (cfg.arch, cfg.model, cfg.grid)), ("NAFNet-16", (nafnet.arch, nafnet.model, nafnet.grid)))
+    for name, arch_args in networks[:1] if tiny else networks:  # smoke scale: the U-Net alone
+        cost = step_cost(arch_args, ds.train, cfg.train, steps, rounds)
         extra = cost["fresh"] - cost["fixed"]
         print(f"{name:14}: {cost['fresh'] * 1000:.0f} ms a step on fresh crops vs {cost['fixed'] * 1000:.0f} on a "
               f"fixed batch: rendering costs {extra * 1000:+.0f} ms ({100 * extra / cost['fixed']:+.0f} % of the step); "

@@ -7,6 +7,7 @@ per path (with its interval), and the decision -- quality verdicts, front, tie g
 each, with the run's own latency estimates (latency does not depend on the weights).
 
     python benchmarks/fine_tuning_decision.py experiments/runs/upsampling
+    python benchmarks/fine_tuning_decision.py --tiny [run]   # smoke scale (a smoke run is made when none is given)
 """
 import argparse
 import dataclasses
@@ -38,14 +39,19 @@ def start_scores(study):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run")
+    parser.add_argument("run", nargs="?")
+    parser.add_argument("--tiny", action="store_true", help="smoke scale: without a run, make one at smoke scale")
     args = parser.parse_args(argv)
+    if args.run is None and not args.tiny:
+        parser.error("give a run directory (or --tiny)")
     from portable_deblur.confidence import paired_difference
     from portable_deblur.decision import decide
     from portable_deblur.rank import Objectives
     from portable_deblur.search.study import SearchStudy
 
-    study = SearchStudy.load(args.run)
+    from portable_deblur.config.smoke import smoke_run
+
+    study = SearchStudy.load(args.run or smoke_run())
     spec = dataclasses.replace(Objectives.of(study.cfg), psnr="keras")
     rows = [r for r in study.rows() if r.status == "ok" and r.frames is not None]
     begin = time.perf_counter()

@@ -8,6 +8,7 @@ file through the GPU accelerator on the validation frames (what ``measure.gpu_ps
 its CPU ``.tflite`` PSNR.
 
     python benchmarks/gpu_placement.py experiments/runs/upsampling [--psnr]
+    python benchmarks/gpu_placement.py --tiny [run] [--psnr]   # smoke scale (a smoke run when none is given)
 """
 import sys
 import tempfile
@@ -25,12 +26,17 @@ def main(argv=None) -> int:
     from portable_deblur.models.layers import CUSTOM_OBJECTS
     from portable_deblur.search.study import SearchStudy
 
+    from portable_deblur.config.smoke import smoke_run
+
     args = list(sys.argv[1:] if argv is None else argv)
-    run = Path(next(a for a in args if not a.startswith("--")))
+    given = [a for a in args if not a.startswith("--")]
+    if not given and "--tiny" not in args:
+        print("usage: python benchmarks/gpu_placement.py RUN_DIR [--psnr] (or --tiny)", file=sys.stderr)
+        return 2
     if vulkan_icd() is None:
         print("no Vulkan adapter on this host: install chromium (SwiftShader) or Mesa lavapipe >= 25")
         return 1
-    study = SearchStudy.load(run)
+    study = SearchStudy.load(Path(given[0]) if given else smoke_run())
     cfg, shape = study.cfg, study.cfg.measure.shapes[0]
     train = load_dataset(cfg.data).train
     out = Path(tempfile.mkdtemp(prefix="gpu_placement_"))

@@ -123,7 +123,7 @@ def long_training(overrides, minutes: float, out: Path, candidate_id: str):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=20.0)
-    parser.add_argument("--out", type=Path, default=Path("experiments/runs/gpu_training"))
+    parser.add_argument("--out", type=Path, default=None, help="default experiments/runs/gpu_training (--tiny: a temp folder)")
     parser.add_argument("--candidate", default="unet__activation-relu__upsampler-depth_to_space")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--size", type=int, default=256)
@@ -131,6 +131,9 @@ def main(argv=None) -> int:
     parser.add_argument("--peak-tflops", type=float, default=0.0)
     parser.add_argument("--tiny", action="store_true", help="CPU smoke run: width 4, 32 px, a few steps")
     args = parser.parse_args(argv)
+    from portable_deblur.config.smoke import smoke_root
+
+    args.out = args.out or (smoke_root() if args.tiny else Path("experiments/runs/gpu_training"))
     tiny = ["model.width=4", "data.max_side=64", "data.train_images=[astronaut]", "data.val_images=[chelsea]",
             "data.leaves_size=64", "data.val_blurs_per_image=1", "train.crop=32", "train.batch_size=2"] \
         if args.tiny else []

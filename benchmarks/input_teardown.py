@@ -9,6 +9,8 @@ their steps took (sums of periods doubling from 10 ms: we take it for the autotu
 which dropping the iterator waited for), so a 100-step fit that trained 21 s could return after 41 s.
 
     python benchmarks/input_teardown.py [--steps 100] [--rounds 3]
+    python benchmarks/input_teardown.py --tiny   # smoke scale, the product's input only (the autotuned one
+                                                 # can wait 20 s by itself)
 """
 import argparse
 import sys
@@ -36,7 +38,7 @@ def wait_after_last_step(cfg, pairs, candidate, make_input) -> float:
     import portable_deblur.train.fit as fit_module
     from portable_deblur.models.build import build_model
 
-    made, product_input, last = fit_module._make_step, fit_module.batches, []
+    made, product_input, last = fit_module.make_step, fit_module.batches, []
 
     def timed_step(*args):
         step = made(*args)
@@ -48,13 +50,13 @@ def wait_after_last_step(cfg, pairs, candidate, make_input) -> float:
             return loss
         return run
 
-    fit_module._make_step, fit_module.batches = timed_step, make_input
+    fit_module.make_step, fit_module.batches = timed_step, make_input
     try:
         fit_module.seed_everything(cfg.train.seed, cfg.train.jit_compile)
         fit_module.fit(build_model(candidate), pairs, cfg.train)
         return time.perf_counter() - last[0]
     finally:
-        fit_module._make_step, fit_module.batches = made, product_input
+        fit_module.make_step, fit_module.batches = made, product_input
 
 
 def main(argv=None) -> int:
@@ -66,12 +68,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tiny", action="store_true", help="smoke scale, the product's input only")
     args = parser.parse_args(argv)
-    cfg = load_config(["space=upsampling", "search.rungs=[]", f"train.steps={args.steps}"])
+    from portable_deblur.config.smoke import SMOKE
+
+    if args.tiny:
+        args.steps, args.rounds = 2, 1
+    cfg = load_config(["space=upsampling", *(SMOKE if args.tiny else []), "search.rungs=[]", f"train.steps={args.steps}"])
     pairs = load_dataset(cfg.data).train
     candidate = expand(cfg.arch, cfg.model, cfg.grid)[0]
     inputs = {"fixed (pipeline.batches)": pipeline.batches,
               "autotuned (before)": lambda p, size, crop, per_pair, seed, start, count: autotuned(p, size, crop, count)}
+    if args.tiny:
+        inputs = dict(list(inputs.items())[:1])
     waits = {name: [] for name in inputs}
     for _ in range(args.rounds):
         for name, make_input in inputs.items():

@@ -14,6 +14,7 @@ Goals: every ranked figure within 5 %, no twin inverted beyond the intervals, th
 choice in every run.
 
     python benchmarks/latency_under_load.py [--runs quiet quiet load] [--busy 0.5] [key=value overrides]
+    python benchmarks/latency_under_load.py --tiny [--reuse DIR]   # smoke scale: one loaded run, or DIR judged
 """
 import argparse
 import subprocess
@@ -59,11 +60,11 @@ def quiet_timing(paths, threads: int = 2, rounds: int = 15, runs: int = 5) -> li
     return [float(np.median(t)) for t in times]
 
 
-def one_run(kind: str, name: str, overrides, busy: float, max_load_s: float) -> dict:
+def one_run(kind: str, run_dir: Path, overrides, busy: float, max_load_s: float) -> dict:
     """Run (or reuse) one search; its study, wall seconds and the isolated timing of its competing files."""
     from portable_deblur.search.study import SearchStudy
 
-    run_dir = Path("experiments/runs") / name
+    name = run_dir.name
     wall = float("nan")
     if kind != "reuse":
         load = subprocess.Popen([sys.executable, "-c", LOAD, str(busy), str(max_load_s)]) if kind == "load" else None
@@ -118,10 +119,19 @@ def main(argv=None) -> int:
     parser.add_argument("--reuse", nargs="*", default=[], help="run directories made before, judged the same way")
     parser.add_argument("--busy", type=float, default=0.5)
     parser.add_argument("--max-load-s", type=float, default=1800)
+    from portable_deblur.config import load_config
+    from portable_deblur.config.smoke import smoke_overrides, smoke_root, tiny_flag
+
+    tiny, argv = tiny_flag(sys.argv[1:] if argv is None else argv)
     args, overrides = parser.parse_known_args(argv)
+    if tiny:  # one loaded smoke run unless runs to judge are given
+        overrides = [*smoke_overrides(smoke_root()), *overrides]
+        args.runs = [] if args.reuse and "--runs" not in argv else (args.runs if "--runs" in argv else ["load"])
+        args.max_load_s = min(args.max_load_s, 120)
+    root = Path(load_config(["space=upsampling", *overrides]).run.root)
     stamp = time.strftime("%Y%m%d_%H%M%S")
-    runs = [one_run("reuse", Path(d).name, overrides, 0, 0) for d in args.reuse]
-    runs += [one_run(kind, f"bench_decision_{kind}{i}_{stamp}", overrides, args.busy, args.max_load_s)
+    runs = [one_run("reuse", Path(d), overrides, 0, 0) for d in args.reuse]
+    runs += [one_run(kind, root / f"bench_decision_{kind}{i}_{stamp}", overrides, args.busy, args.max_load_s)
              for i, kind in enumerate(args.runs)]
     judged = [report_run(run) for run in runs]
     print("\nside by side:")

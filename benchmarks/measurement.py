@@ -54,26 +54,33 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--runs", type=int, default=30)
-    args = parser.parse_args()
-    cfg = load_config(["space=upsampling"])
+    parser.add_argument("--tiny", action="store_true", help="smoke scale: one width-4 network, 32-64 px")
+    args = parser.parse_args(argv)
+    tiny = ["model.width=4", "grid.upsampler=[depth_to_space]", "grid.activation=[relu]"] if args.tiny else []
+    if args.tiny:
+        args.repeats, args.runs = 2, 3
+    cfg = load_config(["space=upsampling", *tiny])
     model_args = {k: v for k, v in cfg.model.items()}
     work = Path(tempfile.mkdtemp(prefix="pd_measure_"))
     models = {(u, a): build_unet(**model_args, upsampler=u, activation=a)
               for u in cfg.grid["upsampler"] for a in cfg.grid["activation"]}
+    base, sizes, wide_at = ((32, 32), [[32, 32], [64, 64]], (64, 64)) if args.tiny else \
+        ((256, 256), RESOLUTION_SETS["paper"], (720, 1280))
+    wide_width = 8 if args.tiny else 32
 
     print("== 1. repeatability: one artifact, fresh subprocess per measurement ==")
-    path = atomic_write(work / "repeat.tflite", to_tflite(models[("depth_to_space", "relu")], (256, 256)))
+    path = atomic_write(work / "repeat.tflite", to_tflite(next(iter(models.values())), base))
     medians = [measure_local(path, threads=2, warmup=5, runs=args.runs).median_ms for _ in range(args.repeats)]
     cv = float(np.std(medians) / np.mean(medians))
     print(f"medians (ms): {[round(m, 2) for m in medians]}  CV of medians: {cv * 100:.2f} % (target <= 5 %)")
 
-    print("\n== 2. fallback per target (256x256 fp32; '-' = fully accepted) ==")
+    print(f"\n== 2. fallback per target ({base[0]}x{base[1]} fp32; '-' = fully accepted) ==")
     for (u, a), model in models.items():
-        flat = atomic_write(work / f"{u}_{a}.tflite", to_tflite(model, (256, 256)))
+        flat = atomic_write(work / f"{u}_{a}.tflite", to_tflite(model, base))
         reports = check_all(op_inventory(flat), TARGETS)
         xnn = xnnpack_delegation(flat)
         print(f"unet {u:15} {a:6}")
@@ -89,7 +96,7 @@ def main() -> None:
     for (u, a), model in models.items():
         pixels, ms = [], []
         row = []
-        for shape in RESOLUTION_SETS["paper"]:
+        for shape in sizes:
             export = padded(tuple(shape), 8)
             p = atomic_write(work / f"res_{u}_{a}_{export[0]}x{export[1]}.tflite", to_tflite(model, export))
             lat = measure_local(p, threads=2, warmup=2, runs=5)
@@ -99,15 +106,15 @@ def main() -> None:
                        f"({lat.model_rss_mb:4.0f} model)")
         print(f"{u:15} {a:6} " + " | ".join(row) + f" | exponent {scaling_exponent(pixels, ms):.2f}")
 
-    print("\n== 4. fp32 throughput, width-32 U-Net at 1280x720, vs matmul peak ==")
+    print(f"\n== 4. fp32 throughput, width-{wide_width} U-Net at {wide_at[1]}x{wide_at[0]}, vs matmul peak ==")
     peak = matmul_peak_gmacs()
-    wide = build_unet(**{**model_args, "width": 32}, upsampler="depth_to_space", activation="relu")
-    macs = count_macs(wide, (720, 1280))
-    p = atomic_write(work / "wide_720p.tflite", to_tflite(wide, (720, 1280)))
+    wide = build_unet(**{**model_args, "width": wide_width}, upsampler="depth_to_space", activation="relu")
+    macs = count_macs(wide, wide_at)
+    p = atomic_write(work / "wide_720p.tflite", to_tflite(wide, wide_at))
     lat = measure_local(p, threads=2, warmup=2, runs=10)
     achieved = macs / (lat.median_ms / 1000) / 1e9
     peak_after = matmul_peak_gmacs()
-    print(f"U-Net width 32 @1280x720: {macs / 1e9:.1f} GMAC, median {lat.median_ms:.0f} ms (CV {lat.cv * 100:.1f} %) "
+    print(f"U-Net width {wide_width} @{wide_at[1]}x{wide_at[0]}: {macs / 1e9:.1f} GMAC, median {lat.median_ms:.0f} ms (CV {lat.cv * 100:.1f} %) "
           f"-> {achieved:.1f} GMAC/s")
     print(f"matmul peak (numpy float32 2048^3, before/after): {peak:.1f} / {peak_after:.1f} GMAC/s "
           f"-> TFLite fp32 at {achieved / max(peak, peak_after) * 100:.0f} % of peak")

@@ -10,6 +10,7 @@ quantization damages most, and those XNNPACK leaves on TFLite's own kernels) of 
 int8 file.
 
     python benchmarks/mixed_precision.py --nafnet-steps 1600 --unet-steps 300
+    python benchmarks/mixed_precision.py --tiny   # smoke scale: every step runs, the figures mean nothing
 """
 import argparse
 import dataclasses
@@ -17,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nafnet-steps", type=int, default=1600)
     parser.add_argument("--unet-steps", type=int, default=300)
@@ -25,7 +26,14 @@ def main() -> None:
                         help="activation/upsampler of the default U-Nets to compare")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--shape", default="256x256", help="HxW of the timed files and of the plan")
-    args = parser.parse_args()
+    parser.add_argument("--tiny", action="store_true", help="smoke scale: one width-4 U-Net, 32 px, 2 steps")
+    args = parser.parse_args(argv)
+    from portable_deblur.config.smoke import SMOKE
+
+    smoke = [o for o in SMOKE if not o.startswith("measure.resolutions")] if args.tiny else []
+    if args.tiny:
+        args.nafnet_steps, args.unet_steps, args.unets, args.rounds, args.shape = 2, 2, ["relu/bilinear"], 1, "32x32"
+        smoke += ["optimize.representative_count=2", "optimize.mixed_max_tries=1"]
 
     from portable_deblur.config import load_config
     from portable_deblur.data.sources import load_dataset
@@ -41,11 +49,14 @@ def main() -> None:
 
     shape = tuple(int(v) for v in args.shape.split("x"))
     networks = []
-    nafnet_cfg = load_config(["space=nafnet", f"train.steps={args.nafnet_steps}", f"measure.resolutions=[[{shape[0]},{shape[1]}]]"])
+    nafnet_cfg = load_config(["space=nafnet", *smoke, *(["grid.width=[8]"] if args.tiny else []),
+                              f"train.steps={args.nafnet_steps}", f"measure.resolutions=[[{shape[0]},{shape[1]}]]"])
     nafnet = next(c for c in expand(nafnet_cfg.arch, nafnet_cfg.model, nafnet_cfg.grid)
-                  if c.kwargs["width"] == 16 and list(c.kwargs["enc_blocks"]) == [1, 1, 1, 1])
-    networks.append((nafnet_cfg, nafnet, args.nafnet_steps, None))
-    unet_cfg = load_config(["space=upsampling", f"train.steps={args.unet_steps}", f"measure.resolutions=[[{shape[0]},{shape[1]}]]"])
+                  if c.kwargs["width"] == (8 if args.tiny else 16) and list(c.kwargs["enc_blocks"]) == [1, 1, 1, 1])
+    if not args.tiny:  # smoke scale: the U-Net alone (NAFNet's conversions alone take a minute)
+        networks.append((nafnet_cfg, nafnet, args.nafnet_steps, None))
+    unet_cfg = load_config(["space=upsampling", *smoke, f"train.steps={args.unet_steps}",
+                            f"measure.resolutions=[[{shape[0]},{shape[1]}]]"])
     for wanted in args.unets:
         act, up = wanted.split("/")
         c = next(c for c in expand(unet_cfg.arch, unet_cfg.model, unet_cfg.grid)

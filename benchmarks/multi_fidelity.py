@@ -12,6 +12,7 @@ undisturbed trial median both fronts rank by), and the multi-fidelity run's shar
     python benchmarks/multi_fidelity.py upsampling key=value  # e.g. search.rungs=[50,150,600]
     python benchmarks/multi_fidelity.py upsampling search.eta=2 --full=<run>  # reuse a full run of the setting
                                                               # (its wall time read from its trials)
+    python benchmarks/multi_fidelity.py upsampling --tiny     # smoke scale: two networks, rungs [1, 3]
 """
 import sys
 import time
@@ -80,7 +81,12 @@ def main(argv=None) -> int:
     from portable_deblur.config import load_config
     from portable_deblur.rank import Objectives, front_hypervolume, front_rows, hv_reference
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    from portable_deblur.config.smoke import smoke_overrides, smoke_root, tiny_flag
+
+    tiny, argv = tiny_flag(sys.argv[1:] if argv is None else argv)
+    if tiny:  # two networks, two rungs, in a temporary folder
+        argv = [*argv[:1], *smoke_overrides(smoke_root()), "grid.upsampler=[transpose,bilinear]",
+                "grid.activation=[relu]", "grid.width=[4]", "search.rungs=[1,3]", "search.eta=2", *argv[1:]]
     if not argv or argv[0] not in SETTINGS:
         print(f"usage: python benchmarks/multi_fidelity.py {{{'|'.join(SETTINGS)}}} [key=value ...]", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
     python benchmarks/portable_ops.py prelu   [key=value ...]   # activation=prelu vs prelu_portable (vs relu)
     python benchmarks/portable_ops.py pooling [key=value ...]   # NAFNet TLC tlc_pool=average_pool vs depthwise
+    python benchmarks/portable_ops.py prelu --tiny               # smoke scale: every step runs
 
 ``prelu`` trains the default space's depth_to_space U-Net once per activation (``prelu``, ``prelu_portable``,
 ``relu`` for reference). ``pooling`` trains ``space=nafnet``'s first network once (TLC's window is 1.5x the
@@ -23,13 +24,13 @@ STUDIES = {"prelu": ("upsampling", "activation", ("prelu", "prelu_portable", "re
            "pooling": ("nafnet", "tlc_pool", ("average_pool", "depthwise"), {"width": 8, "enc_blocks": [1, 1, 1, 1]})}
 
 
-def _networks(study: str, cfg, ds):
+def _networks(study: str, cfg, ds, values):
     """{value: trained model}: one training per value for ``prelu``; one shared training for ``pooling``."""
     from portable_deblur.models.build import build_model
     from portable_deblur.models.candidate import candidate_at
     from portable_deblur.train.fit import fit, seed_everything
 
-    _, option, values, fixed = STUDIES[study]
+    _, option, _, fixed = STUDIES[study]
     models, trained = {}, None
     for value in values:
         candidate = candidate_at(cfg.arch, cfg.model, {**fixed, option: value})
@@ -59,16 +60,19 @@ def main(argv=None) -> int:
     from portable_deblur.registry import lookup
     from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality
 
-    args = sys.argv[1:] if argv is None else list(argv)
+    from portable_deblur.config.smoke import SMOKE, tiny_flag
+
+    tiny, args = tiny_flag(sys.argv[1:] if argv is None else argv)
     study = lookup({s: s for s in STUDIES}, "study", args[0] if args else "prelu")
     space, option, values, _ = STUDIES[study]
-    cfg = load_config([f"space={space}", *args[1:]])
+    values = values[:2] if tiny else values  # smoke scale: the two the ratio compares
+    cfg = load_config([f"space={space}", *(SMOKE + ["optimize.representative_count=2"] if tiny else []), *args[1:]])
     ds = load_dataset(cfg.data)
     shape, threads = cfg.measure.shapes[0], cfg.measure.threads[0]
     folder, files, psnr = Path(tempfile.mkdtemp(prefix=f"portable_{study}_")), [], {}
     print(f"{study}: {option} in {list(values)} (space={space}); validation blurry PSNR "
           f"{blurry_quality(ds.val).psnr:.2f} dB; timing at {LatencyKey(*shape, threads)}", flush=True)
-    for value, (model, candidate) in _networks(study, cfg, ds).items():
+    for value, (model, candidate) in _networks(study, cfg, ds, values).items():
         canvas = canvas_shape(ds.val, size_multiple(candidate))
         for mode in ("fp32", "int8"):
             rep = representative_inputs(ds.train, shape, cfg.optimize.representative_count, cfg.data.seed)
@@ -80,7 +84,7 @@ def main(argv=None) -> int:
             print(f"  {value} {mode}: PSNR {psnr[path.stem]:.3f} dB at {canvas[0]}x{canvas[1]}; XNNPACK took "
                   f"{xnn['delegated_nodes']}/{xnn['nodes']} nodes, left {xnn['undelegated_ops'] or 'none'}", flush=True)
             files.append(path)
-    stats = {p.stem: s for p, s in zip(files, measure_interleaved(files, cfg.measure, threads, rounds=5))}
+    stats = {p.stem: s for p, s in zip(files, measure_interleaved(files, cfg.measure, threads, rounds=1 if tiny else 5))}
     print(f"\n{option:16} {'fp32 ms':>8} {'int8 ms':>8} {'int8/fp32':>9} {'fp32 dB':>8} {'int8 dB':>8}  spread")
     for value in values:
         f, i = stats[f"{value}_fp32"], stats[f"{value}_int8"]

@@ -24,6 +24,7 @@ the order was the reverse (docs/benchmarks.md has both).
 
     python benchmarks/pretrain.py --recipe shipped            # the shipped start (three stages)
     python benchmarks/pretrain.py --steps 19000 train.precision=float32    # the start shipped before
+    python benchmarks/pretrain.py --tiny      # smoke scale in a temporary folder: every step runs
 """
 import argparse
 import json
@@ -50,7 +51,7 @@ RECIPES = {
 }
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=None,
                         help="stop at this many steps (a decaying rate decays over them; default 19000)")
@@ -61,7 +62,15 @@ def main() -> None:
     parser.add_argument("--work", default=str(ROOT / "experiments/runs/pretrain-upsampling"))
     parser.add_argument("--out", default=str(ROOT / "portable_deblur/pretrained"))
     parser.add_argument("overrides", nargs="*", help="config overrides (key=value) on top of the recipe (every stage's)")
-    args = parser.parse_args()
+    parser.add_argument("--tiny", action="store_true", help="smoke scale, 2 steps, in a temporary folder")
+    args = parser.parse_args(argv)
+    if args.tiny:
+        from portable_deblur.config.smoke import SMOKE, smoke_root
+
+        root = smoke_root()
+        args.steps, args.piece, args.work, args.out = 2, 1, str(root / "work"), str(root / "out")
+        args.overrides = [*(o for o in SMOKE if not o.startswith(("train.steps", "search.rungs", "train.init"))),
+                          *args.overrides]
     if args.recipe is None:
         steps = 19_000 if args.steps is None else args.steps
         run_stage(steps, args.overrides, Path(args.work), Path(args.out), args.minutes, args.piece,

@@ -10,6 +10,7 @@ embedded set before dead leaves trained on coffee).
 
     python benchmarks/quality_vs_steps.py --steps 1000 4000 16000 --data "" "data.blur_space=srgb" \\
         --baseline-commit 1ee6302
+    python benchmarks/quality_vs_steps.py --tiny   # smoke scale: 2 steps, no baseline commit
 """
 import argparse
 import subprocess
@@ -70,7 +71,13 @@ def main(argv=None) -> int:
     parser.add_argument("--candidate", default="activation=prelu,upsampler=bilinear")
     parser.add_argument("--data", nargs="*", default=[""], help="override sets for the current data, e.g. data.blur_space=srgb")
     parser.add_argument("--baseline-commit", help="also train on this commit's data (its code, in a git worktree)")
+    parser.add_argument("--tiny", action="store_true", help="smoke scale: 2 steps, width 4, no baseline commit")
     args = parser.parse_args(argv)
+    from portable_deblur.config.smoke import SMOKE
+
+    smoke = [o for o in SMOKE if not o.startswith(("train.steps", "search.rungs"))] if args.tiny else []
+    if args.tiny:
+        args.steps, args.baseline_commit = [2], None
     from portable_deblur.backend import keras
     from portable_deblur.config import load_config
     from portable_deblur.data.sources import load_dataset
@@ -80,7 +87,7 @@ def main(argv=None) -> int:
     from portable_deblur.train.fit import fit, seed_everything
 
     wanted = dict(kv.split("=") for kv in args.candidate.split(",") if kv)
-    default = load_config(["space=upsampling_scratch"])
+    default = load_config(["space=upsampling_scratch", *smoke])
     val = load_dataset(default.data).val  # one validation for every row
     candidate = next(c for c in expand(default.arch, default.model, default.grid)
                      if all(str(c.values.get(k)) == v for k, v in wanted.items()))
@@ -88,7 +95,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for steps in args.steps:
             for data in args.data:
-                cfg = load_config(["space=upsampling_scratch", f"train.steps={steps}", "search.rungs=[]", *data.split()])
+                cfg = load_config(["space=upsampling_scratch", *smoke, f"train.steps={steps}", "search.rungs=[]",
+                                   *data.split()])
                 seed_everything(cfg.train.seed, cfg.train.jit_compile)
                 model = build_model(candidate)
                 start = time.perf_counter()

@@ -10,6 +10,7 @@ portability and the final interleaved re-timing count as measurement): process s
 up-front candidate check, Optuna storage, reports -- <= 10 % of wall time.
 
     python benchmarks/spine_default_run.py [extra key=value overrides]
+    python benchmarks/spine_default_run.py --tiny   # smoke scale in a temporary folder (targets not judged)
 """
 import csv
 import subprocess
@@ -21,16 +22,22 @@ from pathlib import Path
 from portable_deblur.search.study import SearchStudy
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    from portable_deblur.config import load_config
+    from portable_deblur.config.smoke import smoke_overrides, smoke_root, tiny_flag
+
+    tiny, argv = tiny_flag(sys.argv[1:] if argv is None else argv)
+    argv = [*smoke_overrides(smoke_root()), "grid.upsampler=[bilinear]", "grid.activation=[relu,prelu]", *argv] \
+        if tiny else argv
     run_name = f"bench_spine_{time.strftime('%Y%m%d_%H%M%S')}"
-    cmd = [sys.executable, "-m", "portable_deblur.search", "space=upsampling", f"run.name={run_name}", *sys.argv[1:]]
+    cmd = [sys.executable, "-m", "portable_deblur.search", "space=upsampling", f"run.name={run_name}", *argv]
     start = time.perf_counter()
     proc = subprocess.run(cmd)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         print(f"search failed with exit {proc.returncode}")
         return 1
-    run_dir = Path("experiments/runs") / run_name
+    run_dir = Path(load_config(["space=upsampling", *argv]).run.root) / run_name
     search = SearchStudy.load(str(run_dir))
     study = search.study
     rows = [row for t in study.get_trials() for row in t.user_attrs.get("rows", [])]

@@ -8,6 +8,7 @@ like a real one), then, for each tree size in a fresh process: listing time, inp
 crops/s the trainer consumes: the input must not be the bottleneck.
 
     python benchmarks/streaming.py [--pairs 200 2000] [--batches 40] [--crops-per-pair 1 4]
+    python benchmarks/streaming.py --tiny   # smoke scale: 4 pairs of 64x96 frames, width-4 networks
 """
 import argparse
 import json
@@ -22,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 
-def make_tree(root: Path, distinct: int, total: int) -> Path:
-    """``<root>/train/{blurry,sharp}/seq/*.png`` (and a small val split) of 1280x720 pairs."""
+def make_tree(root: Path, distinct: int, total: int, shape=(720, 1280)) -> Path:
+    """``<root>/train/{blurry,sharp}/seq/*.png`` (and a small val split) of ``shape`` (1280x720) pairs."""
     import imageio.v3 as iio
 
     from portable_deblur.data.blur import blur_image, shake_path
@@ -38,8 +39,8 @@ def make_tree(root: Path, distinct: int, total: int) -> Path:
             (root / split / side / "seq").mkdir(parents=True, exist_ok=True)
         for i in range(min(count, distinct)):
             photo = photos[i % len(photos)]
-            reps = (-(-720 // photo.shape[0]), -(-1280 // photo.shape[1]), 1)
-            sharp = np.ascontiguousarray(np.tile(photo, reps)[:720, :1280])
+            reps = (-(-shape[0] // photo.shape[0]), -(-shape[1] // photo.shape[1]), 1)
+            sharp = np.ascontiguousarray(np.tile(photo, reps)[:shape[0], :shape[1]])
             sharp = np.roll(sharp, (i * 37, i * 53), (0, 1))
             path = shake_path(rng, float(np.exp(rng.uniform(*np.log(cfg.blur_length)))), sharp.shape[:2])
             iio.imwrite(root / split / "sharp" / "seq" / f"{i:05d}.png", sharp)
@@ -70,15 +71,15 @@ def stream(root: str, batch: int, crop: int, crops_per_pair: int, batches: int) 
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def training_crops_per_s(overrides, batch: int, crop: int) -> float:
+def training_crops_per_s(overrides, batch: int, crop: int, steps: int = 5) -> float:
     sys.path.insert(0, str(Path(__file__).parent))
-    from gpu_training import step_rate
+    from gpu_training import step_rate  # the GPU benchmark's public step timer
 
-    rate, _, _ = step_rate(overrides, "float32", batch, crop, steps=5)
+    rate, _, _ = step_rate(overrides, "float32", batch, crop, steps=steps)
     return rate * batch
 
 
-def main() -> int:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, nargs="+", default=[200, 2000])
     parser.add_argument("--batches", type=int, default=40)
@@ -86,15 +87,22 @@ def main() -> int:
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--crops-per-pair", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--tiny", action="store_true", help="smoke scale: 4 small pairs, width-4 networks")
+    args = parser.parse_args(argv)
+    shape, smoke, steps = (720, 1280), [], 5
+    if args.tiny:
+        from portable_deblur.config.smoke import SMOKE
+
+        args.pairs, args.batches, args.batch, args.crop, args.crops_per_pair = [4], 2, 2, 32, [1]
+        shape, smoke, steps = (64, 96), [*SMOKE, "grid.width=[4]"], 1
     if args.child:
         root, batch, crop, per_pair, count = args.child
         print(json.dumps(stream(root, int(batch), int(crop), int(per_pair), int(count))))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        trees = {n: make_tree(Path(tmp) / f"tree{n}", min(args.pairs), n) for n in args.pairs}
-        print(f"generated {args.pairs} pair trees of 1280x720 PNGs in {time.perf_counter() - start:.0f} s")
+        trees = {n: make_tree(Path(tmp) / f"tree{n}", min(args.pairs), n, shape) for n in args.pairs}
+        print(f"generated {args.pairs} pair trees of {shape[1]}x{shape[0]} PNGs in {time.perf_counter() - start:.0f} s")
         for n, root in trees.items():
             for per_pair in args.crops_per_pair:
                 out = subprocess.run([sys.executable, __file__, "--child", str(root), str(args.batch), str(args.crop),
@@ -109,7 +117,7 @@ def main() -> int:
     for label, overrides in (("default U-Net", ["space=upsampling", "grid.upsampler=[depth_to_space]",
                                                 "grid.activation=[relu]"]),
                              ("NAFNet-16", ["space=nafnet", "grid.width=[16]", "grid.enc_blocks=[[1,1,1,4]]"])):
-        print(f"training consumes {training_crops_per_s(overrides, args.batch, args.crop):7.1f} crops/s: {label} "
+        print(f"training consumes {training_crops_per_s([*overrides, *smoke], args.batch, args.crop, steps):7.1f} crops/s: {label} "
               f"(batch {args.batch}, {args.crop} px, this machine)")
     return 0
 

@@ -17,6 +17,8 @@ default recipe (float32; the models are built outside any precision policy):
 
     python benchmarks/training_recipes.py --space upsampling --candidate activation=prelu,upsampler=bilinear \
         "data.seed=0 train.seed=0" "data.seed=1 train.seed=1" "data.seed=2 train.seed=2"
+
+Smoke scale (every step runs, the figures mean nothing): ``python benchmarks/training_recipes.py --tiny``.
 """
 import argparse
 import sys
@@ -32,7 +34,11 @@ def main(argv=None) -> int:
     parser.add_argument("--space", default="upsampling_scratch",
                         help="the space the recipes override; upsampling: from its pretrained start (train.init)")
     parser.add_argument("recipes", nargs="*", default=[""])
+    parser.add_argument("--tiny", action="store_true", help="smoke scale: width 4, 3 steps")
     args = parser.parse_args(argv)
+    from portable_deblur.config.smoke import SMOKE
+
+    smoke = SMOKE if args.tiny else []
     from portable_deblur.config import load_config
     from portable_deblur.data.sources import load_dataset
     from portable_deblur.models.build import build_model, size_multiple
@@ -44,7 +50,7 @@ def main(argv=None) -> int:
     wanted = dict(kv.split("=") for kv in args.candidate.split(",") if kv)
     table = []
     for recipe in args.recipes or [""]:
-        cfg = load_config([f"space={args.space}", "search.rungs=[]", *recipe.split()])
+        cfg = load_config([f"space={args.space}", *smoke, "search.rungs=[]", *recipe.split()])
         ds = load_dataset(cfg.data)
         candidate = next(c for c in expand(cfg.arch, cfg.model, cfg.grid)
                          if all(str(c.values.get(k)) == v for k, v in wanted.items()))

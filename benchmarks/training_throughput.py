@@ -9,6 +9,7 @@ With ``--baseline-commit``, also ``train.fit`` of that commit's code (trained th
 The CPU's bfloat16 instructions and what ``train.precision=auto`` picks here are printed first.
 
     python benchmarks/training_throughput.py --baseline-commit 4958f04
+    python benchmarks/training_throughput.py --tiny   # smoke scale: every step runs, the figures mean nothing
 """
 import argparse
 import dataclasses
@@ -51,14 +52,20 @@ def matmul_gflops(dtype, n: int = 2048, repeats: int = 10) -> float:
     return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--candidate", default="activation=prelu,upsampler=bilinear")
     parser.add_argument("--bare-steps", type=int, default=40)
     parser.add_argument("--fit-steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repetitions of each timing")
     parser.add_argument("--baseline-commit", default=None)
-    args = parser.parse_args()
+    parser.add_argument("--tiny", action="store_true", help="smoke scale: width 4, 2 steps each, no baseline")
+    args = parser.parse_args(argv)
+    from portable_deblur.config.smoke import SMOKE
+
+    smoke, matmul_n = (SMOKE, 256) if args.tiny else ([], 2048)
+    if args.tiny:
+        args.bare_steps, args.fit_steps, args.repeats, args.baseline_commit = 2, 2, 1, None
 
     import numpy as np
 
@@ -70,20 +77,20 @@ def main() -> None:
     from portable_deblur.models.candidate import expand
     from portable_deblur.models.macs import count_macs
     from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality
-    from portable_deblur.train.fit import _make_step, fit, make_optimizer, precision_policy, seed_everything
+    from portable_deblur.train.fit import make_step, fit, make_optimizer, precision_policy, seed_everything
     from portable_deblur.train.losses import get_loss
     from portable_deblur.train.start import apply_start, configured_start
 
     cpu = environment.describe()["cpu"]
     print(f"CPU: {cpu['model']}; ISA: {cpu['isa']}; native bfloat16: {environment.native_bfloat16()}; "
           f"train.precision=auto -> {environment.training_precision('auto')}")
-    cfg = load_config(["space=upsampling"])
+    cfg = load_config(["space=upsampling", *smoke])
     wanted = dict(kv.split("=") for kv in args.candidate.split(","))
     candidate = next(c for c in expand(cfg.arch, cfg.model, cfg.grid) if all(str(c.kwargs[k]) == v for k, v in wanted.items()))
     dataset = load_dataset(cfg.data)
     batch, crop = cfg.train.batch_size, cfg.train.crop
     flops = 3 * 2 * count_macs(build_model(candidate), (crop, crop)) * batch
-    peak = {"float32": matmul_gflops(tf.float32), "mixed_bfloat16": matmul_gflops(tf.bfloat16)}
+    peak = {"float32": matmul_gflops(tf.float32, matmul_n), "mixed_bfloat16": matmul_gflops(tf.bfloat16, matmul_n)}
     print(f"matmul peak: float32 {peak['float32']:.0f} GFLOP/s, bfloat16 {peak['mixed_bfloat16']:.0f} GFLOP/s; "
           f"a training step of {candidate.id} at {batch} x {crop} px: {flops / 1e9:.1f} GFLOP")
 
@@ -97,7 +104,7 @@ def main() -> None:
                 model = build_model(candidate)
             _, optimizer = make_optimizer(cfg.train)
             optimizer.build(model.trainable_variables)
-            step = _make_step(model, optimizer, get_loss(cfg.train.loss, 0.0), tf.distribute.get_strategy(), False)
+            step = make_step(model, optimizer, get_loss(cfg.train.loss, 0.0), tf.distribute.get_strategy(), False)
             for _ in range(5):
                 step(x, y)
             start = time.perf_counter()

@@ -15,6 +15,7 @@ them, since the reference itself moves that much with the seed.
 
     python benchmarks/weight_sharing.py --steps 600 --fine-tune 200 --rules fair uniform
     python benchmarks/weight_sharing.py --steps 2000 --rules --repeat-seed 1    # the reference's own tau
+    python benchmarks/weight_sharing.py --tiny   # smoke scale: every step runs, the figures mean nothing
 """
 import argparse
 import dataclasses
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=600, help="stand-alone steps per network (N)")
     parser.add_argument("--fine-tune", type=int, default=200, help="steps each extracted candidate fine-tunes")
@@ -31,7 +32,14 @@ def main() -> None:
     parser.add_argument("--repeat-seed", type=int, default=None,
                         help="also train the stand-alone networks from this train.seed and data.seed")
     parser.add_argument("overrides", nargs="*", help="config overrides (key=value)")
-    args = parser.parse_args()
+    parser.add_argument("--tiny", action="store_true", help="smoke scale: two width-4 networks, 2 steps each")
+    args = parser.parse_args(argv)
+    from portable_deblur.config.smoke import SMOKE
+
+    if args.tiny:
+        args.steps, args.fine_tune, args.rules = 2, 1, ["fair"]
+        args.overrides = [*(o for o in SMOKE if not o.startswith("search.rungs")),
+                          "grid.upsampler=[transpose,bilinear]", "grid.activation=[relu]", *args.overrides]
 
     from portable_deblur.config import load_config
     from portable_deblur.data.sources import load_dataset
@@ -88,7 +96,7 @@ def main() -> None:
             paths.append(Path(tmp) / f"{c.id}.tflite")
             paths[-1].write_bytes(to_tflite(build_model(c), shapes))
         latency = {c.id: s["interleaved_median_ms"] for c, s in
-                   zip(candidates, measure_interleaved(paths, cfg.measure, cfg.measure.threads[0], 5))}
+                   zip(candidates, measure_interleaved(paths, cfg.measure, cfg.measure.threads[0], 1 if args.tiny else 5))}
 
         for rule in args.rules:
             clock = time.perf_counter()
@@ -128,7 +136,8 @@ def main() -> None:
         kept = set(sorted(ids, key=lambda i: -scores[i]["gain"])[:2]) == top2
         wall = seconds.get(name, float("nan"))
         print(f"{name:24} {tau:+18.2f} {str(kept):>11} {front_hv(scores):12.3f} {wall:8.0f}")
-    print(f"\nstand-alone: 6 x {args.steps} steps" + (f"; each supernet: {6 * args.steps} shared steps + 6 x "
+    n = len(ids)
+    print(f"\nstand-alone: {n} x {args.steps} steps" + (f"; each supernet: {n * args.steps} shared steps + {n} x "
           f"{args.fine_tune} fine-tuning (its wall time includes both)" if args.rules else ""))
 
 

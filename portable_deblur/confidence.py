@@ -15,11 +15,11 @@ neighbour): a slow window of the machine slows both runs of a pair alike and can
 interval of the median ratio is distribution-free (order statistics of the binomial), since run times are
 skewed and have outliers.
 """
+import math
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
-from scipy import stats
 
 from portable_deblur.registry import ConfigError
 
@@ -75,6 +75,8 @@ def mean_interval(values: Sequence[float], level: float = 0.95) -> Interval:
     mean = float(x.mean())
     if len(x) < 2:
         return Interval(mean, -float("inf"), float("inf"), level)
+    from scipy import stats
+
     half = float(stats.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
     return Interval(mean, mean - half, mean + half, level)
 
@@ -95,11 +97,18 @@ def median_interval(values: Sequence[float], level: float = 0.95) -> Interval:
     n = len(x)
     if n == 0:
         return Interval(float("nan"), float("nan"), float("nan"), level)
-    k = int(stats.binom.ppf((1 - level) / 2, n, 0.5))  # P(X <= k) >= alpha/2 at this k
-    if k >= 1 and stats.binom.cdf(k - 1, n, 0.5) > (1 - level) / 2:
+    alpha = (1 - level) / 2
+    k = next(k for k in range(n + 1) if _half_binomial_cdf(k, n) >= alpha)  # P(X <= k) >= alpha/2 at this k
+    if k >= 1 and _half_binomial_cdf(k - 1, n) > alpha:
         k -= 1
     k = max(k, 1)
     return Interval(float(np.median(x)), float(x[k - 1]), float(x[n - k]), level)
+
+
+def _half_binomial_cdf(k: int, n: int) -> float:
+    """P(Binomial(n, 1/2) <= k), exactly (integer arithmetic: no SciPy in the timing processes, which start
+    once per measured file)."""
+    return sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
 
 
 def ratio_of(a: Interval, b: Interval) -> Interval:

@@ -25,11 +25,20 @@ def _states(study):
     return {t.user_attrs.get("candidate"): t.state.name for t in study.study.get_trials()}
 
 
-@pytest.mark.slow
-def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
-    tiny_args = [*tiny_args, "measure.interleaved_rounds=3"]  # the final paired re-timing the front ranks by
-    cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, *TWO])
+@pytest.fixture(scope="module")
+def two_run(tmp_path_factory, tiny_overrides):
+    """One finished tiny search of the two networks of ``TWO`` with the final paired re-timing the front ranks
+    by, shared by the tests that read it (or resume it: a finished run resumed changes nothing)."""
+    args = ["space=upsampling", *tiny_overrides, f"run.root={tmp_path_factory.mktemp('two')}",
+            "measure.interleaved_rounds=3", *TWO]
+    cfg, violations, dataset, study = prepare(args)
     front = run_search(cfg, violations, study, dataset)
+    return args, study, front
+
+
+@pytest.mark.slow
+def test_tiny_search_writes_run_directory_and_resumes(two_run, monkeypatch):
+    args, study, front = two_run
     run = study.layout.root
     for name in ("config.yaml", "study.db", "results.csv", "frames.csv", "pareto.csv", "stability.csv", "pareto.png"):
         assert (run / name).is_file(), name
@@ -73,7 +82,7 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
     monkeypatch.setattr(trial, "run_candidate", lambda *a, **k: pytest.fail("finished candidate re-run"))
     import portable_deblur.deploy.paired as paired_module
     monkeypatch.setattr(paired_module, "in_subprocess", lambda *a, **k: pytest.fail("re-timed again"))
-    cfg, violations, dataset, study = prepare(["space=upsampling", *tiny_args, *TWO])
+    cfg, violations, dataset, study = prepare(args)
     run_search(cfg, violations, study, dataset)
     assert sorted(r["id"] for r in _rows(study)) == sorted(r["id"] for r in rows)
     assert {r.id: r.frames for r in study.rows()} == frames  # per-frame results survive the resume
@@ -81,7 +90,7 @@ def test_tiny_search_writes_run_directory_and_resumes(tiny_args, monkeypatch):
 
     # A changed config must not silently mix into the old run.
     with pytest.raises(ConfigError, match="different config.*run.overwrite=true"):
-        prepare(["space=upsampling", *tiny_args, *TWO, "train.steps=4"])
+        prepare([*args, "train.steps=4"])
 
 
 @pytest.mark.slow
@@ -181,7 +190,7 @@ def test_trial_log_prints_one_line_per_trial(capsys):
     from portable_deblur.search.jobs import Outcome
 
     row = ResultRow(id="unet__x", arch="unet", values={}, status="ok", psnr_tflite=26.5, psnr_blurry=26.0,
-                    latency={"256x256_t2": {"median_ms": 21.25}},
+                    latency={"720x1280_t2": {"median_ms": 21.25}},
                     pipelines={"srgb": {"psnr_blurry": 27.0, "psnr_tflite": 27.25},
                                "linear": {"psnr_blurry": 25.0, "psnr_tflite": 25.75}})
     TrialLog(load_config([]), total=3, done=1, enabled=True)(Outcome(TrialState.COMPLETE, [row]))
@@ -189,7 +198,7 @@ def test_trial_log_prints_one_line_per_trial(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("[2/3] unet__x: PSNR 26.50 dB (+0.50 over blurry; srgb +0.25; linear +0.75), "
-                               "21.2 ms @256x256_t2; elapsed 0:00")
+                               "21.2 ms @720x1280_t2; elapsed 0:00")
     assert lines[0].endswith("left")
 
 @pytest.mark.slow
@@ -222,15 +231,12 @@ def test_flagged_candidates_are_trained_but_kept_off_the_front(tiny_args):
 
 
 @pytest.mark.slow
-def test_same_seed_same_numbers_across_runs(tiny_args, tmp_path):
-    results = []
-    for name in ("a", "b"):
-        args = ["space=upsampling", *tiny_args, "grid.upsampler=[depth_to_space]", "grid.activation=[prelu]",
-                f"run.name={name}"]
-        cfg, violations, dataset, study = prepare(args)
-        run_search(cfg, violations, study, dataset)
-        results.append([(r["psnr_keras"], r["psnr_tflite"], r["params"]) for r in _rows(study)])
-    assert results[0] == results[1]
+def test_same_seed_same_numbers_across_runs(two_run, tmp_path):
+    args, first, _ = two_run
+    cfg, violations, dataset, again = prepare([*args, f"run.root={tmp_path}"])  # the same config, a new folder
+    run_search(cfg, violations, again, dataset)
+    numbers = lambda study: sorted((r["id"], r["psnr_keras"], r["psnr_tflite"], r["params"]) for r in _rows(study))  # noqa: E731
+    assert numbers(again) == numbers(first)
 
 
 @pytest.mark.slow
@@ -248,15 +254,14 @@ def test_nan_loss_stops_that_candidate_early_and_the_search_goes_on(tiny_args, m
 
 
 @pytest.mark.slow
-def test_train_init_starts_each_candidate_from_an_earlier_runs_weights(tiny_args, monkeypatch):
+def test_train_init_starts_each_candidate_from_an_earlier_runs_weights(two_run, tiny_args, monkeypatch):
     import numpy as np
 
     from portable_deblur.backend import keras
     from portable_deblur.models.layers import CUSTOM_OBJECTS
 
     one = ["space=upsampling", *tiny_args, "grid.upsampler=[bilinear]", "grid.activation=[relu]"]
-    cfg, violations, dataset, first = prepare([*one, "run.name=laptop"])
-    run_search(cfg, violations, first, dataset)
+    _, first, _ = two_run  # the earlier run (on a laptop, say) that trained the candidate
     cid = "unet__activation-relu__upsampler-bilinear"
     saved = keras.models.load_model(first.layout.root / cid / "model.keras", custom_objects=CUSTOM_OBJECTS, compile=False)
     assert (first.layout.root / cid / "checkpoint" / "checkpoint").is_file()  # optimizer state and step, to continue

@@ -74,10 +74,12 @@ def machine_load(before: Tuple[int, int, int], after: Tuple[int, int, int]) -> T
 
 
 def _timed_batches(run, runs: int, max_seconds: float, retries: int, paired) -> Tuple[list, list, int]:
-    """Batches of ``runs`` checked runs (each followed by one of ``paired`` when given), stopping a batch after
-    ``max_seconds`` (at least 3 runs); another batch after a pause while fewer than ``MIN_CLEAN`` of the runs
-    are undisturbed, at most ``retries`` more. (the runs, the paired runs, batches used)"""
-    checked, partner, attempts = [], [], 0
+    """Batches of ``runs`` checked runs -- at least 3, the fewest undisturbed runs the figures take, so a small
+    ``measure.runs`` never waits for a second batch it was bound to need -- each run followed by one of
+    ``paired`` when given, stopping a batch after ``max_seconds`` (at least 3 runs); another batch after a
+    pause while fewer than ``MIN_CLEAN`` of the runs are undisturbed, at most ``retries`` more. (the runs, the
+    paired runs, batches used)"""
+    checked, partner, attempts, runs = [], [], 0, max(runs, 3)
     while attempts <= retries:
         if attempts:
             time.sleep(RETRY_PAUSE_S)

@@ -175,50 +175,60 @@ def choose_islands(calibrated: Calibrated, psnr: Callable[[bytes], float], cfg, 
         return MixedPlan(tuple(fixed), tuple(ops), {name: "given (optimize.mixed_islands)" for name in fixed})
     o = cfg.optimize
     reference = psnr(calibrated.float_file)
-    tried: List[Dict] = []
-
-    folder = Path(tempfile.mkdtemp(prefix="mixed_plan_"))
-
-    def trial(islands: Sequence[str]) -> Dict:
-        content = calibrated.quantize(islands)
-        path = folder / f"plan_{len(tried)}.tflite"
-        path.write_bytes(content)
-        entry = {"islands": list(islands), "psnr": psnr(content), "path": path, "content": content}
-        tried.append(entry)
-        return entry
-
-    def timed(*entries) -> None:  # interleaved, so a busy machine slows both alike
-        from portable_deblur.deploy.measure import measure_interleaved
-
-        for entry, stats in zip(entries, measure_interleaved([e["path"] for e in entries], cfg.measure, threads, 3)):
-            entry["ms"] = stats["interleaved_median_ms"]
-
-    best = trial(())
-    reasons: Dict[str, str] = {}
+    plans = _Plans(calibrated, psnr, cfg.measure, threads)
+    best, reasons = plans.attempt(()), {}
     slow = undelegated_layers(best["content"])
     if slow:
-        attempt = trial(sorted(slow))
-        timed(best, attempt)
+        attempt = plans.attempt(sorted(slow))
+        plans.time(best, attempt)
         if attempt["ms"] < best["ms"]:
             best = attempt
             reasons = {layer: "int8 " + "/".join(sorted(set(found))) + " left off XNNPACK" for layer, found in slow.items()}
     else:
-        timed(best)
+        plans.time(best)
     errors = [e for e in calibrated.layer_errors() if e["layer"] in calibrated.nodes and e["layer"] not in best["islands"]]
     for e in errors[:o.mixed_max_tries]:
         if reference - best["psnr"] <= o.mixed_max_drop_db:
             break
-        attempt = trial(sorted(best["islands"] + [e["layer"]]))
-        timed(tried[0], attempt)
-        if attempt["psnr"] > best["psnr"] and attempt["ms"] <= tried[0]["ms"] * (1 + o.mixed_max_slowdown):
+        attempt = plans.attempt(sorted(best["islands"] + [e["layer"]]))
+        plans.time(plans.tried[0], attempt)
+        if attempt["psnr"] > best["psnr"] and attempt["ms"] <= plans.tried[0]["ms"] * (1 + o.mixed_max_slowdown):
             best = attempt
             reasons[e["layer"]] = f"quantization error {e['rmse_over_scale']:.2f} x its int8 step"
-    for entry in tried:
-        entry["kept"] = entry is best
-        entry.pop("content")
-        entry.pop("path").unlink()
-    folder.rmdir()
-    return MixedPlan(tuple(best["islands"]), (), reasons, tried)
+    return MixedPlan(tuple(best["islands"]), (), reasons, plans.close(best))
+
+
+class _Plans:
+    """The plans ``choose_islands`` tried: each quantized, judged by ``psnr``, kept on disk until timed."""
+
+    def __init__(self, calibrated: Calibrated, psnr: Callable[[bytes], float], measure_cfg, threads: int):
+        self.calibrated, self.psnr, self.measure_cfg, self.threads = calibrated, psnr, measure_cfg, threads
+        self.folder = Path(tempfile.mkdtemp(prefix="mixed_plan_"))
+        self.tried: List[Dict] = []
+
+    def attempt(self, islands: Sequence[str]) -> Dict:
+        content = self.calibrated.quantize(islands)
+        path = self.folder / f"plan_{len(self.tried)}.tflite"
+        path.write_bytes(content)
+        self.tried.append({"islands": list(islands), "psnr": self.psnr(content), "path": path, "content": content})
+        return self.tried[-1]
+
+    def time(self, *entries: Dict) -> None:
+        """Time ``entries`` interleaved, so a busy machine slows them alike."""
+        from portable_deblur.deploy.measure import measure_interleaved
+
+        paths = [e["path"] for e in entries]
+        for entry, stats in zip(entries, measure_interleaved(paths, self.measure_cfg, self.threads, 3)):
+            entry["ms"] = stats["interleaved_median_ms"]
+
+    def close(self, best: Dict) -> List[Dict]:
+        """The plans tried (which was kept), their files removed."""
+        for entry in self.tried:
+            entry["kept"] = entry is best
+            entry.pop("content")
+            entry.pop("path").unlink()
+        self.folder.rmdir()
+        return self.tried
 
 
 def centre_crops(pairs, shape: Tuple[int, int]) -> list:

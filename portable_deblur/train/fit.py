@@ -91,7 +91,7 @@ def _input_error(exc: Exception) -> Exception:
     return UnreadableImage(found.group(1)) if found else exc
 
 
-def _make_step(model: keras.Model, optimizer, loss_fn, strategy: tf.distribute.Strategy, jit_compile: bool):
+def make_step(model: keras.Model, optimizer, loss_fn, strategy: tf.distribute.Strategy, jit_compile: bool):
     """One optimizer step on a (blurry, sharp) batch; under a MirroredStrategy the batch is split across the
     replicas and their losses (each divided by the replica count) summed, so the update equals one device's."""
     replicas = strategy.num_replicas_in_sync
@@ -185,7 +185,7 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
         if path is not None:
             set_path(model, path)  # read when the path's step is traced (its first call)
         if key not in traced:
-            traced[key] = _make_step(model, optimizer, loss_fn, strategy, cfg.jit_compile)
+            traced[key] = make_step(model, optimizer, loss_fn, strategy, cfg.jit_compile)
         return traced[key]
 
     data = batches(train_pairs, cfg.batch_size, cfg.crop, cfg.crops_per_pair, cfg.seed, start, max(end - start, 0))
