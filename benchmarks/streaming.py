@@ -8,7 +8,7 @@ like a real one), then, for each tree size in a fresh process: listing time, inp
 crops/s the trainer consumes: the input must not be the bottleneck.
 
     python benchmarks/streaming.py [--pairs 200 2000] [--batches 40] [--crops-per-pair 1 4]
-    python benchmarks/streaming.py --tiny   # smoke scale: 4 pairs of 64x96 frames, width-4 networks
+    python benchmarks/streaming.py --tiny   # smoke scale: 4 pairs of 64x96 frames, a width-4 U-Net
 """
 import argparse
 import json
@@ -87,14 +87,14 @@ def main(argv=None) -> int:
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--crops-per-pair", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
-    parser.add_argument("--tiny", action="store_true", help="smoke scale: 4 small pairs, width-4 networks")
+    parser.add_argument("--tiny", action="store_true", help="smoke scale: 4 small pairs, a width-4 U-Net")
     args = parser.parse_args(argv)
     shape, smoke, steps = (720, 1280), [], 5
     if args.tiny:
         from portable_deblur.config.smoke import SMOKE
 
         args.pairs, args.batches, args.batch, args.crop, args.crops_per_pair = [4], 2, 2, 32, [1]
-        shape, smoke, steps = (64, 96), [*SMOKE, "grid.width=[4]"], 1
+        shape, smoke, steps = (64, 96), SMOKE, 1
     if args.child:
         root, batch, crop, per_pair, count = args.child
         print(json.dumps(stream(root, int(batch), int(crop), int(per_pair), int(count))))
@@ -114,9 +114,9 @@ def main(argv=None) -> int:
                 print(f"{r['pairs']:5d} pairs, crops_per_pair {per_pair}: listed in {r['list_s']:.1f} s, "
                       f"{r['crops_per_s']:7.1f} crops/s ({args.batch}x{args.crop}px), peak RSS {r['peak_rss_mb']:.0f} MB "
                       f"({'under' if r['peak_rss_mb'] < 2048 else 'OVER'} 2 GB)")
-    for label, overrides in (("default U-Net", ["space=upsampling", "grid.upsampler=[depth_to_space]",
-                                                "grid.activation=[relu]"]),
-                             ("NAFNet-16", ["space=nafnet", "grid.width=[16]", "grid.enc_blocks=[[1,1,1,4]]"])):
+    networks = (("default U-Net", ["space=upsampling", "grid.upsampler=[depth_to_space]", "grid.activation=[relu]"]),
+                ("NAFNet-16", ["space=nafnet", "grid.width=[16]", "grid.enc_blocks=[[1,1,1,4]]"]))
+    for label, overrides in networks[:1] if args.tiny else networks:  # smoke scale: the U-Net alone
         print(f"training consumes {training_crops_per_s([*overrides, *smoke], args.batch, args.crop, steps):7.1f} crops/s: {label} "
               f"(batch {args.batch}, {args.crop} px, this machine)")
     return 0
