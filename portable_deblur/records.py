@@ -79,6 +79,9 @@ class ResultRow:
     # int8 files: the layers quantization damages most and those XNNPACK leaves off (search.artifact)
     quantization_errors: List[Dict[str, Any]] = field(default_factory=list)
     float_islands: Dict[str, str] = field(default_factory=dict)  # mixed files: Keras layer -> dtype kept
+    # Float files: per measured size, the largest quantity (activation or a sum inside a reduction) and those
+    # within reach of fp16's 65504, which LiteRT's GPU accelerator computes in (deploy.fp16_range).
+    fp16_range: Dict[str, Any] = field(default_factory=dict)
     mixed_plan: Dict[str, Any] = field(default_factory=dict)  # mixed files: islands, why each, plans tried
     # Embedded validation per camera pipeline: {"srgb": {"psnr_blurry": .., "psnr_keras": .., "psnr_tflite": ..,
     # and the ssim_ twins}, "linear": {..}}; the psnr_* fields above are the ranked frames' (data.blur_space).
@@ -179,6 +182,10 @@ class ResultRow:
         if self.float_islands:
             row["float_islands"] = " ".join(self.float_islands)
         row["violations"] = " ".join(self.violations)
+        if self.fp16_range:
+            from portable_deblur.deploy.fp16_range import risk_text
+
+            row["fp16_risk"] = risk_text(self.fp16_range)
         for target, rep in self.portability.items():
             row[f"fallback_{target}"] = " ".join(rep["fallback"])
             row[f"accel_macs_{target}"] = round(rep["accelerator_mac_fraction"], 4)

@@ -134,6 +134,7 @@ def test_handoff_bundles_verify_with_litert_and_tampering_is_caught(tiny_run, tm
     assert any(op["op"] == "CONV_2D" and op["input_dtypes"] == "int8" for op in manifest["op_inventory"])
     assert "gpu" in manifest["delegate_fallback"] and "720x1280_t2" in manifest["latency"]
     assert manifest["libraries"]["ai-edge-litert"] != "not installed" and manifest["params"] > 0
+    assert manifest["fp16_range"] is None  # an int8 file: the GPU check covers float files
     meta = read((int8 / "model.tflite").read_bytes())
     assert meta["name"] == f"{BASE}__ptq-int8" and meta["version"] == "2.1.0"
     assert meta["inputs"][0]["std"] == [255.0] and meta["inputs"][0]["height"] == 720
@@ -176,6 +177,8 @@ def test_a_bundles_readme_followed_for_a_720p_frame_reproduces_the_golden_output
     assert handoff.main([f"run={tiny_run}", f"candidate={BASE}", f"out={tmp_path}"]) == 0
     bundle = tmp_path / BASE
     readme = (bundle / "README.md").read_text()
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert set(manifest["fp16_range"]) == {"32x32", "720x1280"} and "## fp16 on a GPU" in readme  # a float file
     # "Pick the file whose input shape is your frame's size": the README's line for 720x1280 frames.
     line = next(line for line in readme.splitlines() if "for 720x1280 frames" in line)
     model, golden_in, golden_out = re.findall(r"`([^`]+\.(?:tflite|npy))`", line)

@@ -56,6 +56,8 @@ def test_tiny_search_writes_run_directory_and_resumes(two_run, monkeypatch):
         assert r["portability"]["gpu"]["fallback"] == {} and r["xnnpack"]["delegated_nodes"] == r["xnnpack"]["nodes"]
         assert set(r["portability"]) == {"gpu", "qnn_htp", "neuron_apu", "xnnpack"}  # the live targets
         assert r["fidelity_psnr"] > 60  # fp32 TFLite reproduces Keras
+        fp16 = r["fp16_range"]["32x32"]  # what a phone's GPU computes in fp16, checked at every measured size
+        assert fp16["largest"]["value"] > 0 and fp16["risky"] == []
         artifact = run / r["artifacts"]["fp32_32x32"]
         assert artifact.is_file() and (run / r["id"] / "model.keras").is_file()
         assert ("TRANSPOSE_CONV" in op_counts(artifact)) == ("transpose" in r["id"])

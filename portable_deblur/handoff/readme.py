@@ -54,5 +54,19 @@ checks every file's SHA-256 against `manifest.json`.
 
 ## Where it falls back
 `manifest.json` lists every op (`op_inventory`) and, per accelerator delegate, the ops it would reject and run
-on the CPU (`delegate_fallback`) -- a rejected op wrecks latency on that delegate.
+on the CPU (`delegate_fallback`) -- a rejected op wrecks latency on that delegate.{_fp16(row)}
 """
+
+
+def _fp16(row) -> str:
+    """What would come within reach of fp16's range on a phone's GPU (it computes in fp16 whatever the file's
+    dtype), from ``manifest.json`` ``fp16_range``."""
+    from portable_deblur.deploy.fp16_range import risk_text
+
+    if not row.fp16_range:
+        return ""
+    risk = risk_text(row.fp16_range)
+    return ("\n\n## fp16 on a GPU\nA phone's GPU computes this network in fp16 (largest value 65504). "
+            + (f"Checked on calibration frames: {risk}; expect wrong output there unless the GPU keeps those "
+               "sums in fp32." if risk else "Checked on calibration frames at every size above: every activation "
+               "and every sum inside a reduction stays within a quarter of it.") + " (`manifest.json` `fp16_range`)")

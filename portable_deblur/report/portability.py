@@ -3,13 +3,15 @@ accelerator's measured placement) and per-layer quantization (int8 damage, float
 import html
 from typing import Dict, List, Sequence
 
+from portable_deblur.deploy.fp16_range import risk_text
 from portable_deblur.records import ResultRow
 from portable_deblur.report.table import html_table
 
 
 def portability_rows(rows: Sequence[ResultRow]) -> List[Dict]:
     """One row per artifact, one column per delegate target: the ops it would reject ("ok" if none) and,
-    where some fall back, the share of MACs that stays on the accelerator."""
+    where some fall back, the share of MACs that stays on the accelerator; the ``gpu`` column also names what
+    would come within reach of fp16's range (``deploy.fp16_range``)."""
     out = []
     for r in rows:
         if not r.portability:
@@ -20,6 +22,9 @@ def portability_rows(rows: Sequence[ResultRow]) -> List[Dict]:
             entry[target] = _fallback_cell(ops, rep["accelerator_mac_fraction"]) if ops else "ok"
         if r.gpu_measured:
             entry["gpu (measured)"] = _measured_gpu(r)
+        risk = risk_text(r.fp16_range)
+        if risk and "gpu" in entry:  # the GPU computes in fp16 whatever the file's dtype
+            entry["gpu"] += f"; {risk}"
         out.append(entry)
     return out
 

@@ -25,6 +25,8 @@ from portable_deblur.train.judge import Trained, pipeline_figures
 
 
 INT8_MODES = ("int8", "int8_float_fallback", MIXED)  # files whose layers the per-layer error table covers
+FP16_CHECKED = ("fp32", "fp16")  # float files: LiteRT's GPU accelerator runs them in fp16
+FP16_FRAMES = 2  # calibration frames per measured size for the fp16 range check
 
 
 def padded(shape: Tuple[int, int], multiple: int) -> Tuple[int, int]:
@@ -130,6 +132,19 @@ def _plan_record(t: Trained) -> Dict[str, Any]:
     return json.loads(saved.read_text()) if saved.is_file() else {}
 
 
+def fp16_range(model, t: Trained, cfg: Config, dataset: Dataset) -> Dict[str, Any]:
+    """``deploy.fp16_range.fp16_report`` of the float model on calibration frames at every measured size
+    (padded to the network's multiple, as exported)."""
+    from portable_deblur.deploy.fp16_range import fp16_report
+
+    frames = {}
+    for shape in cfg.measure.shapes:
+        size = padded(shape, t.multiple)
+        rep = representative_inputs(dataset.train, size, FP16_FRAMES, cfg.data.seed)
+        frames[f"{shape[0]}x{shape[1]}"] = [sample[0] for sample in rep()]
+    return fp16_report(model, frames)
+
+
 def measured_violations(violations: Sequence[str], gpu, require: Sequence[str]) -> List[str]:
     """The required targets this artifact misses: the pre-training table verdicts, with ``gpu`` replaced by
     the measured placement when there is one (the runtime, not the table, decides)."""
@@ -174,6 +189,7 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
     plan = _plan_record(t) if v.mode == MIXED else {}
     errors = quantization_errors(t, cfg, dataset, primary, plan.get("errors")) if v.mode in INT8_MODES and qat is None else []
     islands = float_islands(primary.read_bytes()) if v.mode == MIXED else {}
+    fp16 = fp16_range(source, t, cfg, dataset) if v.mode in FP16_CHECKED else {}
     gpu = measure_placement(primary, len(ops)) if "gpu" in cfg.portability.targets else None
     violations = measured_violations(violations, gpu, cfg.portability.require)
     laps("portability")
@@ -185,7 +201,7 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
         psnr_gpu=gpu_q.psnr if gpu_q else float("nan"), ssim_gpu=gpu_q.ssim if gpu_q else float("nan"),
         latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),
         portability={k: dataclasses.asdict(r) for k, r in reports.items()}, xnnpack=xnn,
-        gpu_measured=_measured(gpu, ops), quantization_errors=errors, float_islands=islands,
+        gpu_measured=_measured(gpu, ops), quantization_errors=errors, float_islands=islands, fp16_range=fp16,
         mixed_plan={key: value for key, value in plan.items() if key != "errors"},  # the row keeps the worst in quantization_errors
         violations=list(violations), artifacts=artifacts, seconds=laps.seconds, channels=t.channels,
         pipelines={name: {**figures, **pipeline_figures(tflite=tflite_q).get(name, {})}
