@@ -8,7 +8,7 @@ quarter of 65504), then, with an adapter, the float file's output through the GP
 CPU output on the same frame: max |difference| and PSNR between the two.
 
     python benchmarks/fp16_range.py [--steps 300] [--gain 100] [--sizes 256x256 720x1280]
-    python benchmarks/fp16_range.py --tiny   # smoke scale: width-4 networks, 32 px, 2 steps
+    python benchmarks/fp16_range.py --tiny   # smoke scale: a width-4 U-Net and the control at 32x32
 """
 import argparse
 import sys
@@ -53,6 +53,8 @@ def networks(args):
     model = build_model(unet)
     apply_start(model, unet, configured_start(unet_cfg.train.init, unet.id))
     out = [(f"U-Net {unet.id} ({unet_cfg.train.init or 'initialiser'} start)", model)]
+    if args.tiny:  # smoke scale: the U-Net and the control (NAFNet's probes are the same code)
+        return out + [(f"control: LayerNorm after a +-{args.gain:g} spread", control(args.gain))], unet_cfg
     naf_cfg = load_config(["space=nafnet", *smoke, f"train.steps={args.steps}", "search.rungs=[]",
                            "grid.width=[4]" if args.tiny else "grid.width=[16]", "grid.enc_blocks=[[1,1,1,1]]"])
     naf = expand(naf_cfg.arch, naf_cfg.model, naf_cfg.grid)[0]
@@ -69,7 +71,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--gain", type=float, default=100.0)
     parser.add_argument("--sizes", nargs="+", default=["256x256", "720x1280"])
-    parser.add_argument("--tiny", action="store_true", help="smoke scale: width-4 networks, 32 px, 2 steps")
+    parser.add_argument("--tiny", action="store_true", help="smoke scale: a width-4 U-Net and the control, 32 px")
     args = parser.parse_args(argv)
     if args.tiny:
         args.steps, args.sizes = 2, ["32x32"]
