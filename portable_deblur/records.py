@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from portable_deblur.confidence import Interval
 from portable_deblur.estimates import Duel, FrameScores, PairedLatency
+from portable_deblur.deploy.fp16_range import risk_text
 from portable_deblur.files import atomic_write
 from portable_deblur.latency import best_ms
 
@@ -183,8 +184,6 @@ class ResultRow:
             row["float_islands"] = " ".join(self.float_islands)
         row["violations"] = " ".join(self.violations)
         if self.fp16_range:
-            from portable_deblur.deploy.fp16_range import risk_text
-
             row["fp16_risk"] = risk_text(self.fp16_range)
         for target, rep in self.portability.items():
             row[f"fallback_{target}"] = " ".join(rep["fallback"])

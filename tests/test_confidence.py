@@ -194,3 +194,21 @@ def test_a_bad_confidence_level_is_a_clear_error(level, tiny_overrides):
         load_config(["space=upsampling", *tiny_overrides, f"rank.confidence={level}"])
     with pytest.raises(ConfigError, match=r"invalid config 'rank.confidence'"):
         load_config(["space=upsampling", *tiny_overrides, "rank.confidence=high"])
+
+
+def test_the_median_rank_equals_the_exact_binomial_quantile_even_for_a_long_duel():
+    """A duel of tiny files reaches tens of thousands of pairs, and its stopping rule reads the median's
+    interval every 10 pairs: the rank comes from a short float sum, equal to the exact integer one."""
+    from portable_deblur.confidence import _median_rank
+
+    def exact(n, alpha):  # smallest k with P(Binomial(n, 1/2) <= k) >= alpha, in integers
+        total, term, k = 0, 1, 0
+        while True:
+            total += term
+            if total / 2 ** n >= alpha:
+                return k
+            term, k = term * (n - k) // (k + 1), k + 1
+
+    for n in (1, 5, 6, 30, 999, 20000):
+        for level in (0.9, 0.95, 0.99):
+            assert _median_rank(n, (1 - level) / 2) == exact(n, (1 - level) / 2), (n, level)

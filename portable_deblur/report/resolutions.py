@@ -75,17 +75,12 @@ def resolution_section(rows: Sequence[ResultRow], spec: Objectives, names: Dict[
                     f"its latency order has Kendall tau {o.tau:+.2f} against {ranked.key}'s"
                     + (f", and {len(o.flips)} pair(s) swap beyond noise: {flips}." if o.flips else
                        ", with no pair ordered the other way beyond noise."))
-    table = []
-    for rank, rid in enumerate(ranked.order):
-        entry = {"artifact": names.get(rid, rid)}
-        for o in orders:
-            entry[f"rank@{o.key}"] = o.order.index(rid) + 1
-            entry[f"front@{o.key}"] = "*" if rid in o.front else ""
-        table.append(entry)
     by_id = {r.id: r for r in rows}
-    for entry, rid in zip(table, ranked.order):
-        for o in orders:
-            entry[f"ms@{o.key}"] = by_id[rid].best_ms(o.key)
+    table = [{"artifact": names.get(rid, rid),
+              **{c: v for o in orders for c, v in ((f"ms@{o.key}", by_id[rid].best_ms(o.key)),
+                                                   (f"rank@{o.key}", o.order.index(rid) + 1),
+                                                   (f"front@{o.key}", "*" if rid in o.front else ""))}}
+             for rid in ranked.order]
     columns = ["artifact"] + [c for o in orders for c in (f"ms@{o.key}", f"rank@{o.key}", f"front@{o.key}")]
     return [f"<h2>Front by resolution</h2><p>The front ranks by {html.escape(ranked.key)} (search.latency: the "
             "largest measured size, the frames an app runs). Latency does not scale with pixels alike for every "
