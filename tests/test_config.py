@@ -33,7 +33,7 @@ def test_overrides_are_typed_and_applied():
 @pytest.mark.parametrize("args, expected", [
     (["train.stepz=3"], r"'train.stepz'.*valid keys of train: \[.*'steps'"),
     (["bogus=1"], r"'bogus'.*valid keys: \[.*'train'"),
-    (["space=nope"], r"space must be one of \['activation', 'architecture', 'attention', 'nafnet', 'optimization', 'portable', 'upsampling', 'upsampling_scratch'\] or a path to a .yaml file; got 'nope'"),
+    (["space=nope"], r"space must be one of \['activation', 'architecture', 'attention', 'nafnet', 'nafnet_portable', 'optimization', 'portable', 'upsampling', 'upsampling_scratch'\] or a path to a .yaml file; got 'nope'"),
     (["train.loss=l3"], r"train.loss must be one of \['charbonnier', 'l1', 'psnr'\]; got 'l3'"),
     (["train.schedule=step"], r"train.schedule must be one of \['cosine', 'exponential'\]; got 'step'"),
     (["data.source=gopro"], r"data.root must be set for data.source='gopro'"),

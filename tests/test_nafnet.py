@@ -38,10 +38,13 @@ def test_parameter_counts_equal_the_reference(name, width, enc):
 
 # Every value of every option at least once, combined into four models (each costs a trace, a training step
 # and a conversion): the defaults, then each non-default value in one of three combinations.
+# norm="batch" with separable="high": the middle block's norms fold into its 1x1 convs, the separable levels'
+# stay (their next conv is a bias-free depthwise 1x1); attention_norm="batch" folds back into theta and phi.
 OPTIONS = [dict(),
-           dict(gate="gelu", separable="high", attention="gate"),
-           dict(gate="relu", separable="low", attention="gate", attention_activation="gelu", attention_norm="layer",
-                attention_upsample="transpose", tlc_window=8, tlc_pool="depthwise"),
+           dict(gate="gelu", separable="high", attention="gate", norm="batch", global_pool="axis_means"),
+           dict(gate="relu", separable="low", attention="gate", attention_activation="gelu",
+                attention_norm="scaled_layer", norm="scaled_layer", attention_upsample="transpose", tlc_window=8,
+                tlc_pool="depthwise"),
            dict(separable="all", attention="gate", attention_norm="batch", tlc_window=8)]
 
 
@@ -56,11 +59,24 @@ def test_each_option_trains_converts_matches_keras_and_is_predicted(kwargs, tiny
     fit(model, tiny_dataset.train, dataclasses.replace(tiny_cfg.train, steps=1))
     rng = np.random.default_rng(0)  # non-trivial weights everywhere (zero-initialised scales hide ops)
     model.set_weights([np.abs(rng.normal(size=w.shape)).astype("float32") * 0.1 + 0.5 for w in model.get_weights()])
+    _settle_batch_norms(model, rng.random((1, 32, 32, 3), np.float32))
     ops = check_builder(model, min_psnr=60)  # large weights: parity judged by PSNR
     counts = {}
     for op in predict_ops(model, (32, 32)):
         counts[op.name] = counts.get(op.name, 0) + 1
     assert dict(sorted(counts.items())) == ops
+
+
+def _settle_batch_norms(model, x):
+    """Give every batch norm the statistics of its input on ``x``, as training would (with the large test
+    weights, unnormalised activations would overflow)."""
+    from portable_deblur.backend import keras
+
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            seen = keras.Model(model.input, layer.input)(x).numpy()
+            gamma, beta, _, _ = layer.get_weights()
+            layer.set_weights([gamma, beta, seen.mean(axis=(0, 1, 2)), seen.var(axis=(0, 1, 2))])
 
 
 def test_tlc_equals_global_pooling_when_the_window_covers_the_input():
@@ -101,6 +117,73 @@ def test_int8_depthwise_tlc_stays_on_xnnpack_where_average_pooling_falls_off(tin
     assert not {"AVERAGE_POOL_2D", "PAD", "DEPTHWISE_CONV_2D", "MUL"} & set(left["depthwise"])
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("global_pool", ["mean", "axis_means"])
+def test_each_norms_int8_file_falls_off_xnnpack_where_the_table_says(global_pool, tiny_dataset):
+    """Per norm, the int8 ops XNNPACK leaves to TFLite's reference kernels include every one the op table
+    predicts from the flatbuffer (LayerNorm's SQUARED_DIFFERENCE and RSQRT, scaled or not), plus at most an
+    ADD or SUB that XNNPACK's int8 scale check refuses (LayerNorm's epsilon ADD; the table sees op types, not
+    scales); where the table predicts none -- a folded batch norm -- XNNPACK runs the int8 file whole, with
+    the global pool as one MEAN or two."""
+    from portable_deblur.deploy.export import representative_inputs, to_tflite
+    from portable_deblur.deploy.flatbuffer import op_inventory
+    from portable_deblur.deploy.portability import check, xnnpack_delegation
+
+    rep = representative_inputs(tiny_dataset.train, (32, 32), 2)
+    left = {}
+    for norm in ("layer", "scaled_layer", "batch"):
+        model = _random_weights(build_nafnet(width=4, enc_blocks=[1, 1], dec_blocks=[1, 1], norm=norm,
+                                             global_pool=global_pool))
+        flat = to_tflite(model, (32, 32), "int8", rep)
+        left[norm] = set(xnnpack_delegation(flat)["undelegated_ops"])
+        predicted = set(check(op_inventory(flat), "xnnpack").fallback)
+        assert predicted <= left[norm] <= predicted | {"ADD", "SUB"}, norm
+    assert {"SQUARED_DIFFERENCE", "RSQRT"} <= left["layer"] and {"SQUARED_DIFFERENCE", "RSQRT"} <= left["scaled_layer"]
+    assert left["batch"] == set()
+
+
+def _random_weights(model, seed=0):
+    """Non-trivial weights everywhere (positive variances for batch norms)."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([(rng.uniform(0.5, 2.0, w.shape) if "moving_variance" in w.name else
+                        rng.normal(0, 0.15, w.shape)).astype("float32") for w in model.weights])
+    return model
+
+
+def test_a_folded_batch_norm_leaves_no_normalization_op_in_the_file():
+    """norm=batch: every block's two norms fold into the 1x1 convolution after them, the attention gates'
+    into theta and phi before them; the file has no op of a norm layer and computes what Keras does."""
+    from portable_deblur.deploy.export import to_tflite
+    from portable_deblur.deploy.flatbuffer import op_inventory
+    from portable_deblur.deploy.runtime import predictor
+    from portable_deblur.models.fold import foldable
+
+    model = _random_weights(build_nafnet(width=4, enc_blocks=[1, 1], dec_blocks=[1, 1], norm="batch",
+                                         attention="gate", attention_norm="batch"))
+    norms = [l for l in model.layers if type(l).__name__ == "BatchNormalization"]
+    assert len(norms) == 2 * 5 + 2 and all(foldable(l) for l in norms)  # 5 blocks, 2 gates
+    flat = to_tflite(model, (32, 32))
+    assert not {op.layer for op in op_inventory(flat)} & {l.name for l in norms}
+    assert {op.name for op in predict_ops(model, (32, 32))} == {op.name for op in op_inventory(flat)}
+    x = np.random.default_rng(1).random((1, 32, 32, 3), np.float32)
+    np.testing.assert_allclose(predictor(flat)(x), model(x, training=False).numpy(), atol=1e-5)
+
+
+def test_scaled_layer_norm_and_axis_means_compute_what_the_reference_does():
+    """LayerNorm is scale-invariant, so reducing in an x/128 domain gives the reference's output; two
+    single-axis means give the global mean (within 1e-5), while the probed sums shrink."""
+    from portable_deblur.deploy.fp16_range import peaks
+
+    x = 200 * np.random.default_rng(2).random((1, 32, 32, 3), np.float32)
+    ref = _random_weights(build_nafnet(width=4, enc_blocks=[1, 1], dec_blocks=[1, 1]))
+    ported = build_nafnet(width=4, enc_blocks=[1, 1], dec_blocks=[1, 1], norm="scaled_layer",
+                          global_pool="axis_means")
+    ported.set_weights(ref.get_weights())
+    np.testing.assert_allclose(ported(x).numpy(), ref(x).numpy(), rtol=1e-5, atol=1e-5)
+    squares = lambda m: max(p.value for p in peaks(m, [x]) if p.kind == "sum of squares")  # noqa: E731
+    assert squares(ported) == pytest.approx(squares(ref) / 128 ** 2, rel=1e-3)
+
+
 def test_bad_options_name_the_value_and_the_choices():
     with pytest.raises(ConfigError, match=r"separable must be one of \['all', 'high', 'low', 'none'\]; got 'mid'"):
         build_nafnet(width=4, separable="mid")
@@ -108,5 +191,7 @@ def test_bad_options_name_the_value_and_the_choices():
         build_nafnet(width=4, tlc_window=8, tlc_pool="sum")
     with pytest.raises(ConfigError, match=r"gate must be one of \['gelu', 'relu', 'simplegate'\]; got 'swish'"):
         build_nafnet(width=4, gate="swish")
-    with pytest.raises(ConfigError, match=r"attention_norm must be one of \['batch', 'layer', 'none'\]; got 'group'"):
+    with pytest.raises(ConfigError, match=r"norm must be one of \['batch', 'layer', 'scaled_layer'\]; got 'group'"):
+        build_nafnet(width=4, norm="group")
+    with pytest.raises(ConfigError, match=r"attention_norm must be one of \['batch', 'layer', 'none', 'scaled_layer'\]; got 'group'"):
         build_nafnet(width=4, attention="gate", attention_norm="group")

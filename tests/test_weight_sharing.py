@@ -238,7 +238,7 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it_natively(monk
     assert "native_bfloat16" in environment.describe()
 
 
-def test_a_nafnet_supernet_holds_attention_and_pooling_choices():
+def test_a_nafnet_supernet_holds_norm_attention_and_pooling_choices():
     from portable_deblur.deploy.export import to_tflite
     from portable_deblur.deploy.flatbuffer import op_counts
     from portable_deblur.models.build import build_model
@@ -247,15 +247,19 @@ def test_a_nafnet_supernet_holds_attention_and_pooling_choices():
     fixed = {"width": 4, "enc_blocks": [1, 1], "dec_blocks": [1, 1], "attention": "gate", "tlc_window": 16}
     candidates = expand("nafnet", fixed, {"attention_norm": ["none", "batch", "layer"],
                                           "attention_upsample": ["bilinear", "transpose"],
+                                          "norm": ["layer", "scaled_layer", "batch"],
                                           "tlc_pool": ["average_pool", "depthwise"]})
     net = _randomised(build_supernet(spec_of(candidates)), seed=2)
     table = weight_table(net)
     x = np.random.default_rng(0).random((1, 32, 32, 3), np.float32)
-    for c in candidates[::3]:
+    assert {"norm", "attention_norm"} <= set(spec_of(candidates).choices)
+    checked = candidates[::5]
+    assert all({c.values[k] for c in checked} == set(v) for k, v in spec_of(candidates).choices.items())
+    for c in checked:  # every value of every key
         set_path(net, c.values)
         model = extract(table, c)
         np.testing.assert_allclose(model(x).numpy(), net(x).numpy(), atol=1e-5)
-    c = candidates[-1]
+    c = next(c for c in candidates if c.values["norm"] == "batch")
     alone = _randomised(build_model(c), seed=3)  # a trained network's weights: nothing folds away
     assert op_counts(to_tflite(extract(table, c), (32, 32))) == op_counts(to_tflite(alone, (32, 32)))
     with pytest.raises(ConfigError, match=r"cannot share weights across grid.gate"):

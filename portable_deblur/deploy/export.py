@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Optional, Tuple
 import numpy as np
 
 from portable_deblur.backend import keras, tf
+from portable_deblur.models.fold import fold_batch_norms
 from portable_deblur.registry import lookup
 
 
@@ -92,6 +93,7 @@ def convert(converter) -> bytes:
 def converter_for(model: keras.Model, shape: Tuple[int, int]) -> "tf.lite.TFLiteConverter":
     """A converter for ``model`` at the fixed input ``[1, height, width, channels]`` named ``blurry``."""
     height, width = shape
+    model = fold_batch_norms(model)  # batch norms leave the file (models/fold.py)
 
     @tf.function(autograph=False)
     def serve(blurry):

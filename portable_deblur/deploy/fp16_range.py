@@ -45,7 +45,7 @@ class Peak:
 def _probes(model) -> list:
     """(layer, kind, scalar tensor) for every quantity ``peaks`` reads, built on ``model``'s graph."""
     from portable_deblur.backend import keras, tf
-    from portable_deblur.models.layers import ChannelLayerNorm
+    from portable_deblur.models.layers import AxisMeans, ChannelLayerNorm
 
     out = []
     for layer in model.layers:
@@ -54,12 +54,17 @@ def _probes(model) -> list:
         out.append((layer.name, "activation", tf.reduce_max(tf.abs(layer.output))))
         x = layer.input
         if isinstance(layer, ChannelLayerNorm):
+            x = x * layer.scale  # a scaled LayerNorm reduces in its down-scaled domain
             centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)
             out.append((layer.name, "channel sum", tf.reduce_max(tf.abs(tf.reduce_sum(x, axis=-1)))))
             out.append((layer.name, "square", tf.reduce_max(tf.square(centred))))
             out.append((layer.name, "sum of squares", tf.reduce_max(tf.reduce_sum(tf.square(centred), axis=-1))))
         if isinstance(layer, keras.layers.GlobalAveragePooling2D):
             out.append((layer.name, "spatial sum", tf.reduce_max(tf.abs(tf.reduce_sum(x, axis=[1, 2])))))
+        if isinstance(layer, AxisMeans):  # a column's sum, then a sum over the row of column means
+            rows = tf.reduce_mean(x, axis=1, keepdims=True)
+            out.append((layer.name, "spatial sum", tf.maximum(tf.reduce_max(tf.abs(tf.reduce_sum(x, axis=1))),
+                                                              tf.reduce_max(tf.abs(tf.reduce_sum(rows, axis=2))))))
     return out
 
 

@@ -24,7 +24,8 @@ ARCHITECTURES = {
                          choice_keys=("activation", "upsampler")),
     # NAFNet's gate changes conv1/conv4's widths, so only options that keep every shape are shared.
     "nafnet": Architecture(build=nafnet.build_nafnet, size_multiple=nafnet.size_multiple,
-                           choice_keys=("attention_activation", "attention_norm", "attention_upsample", "tlc_pool")),
+                           choice_keys=("attention_activation", "attention_norm", "attention_upsample", "global_pool", "norm",
+                                        "tlc_pool")),
 }
 
 

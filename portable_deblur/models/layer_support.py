@@ -38,10 +38,23 @@ def _local_average_pool_ops(layer) -> Tuple[str, ...]:
 
 
 def _layer_norm_ops(layer) -> Tuple[str, ...]:
-    # its weight MUL folds into a following conv, else it stays
-    consumers = [n.outbound_layer for n in layer._outbound_nodes]
-    into_conv = consumers and all(type(c).__name__ in ("Conv2D", "DepthwiseConv2D") for c in consumers)
-    return ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "SUB", "MUL", "ADD") + (() if into_conv else ("MUL",))
+    # mean, squared deviation, variance, rsqrt, normalise, weight, bias; a scaled one first scales its input
+    return (("MUL",) if layer.scale != 1.0 else ()) + ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "SUB",
+                                                       "MUL", "MUL", "ADD")
+
+
+def _channel_scale_ops(layer) -> Tuple[str, ...]:
+    # a scale right after a convolution that feeds nothing else folds into its kernel
+    producer = layer._inbound_nodes[0].inbound_layers
+    into_conv = type(producer).__name__ in ("Conv2D", "DepthwiseConv2D") and len(producer._outbound_nodes) == 1
+    return () if into_conv else ("MUL",)
+
+
+def _batch_norm_ops(layer) -> Tuple[str, ...]:
+    # its inference affine map, gone where the export folds it into the neighbouring convolutions (fold.py)
+    from portable_deblur.models.fold import foldable
+
+    return () if foldable(layer) else ("MUL", "ADD")
 
 
 def _upsampling_ops(layer) -> Tuple[str, ...]:
@@ -87,8 +100,10 @@ LAYERS: Dict[str, LayerSupport] = {
     "Activation": LayerSupport(_activation_ops, "output"),
     # NAFNet's layers (layers.py), as the converter lowers them once trained (non-trivial weights):
     "ChannelLayerNorm": LayerSupport(_layer_norm_ops, "output"),
-    "ChannelScale": LayerSupport(("MUL",), "output"),
-    "BatchNormalization": LayerSupport(("MUL", "ADD"), "output"),  # inference form; after a conv TF-MOT folds it
+    "ChannelScale": LayerSupport(_channel_scale_ops, "output"),
+    "BatchNormalization": LayerSupport(_batch_norm_ops, "output"),
+    "AxisMeans": LayerSupport(("MEAN", "MEAN"), "output"),
+    "Identity": LayerSupport((), "pass_through"),  # where the export folded a batch norm away
     "Dropout": LayerSupport(()),
 }
 

@@ -35,11 +35,19 @@ class ChannelLayerNorm(keras.layers.Layer):
 
     Written out (mean, variance, rsqrt) so TFLite gets MEAN / SUB / MUL / ADD / RSQRT builtins rather than a
     fused op some delegates lack.
+
+    ``scale`` < 1 reduces in a down-scaled domain: the input is multiplied by ``scale`` first and epsilon by
+    ``scale**2``, which gives the same output (LayerNorm is invariant to the scale of its input) while the
+    channel sums and sums of squares a GPU accumulates shrink by ``scale`` and ``scale**2``. LiteRT's NAFNet
+    phone sample reduces in an x/128 domain for this reason: the residual stream reaches |x| ~ 175 and its
+    sums of squares (~15M) overflow fp16's 65504 on a Mali GPU (google-ai-edge/litert-samples,
+    compiled_model_api/image_restoration/conversion/README.md). A power of two keeps the scaling exact.
     """
 
-    def __init__(self, epsilon: float = 1e-6, **kwargs):
+    def __init__(self, epsilon: float = 1e-6, scale: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = epsilon
+        self.scale = float(scale)
 
     def build(self, input_shape):
         c = int(input_shape[-1])
@@ -48,12 +56,27 @@ class ChannelLayerNorm(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        centred = inputs - tf.reduce_mean(inputs, axis=-1, keepdims=True)
+        x = inputs if self.scale == 1.0 else inputs * self.scale
+        centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)
         variance = tf.reduce_mean(tf.square(centred), axis=-1, keepdims=True)
-        return centred * tf.math.rsqrt(variance + self.epsilon) * self.weight + self.bias
+        return centred * tf.math.rsqrt(variance + self.epsilon * self.scale ** 2) * self.weight + self.bias
 
     def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon}
+        return {**super().get_config(), "epsilon": self.epsilon, "scale": self.scale}
+
+
+@keras.utils.register_keras_serializable(package="portable_deblur")
+class AxisMeans(keras.layers.Layer):
+    """A global average pool as two single-axis means (MEAN over the rows, then over the columns), keeping
+    ``[N, 1, 1, C]``. The same value as one MEAN over both axes; LiteRT's NAFNet phone sample had to split
+    SCA's global pool this way before a Mali GPU computed it correctly, and each single-axis sum is a
+    row or a column, not the whole frame, so it grows with one side of the frame instead of its area."""
+
+    def call(self, inputs):
+        return tf.reduce_mean(tf.reduce_mean(inputs, axis=1, keepdims=True), axis=2, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1, 1, input_shape[-1])
 
 
 @keras.utils.register_keras_serializable(package="portable_deblur")
@@ -191,5 +214,6 @@ class PortablePReLU(keras.layers.Layer):
         return a * inputs + tf.nn.relu((1.0 - a) * inputs)
 
 
-CUSTOM_OBJECTS = {"PortablePReLU": PortablePReLU, "DepthToSpace": DepthToSpace, "ChannelLayerNorm": ChannelLayerNorm, "SimpleGate": SimpleGate,
+CUSTOM_OBJECTS = {"PortablePReLU": PortablePReLU, "DepthToSpace": DepthToSpace, "ChannelLayerNorm": ChannelLayerNorm, "AxisMeans": AxisMeans,
+                  "SimpleGate": SimpleGate,
                   "ChannelScale": ChannelScale, "LocalAveragePool": LocalAveragePool}

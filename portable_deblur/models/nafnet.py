@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 
 from portable_deblur.backend import keras
 from portable_deblur.models.choice import Choices, choose
-from portable_deblur.models.layers import TLC_POOLS, ChannelLayerNorm, ChannelScale, DepthToSpace, LocalAveragePool, SimpleGate
+from portable_deblur.models.layers import TLC_POOLS, AxisMeans, ChannelLayerNorm, ChannelScale, DepthToSpace, LocalAveragePool, SimpleGate
 from portable_deblur.registry import ConfigError, lookup
 
 # Thesis Table 6.4: which regular convolutions become depthwise-separable (3x3 -> depthwise kxk + 1x1).
@@ -24,8 +24,23 @@ SEPARABLE = {"none", "high", "low", "all"}
 # NAFNet's nonlinearity in each block: SimpleGate (the paper's choice) or a classic activation (thesis Sec.
 # 5.7, NAFNet's own ablation). An activation keeps the shapes by halving conv1's and conv4's outputs.
 GATES = {"simplegate": None, "relu": "relu", "gelu": "gelu"}
+# The normalization before each NAFBlock's two branches (and an attention gate's, plus "none" there), every
+# one shape-preserving, so a supernet shares them:
+# - "layer": NAFNet's LayerNorm over each pixel's channels (the reference);
+# - "scaled_layer": the same LayerNorm reduced in an x/128 domain (exact: LayerNorm is scale-invariant), so
+#   its sums stay inside fp16 on a GPU that accumulates in fp16 (LiteRT's NAFNet phone sample's fix);
+# - "batch": BatchNormalization, an affine map per channel at inference that the export folds into the
+#   neighbouring convolutions (models/fold.py): no normalization op is left in the file, so nothing in the
+#   block lacks an int8 kernel (LayerNorm's SQUARED_DIFFERENCE and RSQRT have none on XNNPACK). NAFNet's
+#   paper chose LayerNorm for stable training at its large learning rates; what "batch" costs is measured
+#   (benchmarks/nafnet_norms.py).
+NORMS = {"layer", "scaled_layer", "batch"}
+LAYER_NORM_SCALE = 1 / 128  # "scaled_layer"'s domain: the LiteRT sample's x/128, a power of two (exact)
 # Soft attention gates in the skips (Oktay et al. 2018; thesis Table 6.5): options of the gate.
-ATTENTION_NORMS = {"none", "batch", "layer"}
+ATTENTION_NORMS = {"none"} | NORMS
+# The ops of SCA's global average pool: one MEAN over both axes, or two single-axis means (AxisMeans: the
+# form LiteRT's NAFNet phone sample needed on a Mali GPU; the same value).
+GLOBAL_POOLS = {"mean", "axis_means"}
 ATTENTION_UPSAMPLES = {"bilinear", "transpose"}
 ATTENTION_ACTIVATIONS = {"relu", "gelu"}
 
@@ -65,11 +80,15 @@ def attention_gate(skip, coarse, *, name: str, activation: str = "relu", norm: s
 
 
 def _attention_norm(f, norm: str, name: str):
+    suffix = {"batch": "bn", "layer": "ln", "scaled_layer": "sln"}.get(norm)
+    return f if suffix is None else _norm(f, norm, f"{name}_{suffix}")
+
+
+def _norm(x, norm: str, name: str):
+    """One of ``NORMS`` as the layer named ``name``."""
     if norm == "batch":
-        return keras.layers.BatchNormalization(name=f"{name}_bn")(f)
-    if norm == "layer":
-        return ChannelLayerNorm(name=f"{name}_ln")(f)
-    return f
+        return keras.layers.BatchNormalization(name=name)(x)
+    return ChannelLayerNorm(scale=LAYER_NORM_SCALE if norm == "scaled_layer" else 1.0, name=name)(x)
 
 
 def _attention_upsample(psi, upsample: str, name: str):
@@ -78,32 +97,35 @@ def _attention_upsample(psi, upsample: str, name: str):
     return keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_up")(psi)
 
 
-def _pool(x, *, tlc_window: Optional[int], tlc_pool: str, level: int, name: str):
-    """SCA's pooling: global average, or TLC's local window (``tlc_window`` pixels at full resolution,
-    computed with ``tlc_pool``'s ops)."""
+def _pool(x, *, tlc_window: Optional[int], tlc_pool: str, global_pool: str, level: int, name: str):
+    """SCA's pooling: global average (computed with ``global_pool``'s ops), or TLC's local window
+    (``tlc_window`` pixels at full resolution, computed with ``tlc_pool``'s ops)."""
     if tlc_window is None:
-        return keras.layers.GlobalAveragePooling2D(keepdims=True, name=name)(x)
+        return choose(x, global_pool, lambda t, value: (AxisMeans(name=name) if value == "axis_means" else
+                                                        keras.layers.GlobalAveragePooling2D(keepdims=True, name=name))(t),
+                      name=f"{name}_switch")
     window = max(1, tlc_window // 2**level)
     return choose(x, tlc_pool, lambda t, value: LocalAveragePool(window, value, name=name)(t), name=f"{name}_switch")
 
 
 def naf_block(inp, *, channels: int, name: str, level: int, dw_expand: int = 2, ffn_expand: int = 2,
-              tlc_window: Optional[int] = None, tlc_pool: str = "average_pool", separable: bool = False,
-              gate: str = "simplegate"):
+              tlc_window: Optional[int] = None, tlc_pool: str = "average_pool", global_pool: str = "mean",
+              separable: bool = False, gate: str = "simplegate", norm: str = "layer"):
     """One NAFBlock: LN -> 1x1 -> 3x3 depthwise -> SimpleGate -> SCA -> 1x1, scaled by ``beta``, added;
     then LN -> 1x1 -> SimpleGate -> 1x1 (the FFN), scaled by ``gamma``, added."""
     dw = channels * dw_expand
     halve = 1 if GATES[gate] is None else 2  # SimpleGate halves the channels itself
-    x = ChannelLayerNorm(name=f"{name}_norm1")(inp)
+    x = choose(inp, norm, lambda t, value: _norm(t, value, f"{name}_norm1"), name=f"{name}_norm1_switch")
     x = _conv(x, dw // halve, 1, name=f"{name}_conv1", separable=separable)
     x = keras.layers.DepthwiseConv2D(3, padding="same", name=f"{name}_conv2")(x)
     x = _nonlinearity(x, gate, f"{name}_sg1")
-    attention = _pool(x, tlc_window=tlc_window, tlc_pool=tlc_pool, level=level, name=f"{name}_sca_pool")
+    attention = _pool(x, tlc_window=tlc_window, tlc_pool=tlc_pool, global_pool=global_pool, level=level,
+                      name=f"{name}_sca_pool")
     attention = _conv(attention, dw // 2, 1, name=f"{name}_sca_conv", separable=separable)
     x = keras.layers.Multiply(name=f"{name}_sca_mul")([x, attention])
     x = _conv(x, channels, 1, name=f"{name}_conv3", separable=separable)
     y = keras.layers.Add(name=f"{name}_add1")([inp, ChannelScale(name=f"{name}_beta")(x)])
-    x = ChannelLayerNorm(name=f"{name}_norm2")(y)
+    x = choose(y, norm, lambda t, value: _norm(t, value, f"{name}_norm2"), name=f"{name}_norm2_switch")
     x = _conv(x, channels * ffn_expand // halve, 1, name=f"{name}_conv4", separable=separable)
     x = _nonlinearity(x, gate, f"{name}_sg2")
     x = _conv(x, channels, 1, name=f"{name}_conv5", separable=separable)
@@ -121,6 +143,7 @@ def _check_arguments(width, enc_blocks, middle_blocks, dec_blocks, tlc_window, *
         raise ConfigError(f"tlc_window must be None, auto or >= 1 pixels; got {tlc_window!r}")
     lookup(GATES, "gate", choices["gate"])
     for key, valid in (("separable", SEPARABLE), ("tlc_pool", set(TLC_POOLS)), ("attention", {"none", "gate"}),
+                       ("norm", NORMS), ("global_pool", GLOBAL_POOLS),
                        ("attention_activation", ATTENTION_ACTIVATIONS), ("attention_norm", ATTENTION_NORMS),
                        ("attention_upsample", ATTENTION_UPSAMPLES)):
         values = choices[key]
@@ -131,7 +154,8 @@ def _check_arguments(width, enc_blocks, middle_blocks, dec_blocks, tlc_window, *
 
 def build_nafnet(*, width: int = 16, enc_blocks: Sequence[int] = (1, 1, 1, 1), middle_blocks: int = 1,
                  dec_blocks: Optional[Sequence[int]] = None, tlc_window: Optional[int] = None,
-                 tlc_pool: str = "average_pool", gate: str = "simplegate", separable: str = "none", attention: str = "none",
+                 tlc_pool: str = "average_pool", global_pool: str = "mean", norm: str = "layer",
+                 gate: str = "simplegate", separable: str = "none", attention: str = "none",
                  attention_activation: str = "relu", attention_norm: str = "none",
                  attention_upsample: str = "bilinear", channels: int = 3, name: str = "nafnet") -> keras.Model:
     """Build NAFNet for inputs whose height and width are multiples of ``2**len(enc_blocks)``.
@@ -146,23 +170,28 @@ def build_nafnet(*, width: int = 16, enc_blocks: Sequence[int] = (1, 1, 1, 1), m
             ``model.tlc_window=auto`` in a config derives it from ``train.crop``).
         tlc_pool: the ops of TLC's local mean: ``average_pool`` (AVERAGE_POOL_2D) or ``depthwise`` (fixed
             DEPTHWISE_CONV_2D box filters and a border MUL, which int8 XNNPACK runs; the same numbers).
+        global_pool: the ops of SCA's global mean (``tlc_window`` None): ``mean`` (one MEAN) or ``axis_means``
+            (two single-axis MEANs; the same value).
+        norm: each block's normalization, ``layer`` (NAFNet), ``scaled_layer`` (reduced in an x/128 domain) or
+            ``batch`` (folded into the next convolution at export); see ``NORMS``.
         gate: ``simplegate`` (NAFNet), ``relu`` or ``gelu`` in every block.
         separable: depthwise-separable convs in ``none``, ``high``, ``low`` or ``all`` levels (thesis Table 6.4).
         attention: ``none`` or ``gate`` -- soft attention gates in the skips (thesis Table 6.5), with
-            ``attention_activation`` (relu, gelu), ``attention_norm`` (none, batch, layer) and
+            ``attention_activation`` (relu, gelu), ``attention_norm`` (none or a ``NORMS`` value) and
             ``attention_upsample`` (bilinear, transpose) of the coefficients.
         channels: image channels in and out.
     """
     enc_blocks = list(enc_blocks)
     dec_blocks = [1] * len(enc_blocks) if dec_blocks is None else list(dec_blocks)
-    _check_arguments(width, enc_blocks, middle_blocks, dec_blocks, tlc_window, gate=gate, separable=separable, tlc_pool=tlc_pool,
+    _check_arguments(width, enc_blocks, middle_blocks, dec_blocks, tlc_window, gate=gate, separable=separable,
+                     tlc_pool=tlc_pool, global_pool=global_pool, norm=norm,
                      attention=attention, attention_activation=attention_activation, attention_norm=attention_norm,
                      attention_upsample=attention_upsample)
     depth = len(enc_blocks)
     high = {0, 1}
     sep = lambda level: separable == "all" or (separable == "high" and level in high) or (  # noqa: E731
         separable == "low" and level not in high)
-    block = dict(tlc_window=tlc_window, tlc_pool=tlc_pool, gate=gate)
+    block = dict(tlc_window=tlc_window, tlc_pool=tlc_pool, global_pool=global_pool, gate=gate, norm=norm)
     everything = separable == "all"
     inputs = keras.Input((None, None, channels), name="input")
     x = _conv(inputs, width, 3, name="intro", separable=everything)

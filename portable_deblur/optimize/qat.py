@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 
 from portable_deblur.backend import keras, tf
+from portable_deblur.models.fold import fold_batch_norms
 from portable_deblur.models.layer_support import LAYERS
 from portable_deblur.models.layers import CUSTOM_OBJECTS
 
@@ -87,6 +88,7 @@ def quantize_aware(model: keras.Model, keep_float=()) -> keras.Model:
     """The fake-quantized (QAT) twin of ``model``, sharing nothing with it (weights copied); the layers named
     in ``keep_float`` (a mixed plan's float islands) are left unannotated, so they stay float in its file."""
     keep = set(keep_float)
+    model = fold_batch_norms(model)  # as the float file: no batch norm left to quantize (models/fold.py)
     annotated = keras.models.clone_model(
         model, clone_function=lambda layer: layer.__class__.from_config(layer.get_config()) if layer.name in keep
         else _annotate(layer))
