@@ -3,7 +3,7 @@ LiteRT's GPU accelerator outputs where the Vulkan adapter computes in fp16 (Mesa
 
 For each network -- the default U-Net (relu/bilinear from the shipped pretrained start), NAFNet-16-9 trained
 ``--steps`` on the embedded data, and a control built to overflow (a LayerNorm after a 1x1 conv spreading each
-pixel over 64 channels at +-``--gain``) -- prints the largest quantity per size and every one flagged (above a
+pixel over 64 channels at +-``--gain``), plain and as ``norm=scaled_layer`` reduces it -- prints the largest quantity per size and every one flagged (above a
 quarter of 65504), then, with an adapter, the float file's output through the GPU accelerator against LiteRT's
 CPU output on the same frame: max |difference| and PSNR between the two.
 
@@ -18,15 +18,16 @@ from pathlib import Path
 import numpy as np
 
 
-def control(gain: float):
-    """Input -> 1x1 conv to 64 channels at +-gain -> LayerNorm -> 1x1 conv back to 3 (a quarter of the first
-    normalised channel): the output is 0.25 exactly when the LayerNorm's sums are computed right."""
+def control(gain: float, scale: float = 1.0):
+    """Input -> 1x1 conv to 64 channels at +-gain -> LayerNorm (reduced in a ``scale`` domain) -> 1x1 conv back
+    to 3 (a quarter of the first normalised channel): the output is 0.25 exactly when the LayerNorm's sums are
+    computed right."""
     from portable_deblur.backend import keras
     from portable_deblur.models.layers import ChannelLayerNorm
 
     inputs = keras.Input((None, None, 3))
     x = keras.layers.Conv2D(64, 1, use_bias=False, name="spread")(inputs)
-    x = ChannelLayerNorm(name="norm")(x)
+    x = ChannelLayerNorm(scale=scale, name="norm")(x)
     model = keras.Model(inputs, keras.layers.Conv2D(3, 1, use_bias=False, name="back")(x))
     spread = np.zeros((1, 1, 3, 64), np.float32)
     spread[0, 0, 0, ::2], spread[0, 0, 0, 1::2] = gain, -gain
@@ -35,6 +36,15 @@ def control(gain: float):
     back[0, 0, 0, :] = 0.25  # the first normalised channel, +1 where the sums fit: 0.25 in every output channel
     model.get_layer("back").set_weights([back])
     return model
+
+
+def controls(gain: float):
+    """The control with NAFNet's LayerNorm and with ``norm=scaled_layer``'s (reduced in an x/128 domain)."""
+    from portable_deblur.models.nafnet import LAYER_NORM_SCALE
+
+    return [(f"control: LayerNorm after a +-{gain:g} spread", control(gain)),
+            (f"control: scaled_layer LayerNorm (x/{1 / LAYER_NORM_SCALE:g}) after a +-{gain:g} spread",
+             control(gain, LAYER_NORM_SCALE))]
 
 
 def networks(args):
@@ -54,7 +64,7 @@ def networks(args):
     apply_start(model, unet, configured_start(unet_cfg.train.init, unet.id))
     out = [(f"U-Net {unet.id} ({unet_cfg.train.init or 'initialiser'} start)", model)]
     if args.tiny:  # smoke scale: the U-Net and the control (NAFNet's probes are the same code)
-        return out + [(f"control: LayerNorm after a +-{args.gain:g} spread", control(args.gain))], unet_cfg
+        return out + controls(args.gain), unet_cfg
     naf_cfg = load_config(["space=nafnet", *smoke, f"train.steps={args.steps}", "search.rungs=[]",
                            "grid.width=[4]" if args.tiny else "grid.width=[16]", "grid.enc_blocks=[[1,1,1,1]]"])
     naf = expand(naf_cfg.arch, naf_cfg.model, naf_cfg.grid)[0]
@@ -62,8 +72,7 @@ def networks(args):
     model = build_model(naf)
     fit(model, load_dataset(naf_cfg.data).train, naf_cfg.train, desc=naf.id)
     out.append((f"NAFNet {naf.id} ({args.steps} steps)", model))
-    out.append((f"control: LayerNorm after a +-{args.gain:g} spread", control(args.gain)))
-    return out, unet_cfg
+    return out + controls(args.gain), unet_cfg
 
 
 def main(argv=None) -> int:

@@ -171,3 +171,46 @@ def test_an_old_runs_config_without_a_newer_setting_still_resumes():
     assert same_config(saved, {"measure": {"runs": 20, "gpu_psnr": False}, "space": "upsampling"}, defaults)
     assert not same_config(saved, {"measure": {"runs": 20, "gpu_psnr": True}, "space": "upsampling"}, defaults)
     assert not same_config(saved, {"measure": {"runs": 5, "gpu_psnr": False}, "space": "upsampling"}, defaults)
+
+
+def _lavapipe_or_skip():
+    lavapipe = ICD_CANDIDATES[0]
+    if not Path(lavapipe).is_file():
+        if os.environ.get("PORTABLE_DEBLUR_REQUIRE_LAVAPIPE"):
+            pytest.fail(f"no {lavapipe}: install mesa-vulkan-drivers >= 25 (bookworm-backports)")
+        pytest.skip("no Mesa lavapipe >= 25 on this host")
+    return lavapipe
+
+
+def test_a_scaled_layer_norm_stays_right_in_fp16_where_the_plain_one_overflows(tmp_path, monkeypatch):
+    """A LayerNorm over 64 channels at +-1000 (squared deviations 1e6, past fp16's 65504): lavapipe's fp16
+    output of the plain one is wrong, that of ``norm=scaled_layer``'s (reduced in an x/128 domain) right; a
+    NAFNet with the ported norm and SCA's global pool as two single-axis means runs whole on the GPU."""
+    from portable_deblur.backend import keras
+    from portable_deblur.deploy.export import to_tflite
+    from portable_deblur.deploy.runtime import predictor
+    from portable_deblur.files import atomic_write
+    from portable_deblur.models.layers import ChannelLayerNorm
+    from portable_deblur.models.nafnet import LAYER_NORM_SCALE, build_nafnet
+
+    monkeypatch.setenv(ENV_ICD, _lavapipe_or_skip())
+    spread = np.zeros((1, 1, 3, 64), np.float32)
+    spread[0, 0, 0, ::2], spread[0, 0, 0, 1::2] = 1000, -1000
+    back = np.zeros((1, 1, 64, 3), np.float32)
+    back[0, 0, 0, :] = 0.25  # a quarter of the first normalised channel: 0.25 where the sums are right
+    x = np.ones((1, 8, 8, 3), np.float32)
+    error = {}
+    for scale in (1.0, LAYER_NORM_SCALE):
+        inputs = keras.Input((8, 8, 3))
+        y = ChannelLayerNorm(scale=scale, name="norm")(keras.layers.Conv2D(64, 1, use_bias=False, name="spread")(inputs))
+        model = keras.Model(inputs, keras.layers.Conv2D(3, 1, use_bias=False, name="back")(y))
+        model.get_layer("spread").set_weights([spread])
+        model.get_layer("back").set_weights([back])
+        path = atomic_write(tmp_path / f"ln_{scale:g}.tflite", to_tflite(model, (8, 8)))
+        np.testing.assert_allclose(predictor(path.read_bytes(), 1)(x), 0.25, atol=1e-4)  # right in float32
+        with GpuPredictor(path) as gpu:
+            error[scale] = float(np.abs(gpu(x) - 0.25).max())
+    assert error[1.0] > 0.1 and error[LAYER_NORM_SCALE] < 1e-3, error
+    naf = build_nafnet(width=4, enc_blocks=[1, 1], dec_blocks=[1, 1], norm="scaled_layer", global_pool="axis_means")
+    placement = measure_placement(atomic_write(tmp_path / "naf.tflite", to_tflite(naf, (32, 32))))
+    assert placement.fully_delegated, placement
