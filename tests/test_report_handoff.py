@@ -48,6 +48,7 @@ def test_report_page_holds_every_section_and_its_images(tiny_run):
     assert "NPU &gt; GPU &gt; CPU" in page and "nnapi_api27" not in page.split("<h2>Portability")[1].split("</p>")[1]
     assert "The deprecated NNAPI and Hexagon targets (hexagon, nnapi_api27" in page  # selectable, left out
     assert "over the 4 artifacts trained equally (3 steps)" in page
+    assert "<h3>Per optimization" in page  # fp32 and int8 rows: each value's cost within one precision
 
 
 def test_choice_effects_average_over_the_other_choices():
@@ -66,6 +67,23 @@ def test_choice_effects_average_over_the_other_choices():
     assert effects[("activation", "prelu")]["delta_ms"] == pytest.approx(13 - 9.8)
     assert effects[("optimization", "int8")]["mean_latency_ms"] == 5
     assert effects[("upsampler", "b")]["artifacts"] == 2 and ("upsampler", "c") not in effects
+
+
+def test_choice_effects_per_optimization_compare_values_within_one_precision():
+    from portable_deblur.rank import Objectives
+    from portable_deblur.report.effects import effects_per_optimization
+
+    def row(norm, db, ms, ptq=None):
+        values = {"norm": norm, **({"ptq": ptq} if ptq else {})}
+        return ResultRow(id=f"{norm}-{ptq}", arch="nafnet", values=values, status="ok", psnr_tflite=db,
+                         latency={"1x1_t1": {"median_ms": ms}}, steps=900)
+
+    rows = [row("layer", 30, 35), row("batch", 29.9, 33), row("layer", 29.9, 176, "int8"), row("batch", 29.8, 15, "int8")]
+    effects = {(e["optimization"], e["value"]): e for e in effects_per_optimization(rows, Objectives("1x1_t1"))}
+    assert set(effects) == {("fp32", "layer"), ("fp32", "batch"), ("int8", "layer"), ("int8", "batch")}
+    assert effects[("int8", "batch")]["delta_ms"] == pytest.approx(15 - (176 + 15) / 2)
+    assert effects[("fp32", "batch")]["delta_ms"] == pytest.approx(-1)
+    assert effects_per_optimization(rows[:2], Objectives("1x1_t1")) == []  # one optimization: nothing to split
 
 
 def _chromium():

@@ -42,6 +42,18 @@ def choice_effects(rows: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
     return out
 
 
+def effects_per_optimization(rows: Sequence[ResultRow], spec: Objectives) -> List[Dict]:
+    """``choice_effects`` among the artifacts of each optimization (fp32, int8, mixed, ...) on its own, each row
+    with its ``optimization``: what a value costs and buys in one precision (a norm that is free in float can
+    decide int8's latency). Empty where the run made a single optimization."""
+    ok = [r for r in rows if r.status == "ok"]
+    optimizations = sorted({r.optimization for r in ok})
+    if len(optimizations) < 2:
+        return []
+    return [{"optimization": o, **e} for o in optimizations
+            for e in choice_effects([r for r in ok if r.optimization == o], spec)]
+
+
 def _delta_db(members: Sequence[ResultRow], every: Sequence[ResultRow], spec: Objectives) -> Interval:
     """Mean PSNR of ``members`` minus that of ``every``, paired over the frames (plain where rows kept none)."""
     names = {r.frames.names if r.frames is not None else None for r in every}
@@ -99,5 +111,16 @@ def effects_section(rows: Sequence[ResultRow], spec: Objectives) -> List[str]:
             + (f"; {left} trained less (lower rungs) are left out, so no value is credited "
                "with another's training" if left else "") + ".</p>",
             html_table(effects, ["choice", "value", "artifacts", "mean_psnr_db", "delta_db_text",
+                                 "mean_latency_ms", "delta_ms_text"],
+                       fmt={"mean_psnr_db": ".3f", "mean_latency_ms": ".2f"})] + _per_optimization(rows, spec)
+
+
+def _per_optimization(rows: Sequence[ResultRow], spec: Objectives) -> List[str]:
+    effects = effects_per_optimization(rows, spec)
+    if not effects:
+        return []
+    return ["<h3>Per optimization</h3><p>The same among the artifacts of one optimization at a time: what a "
+            "value costs and buys in that precision.</p>",
+            html_table(effects, ["optimization", "choice", "value", "artifacts", "mean_psnr_db", "delta_db_text",
                                  "mean_latency_ms", "delta_ms_text"],
                        fmt={"mean_psnr_db": ".3f", "mean_latency_ms": ".2f"})]
