@@ -31,7 +31,8 @@ class Peak:
     """The largest magnitude one quantity of one layer reached: ``kind`` is ``activation`` (its output),
     ``square`` (a LayerNorm's squared deviations, the SQUARE op's output), ``channel sum`` / ``sum of squares``
     (a LayerNorm's per-pixel reductions over channels, before dividing: they overflow where a GPU accumulates
-    in fp16) or ``spatial sum`` (a global average pool's sum over the frame, before dividing)."""
+    in fp16), ``variance`` (a scaled LayerNorm's variance, rescaled to the input's scale) or ``spatial sum``
+    (a global average pool's sum over the frame, before dividing)."""
 
     layer: str
     kind: str
@@ -53,12 +54,14 @@ def _probes(model) -> list:
             continue
         out.append((layer.name, "activation", tf.reduce_max(tf.abs(layer.output))))
         x = layer.input
-        if isinstance(layer, ChannelLayerNorm):
-            x = x * layer.scale  # a scaled LayerNorm reduces in its down-scaled domain
+        if isinstance(layer, ChannelLayerNorm):  # a scaled one reduces x * scale, then rescales
             centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)
-            out.append((layer.name, "channel sum", tf.reduce_max(tf.abs(tf.reduce_sum(x, axis=-1)))))
-            out.append((layer.name, "square", tf.reduce_max(tf.square(centred))))
-            out.append((layer.name, "sum of squares", tf.reduce_max(tf.reduce_sum(tf.square(centred), axis=-1))))
+            scaled = centred * layer.scale
+            out.append((layer.name, "channel sum", tf.reduce_max(tf.abs(tf.reduce_sum(x * layer.scale, axis=-1)))))
+            out.append((layer.name, "square", tf.reduce_max(tf.square(scaled))))
+            out.append((layer.name, "sum of squares", tf.reduce_max(tf.reduce_sum(tf.square(scaled), axis=-1))))
+            if layer.scale != 1.0:  # the rescaled variance is a value the GPU holds too
+                out.append((layer.name, "variance", tf.reduce_max(tf.reduce_mean(tf.square(centred), axis=-1))))
         if isinstance(layer, keras.layers.GlobalAveragePooling2D):
             out.append((layer.name, "spatial sum", tf.reduce_max(tf.abs(tf.reduce_sum(x, axis=[1, 2])))))
         if isinstance(layer, AxisMeans):  # a column's sum, then a sum over the row of column means

@@ -38,9 +38,11 @@ def _local_average_pool_ops(layer) -> Tuple[str, ...]:
 
 
 def _layer_norm_ops(layer) -> Tuple[str, ...]:
-    # mean, squared deviation, variance, rsqrt, normalise, weight, bias; a scaled one first scales its input
-    return (("MUL",) if layer.scale != 1.0 else ()) + ("MEAN", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "SUB",
-                                                       "MUL", "MUL", "ADD")
+    # mean, deviation, variance, rsqrt, normalise, weight, bias; a scaled one reduces x * scale and rescales
+    # the mean and the variance (three more MULs; its square of a scaled deviation is a SQUARE)
+    if layer.scale != 1.0:
+        return ("MUL", "MEAN", "MUL", "SUB", "MUL", "SQUARE", "MEAN", "MUL", "ADD", "RSQRT", "MUL", "MUL", "ADD")
+    return ("MEAN", "SUB", "SQUARED_DIFFERENCE", "MEAN", "ADD", "RSQRT", "MUL", "MUL", "ADD")
 
 
 def _channel_scale_ops(layer) -> Tuple[str, ...]:

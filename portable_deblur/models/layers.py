@@ -36,12 +36,17 @@ class ChannelLayerNorm(keras.layers.Layer):
     Written out (mean, variance, rsqrt) so TFLite gets MEAN / SUB / MUL / ADD / RSQRT builtins rather than a
     fused op some delegates lack.
 
-    ``scale`` < 1 reduces in a down-scaled domain: the input is multiplied by ``scale`` first and epsilon by
-    ``scale**2``, which gives the same output (LayerNorm is invariant to the scale of its input) while the
-    channel sums and sums of squares a GPU accumulates shrink by ``scale`` and ``scale**2``. LiteRT's NAFNet
-    phone sample reduces in an x/128 domain for this reason: the residual stream reaches |x| ~ 175 and its
-    sums of squares (~15M) overflow fp16's 65504 on a Mali GPU (google-ai-edge/litert-samples,
-    compiled_model_api/image_restoration/conversion/README.md). A power of two keeps the scaling exact.
+    ``scale`` < 1 reduces in a down-scaled domain and rescales: the mean is taken of ``x * scale`` and
+    multiplied back by ``1 / scale``, the variance of the scaled deviations multiplied back by
+    ``1 / scale**2``, so the channel sums and sums of squares a GPU accumulates shrink by ``scale`` and
+    ``scale**2`` while the mean, the variance and epsilon are the reference's (the same output; a power of two
+    keeps the scaling exact). LiteRT's NAFNet phone sample reduces in an x/128 domain and rescales for this
+    reason: the residual stream reaches |x| ~ 175 and its sums of squares (~15M) overflow fp16's 65504 on a
+    Mali GPU (google-ai-edge/litert-samples, compiled_model_api/image_restoration/conversion/README.md).
+    Rescaling cannot help where a value itself passes 65504 (a variance above it: deviations of rms > 256);
+    the fp16 check flags those. Normalising in the scaled domain instead (epsilon scaled by ``scale**2``) is
+    exact in float32 but not in fp16: ``1e-6 / 128**2`` is below fp16's smallest number, so a flat pixel
+    (zero variance) became 0 * inf = NaN on Mesa's fp16 GPU.
     """
 
     def __init__(self, epsilon: float = 1e-6, scale: float = 1.0, **kwargs):
@@ -56,10 +61,13 @@ class ChannelLayerNorm(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        x = inputs if self.scale == 1.0 else inputs * self.scale
-        centred = x - tf.reduce_mean(x, axis=-1, keepdims=True)
-        variance = tf.reduce_mean(tf.square(centred), axis=-1, keepdims=True)
-        return centred * tf.math.rsqrt(variance + self.epsilon * self.scale ** 2) * self.weight + self.bias
+        if self.scale == 1.0:
+            centred = inputs - tf.reduce_mean(inputs, axis=-1, keepdims=True)
+            variance = tf.reduce_mean(tf.square(centred), axis=-1, keepdims=True)
+        else:
+            centred = inputs - tf.reduce_mean(inputs * self.scale, axis=-1, keepdims=True) * (1 / self.scale)
+            variance = tf.reduce_mean(tf.square(centred * self.scale), axis=-1, keepdims=True) * self.scale ** -2
+        return centred * tf.math.rsqrt(variance + self.epsilon) * self.weight + self.bias
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon, "scale": self.scale}
