@@ -83,7 +83,7 @@ def main(argv=None) -> None:
             made = {}  # (precision, shape) -> file: the validation canvas may be a timed size too
             file_of = lambda label, s: made[label, s] if (label, s) in made else made.setdefault(  # noqa: E731
                 (label, s), convert[label](s))
-            frames = [x for [x] in rep(sizes[-1])()][:2]
+            frames = [x for [x] in representative_inputs(dataset.train, sizes[-1], 2, cfg.data.seed)()]
             squares = max((p.value for p in peaks(model, frames) if p.kind == "sum of squares"), default=0.0)
             for label in convert:
                 q = quality(predictor(file_of(label, canvas)), dataset.val, canvas, ssim=False)

@@ -9,6 +9,8 @@ walks every layer of every registered block and search space against this table,
 from dataclasses import dataclass
 from typing import Callable, Dict, Tuple, Union
 
+from portable_deblur.models.fold import foldable
+
 # QuantizeConfigs (optimize/qat.py): "default" = TF-MOT's own registry; "output" = quantize the output only;
 # "pass_through" = no quantizer (ops TFLite requires to keep their input's scale).
 QUANTIZE = ("default", "output", "pass_through")
@@ -54,8 +56,6 @@ def _channel_scale_ops(layer) -> Tuple[str, ...]:
 
 def _batch_norm_ops(layer) -> Tuple[str, ...]:
     # its inference affine map, gone where the export folds it into the neighbouring convolutions (fold.py)
-    from portable_deblur.models.fold import foldable
-
     return () if foldable(layer) else ("MUL", "ADD")
 
 
