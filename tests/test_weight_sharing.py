@@ -65,12 +65,13 @@ def test_extracted_candidates_export_the_ops_of_stand_alone_ones(grid_net):
         assert op_counts(to_tflite(extracted, (32, 32))) == op_counts(to_tflite(alone, (32, 32)))
 
 
-def test_a_searched_key_that_changes_shapes_is_a_clear_error():
+def test_a_searched_key_one_set_of_weights_cannot_hold_is_a_clear_error():
     from portable_deblur.models.supernet import spec_of
 
-    with pytest.raises(ConfigError, match=r"cannot share weights across grid.width: .*holds choices of "
-                                          r"\['activation', 'upsampler'\]"):
-        spec_of(expand("unet", SMALL, {"width": [4, 8], "activation": ["relu", "prelu"]}))
+    with pytest.raises(ConfigError, match=r"cannot share weights across grid.residual: .*holds choices of "
+                                          r"\['activation', 'dec_blocks', 'enc_blocks', 'middle_blocks', "
+                                          r"'upsampler', 'width'\]"):
+        spec_of(expand("unet", SMALL, {"residual": [True, False], "activation": ["relu", "prelu"]}))
 
 
 def test_path_sampling_is_a_pure_function_of_seed_and_step_and_fair_trains_every_value_equally():

@@ -12,11 +12,17 @@ from portable_deblur.registry import ConfigError, lookup
 @dataclass(frozen=True)
 class Architecture:
     """A builder (keyword arguments = YAML keys), the input-size multiple it needs, and the searched keys a
-    weight-sharing supernet can hold (op choices at fixed positions that keep every shape, ``choose``)."""
+    weight-sharing supernet can hold: op choices at fixed positions that keep every shape (``choose``), and
+    elastic keys -- the width (``models/elastic.py``) and block counts (``choice.repeat``)."""
 
     build: Callable
     size_multiple: Callable[..., int]
     choice_keys: Tuple[str, ...] = ()
+    elastic_keys: Tuple[str, ...] = ("width", "enc_blocks", "middle_blocks", "dec_blocks")
+
+    @property
+    def shareable(self) -> Tuple[str, ...]:
+        return tuple(sorted(self.choice_keys + self.elastic_keys))
 
 
 ARCHITECTURES = {

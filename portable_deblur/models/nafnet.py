@@ -13,7 +13,7 @@ NAFNet-16-9 = width 16, enc [1, 1, 1, 1]; always middle 1 and dec [1, 1, 1, 1].
 from typing import Optional, Sequence
 
 from portable_deblur.backend import keras
-from portable_deblur.models.choice import Choices, choose
+from portable_deblur.models.choice import Choices, choose, level_count, levels, repeat
 from portable_deblur.models.layers import TLC_POOLS, AxisMeans, ChannelLayerNorm, ChannelScale, DepthToSpace, LocalAveragePool, SimpleGate
 from portable_deblur.registry import ConfigError, lookup
 
@@ -132,13 +132,21 @@ def naf_block(inp, *, channels: int, name: str, level: int, dw_expand: int = 2, 
     return keras.layers.Add(name=f"{name}_add2")([y, ChannelScale(name=f"{name}_gamma")(x)])
 
 
+def _each(value) -> list:
+    """Every value a builder argument holds: the values of a supernet's ``Choices``, else the one."""
+    return list(value) if isinstance(value, Choices) else [value]
+
+
 def _check_arguments(width, enc_blocks, middle_blocks, dec_blocks, tlc_window, **choices) -> None:
     """Validate ``build_nafnet``'s arguments once, at the top (errors name the argument and the choices)."""
-    if width < 1 or not enc_blocks or len(dec_blocks) != len(enc_blocks) or middle_blocks < 0 \
-            or min(enc_blocks + dec_blocks) < 0:
-        raise ConfigError(f"nafnet needs width >= 1, non-empty enc_blocks and dec_blocks of equal length with "
-                          f"counts >= 0; got width={width}, enc_blocks={enc_blocks}, middle_blocks={middle_blocks}, "
-                          f"dec_blocks={dec_blocks}")
+    for enc in _each(enc_blocks):
+        for dec in _each(dec_blocks):
+            for middle in _each(middle_blocks):
+                enc, dec = list(enc), list(dec)
+                if width < 1 or not enc or len(dec) != len(enc) or middle < 0 or min(enc + dec) < 0:
+                    raise ConfigError(f"nafnet needs width >= 1, non-empty enc_blocks and dec_blocks of equal "
+                                      f"length with counts >= 0; got width={width}, enc_blocks={enc}, "
+                                      f"middle_blocks={middle}, dec_blocks={dec}")
     if tlc_window is not None and (not isinstance(tlc_window, int) or tlc_window < 1):
         raise ConfigError(f"tlc_window must be None, auto or >= 1 pixels; got {tlc_window!r}")
     lookup(GATES, "gate", choices["gate"])
@@ -181,13 +189,14 @@ def build_nafnet(*, width: int = 16, enc_blocks: Sequence[int] = (1, 1, 1, 1), m
             ``attention_upsample`` (bilinear, transpose) of the coefficients.
         channels: image channels in and out.
     """
-    enc_blocks = list(enc_blocks)
-    dec_blocks = [1] * len(enc_blocks) if dec_blocks is None else list(dec_blocks)
+    enc_blocks = enc_blocks if isinstance(enc_blocks, Choices) else list(enc_blocks)  # Choices: a depth choice
+    depth = levels(enc_blocks)
+    dec_blocks = [1] * depth if dec_blocks is None else dec_blocks if isinstance(dec_blocks, Choices) else list(
+        dec_blocks)
     _check_arguments(width, enc_blocks, middle_blocks, dec_blocks, tlc_window, gate=gate, separable=separable,
                      tlc_pool=tlc_pool, global_pool=global_pool, norm=norm,
                      attention=attention, attention_activation=attention_activation, attention_norm=attention_norm,
                      attention_upsample=attention_upsample)
-    depth = len(enc_blocks)
     high = {0, 1}
     sep = lambda level: separable == "all" or (separable == "high" and level in high) or (  # noqa: E731
         separable == "low" and level not in high)
@@ -196,14 +205,14 @@ def build_nafnet(*, width: int = 16, enc_blocks: Sequence[int] = (1, 1, 1, 1), m
     inputs = keras.Input((None, None, channels), name="input")
     x = _conv(inputs, width, 3, name="intro", separable=everything)
     skips, chan = [], width
-    for level, n in enumerate(enc_blocks):
-        for b in range(n):
-            x = naf_block(x, channels=chan, name=f"enc{level}_blk{b}", level=level, separable=sep(level), **block)
+    for level in range(depth):
+        x = repeat(x, level_count(enc_blocks, level), lambda t, b: naf_block(
+            t, channels=chan, name=f"enc{level}_blk{b}", level=level, separable=sep(level), **block), f"enc{level}")
         skips.append(x)
         x = _conv(x, 2 * chan, 2, strides=2, name=f"down{level}", separable=everything)
         chan *= 2
-    for b in range(middle_blocks):
-        x = naf_block(x, channels=chan, name=f"mid_blk{b}", level=depth, separable=sep(depth), **block)
+    x = repeat(x, level_count(middle_blocks), lambda t, b: naf_block(
+        t, channels=chan, name=f"mid_blk{b}", level=depth, separable=sep(depth), **block), "mid")
     for i, level in enumerate(reversed(range(depth))):
         skip = skips[level]
         if attention == "gate":
@@ -213,8 +222,8 @@ def build_nafnet(*, width: int = 16, enc_blocks: Sequence[int] = (1, 1, 1, 1), m
         x = DepthToSpace(2, name=f"up{level}_d2s")(x)
         chan //= 2
         x = keras.layers.Add(name=f"dec{level}_skip")([x, skip])
-        for b in range(dec_blocks[i]):
-            x = naf_block(x, channels=chan, name=f"dec{level}_blk{b}", level=level, separable=sep(level), **block)
+        x = repeat(x, level_count(dec_blocks, i), lambda t, b: naf_block(
+            t, channels=chan, name=f"dec{level}_blk{b}", level=level, separable=sep(level), **block), f"dec{level}")
     x = _conv(x, channels, 3, name="ending", separable=everything)
     x = keras.layers.Add(name="out_residual")([x, inputs])
     return keras.Model(inputs, x, name=name)
@@ -222,4 +231,4 @@ def build_nafnet(*, width: int = 16, enc_blocks: Sequence[int] = (1, 1, 1, 1), m
 
 def size_multiple(*, enc_blocks: Sequence[int] = (1, 1, 1, 1), **_) -> int:
     """Input height and width must be multiples of this (2**depth)."""
-    return 2 ** len(list(enc_blocks))
+    return 2 ** levels(enc_blocks)

@@ -2,13 +2,16 @@
 
 The supernet is the architecture's own builder called with ``Choices`` for every searched key
 (``models/choice.py``): each position of a key holds every value's op, the layers all values share (the
-convolutions around them) are built once. A path is one value per searched key -- one candidate.
+convolutions around them) are built once; a depth choice builds a level's most blocks and skips the ones a
+path leaves out. A searched width builds it at the widest value, and every layer runs the leading channels
+of a narrower path (``models/elastic.py``). A path is one value per searched key -- one candidate.
 
 Its weights leave it as a **weight table**: ``{layer name: [arrays]}``, where a layer inside a ``Switch``
-is qualified by the value it belongs to (``up3_conv|upsampler=depth_to_space``). A candidate is extracted by
-building it with its own builder (exactly the graph a stand-alone candidate has) and copying, layer by
-layer by name, its path's weights from the table. The table is what a run's shared training leaves and
-what the package ships as its pretrained start (``models/pretrained.py``).
+is qualified by the value it belongs to (``up3_conv|upsampler=depth_to_space``); an elastic supernet's table
+also holds ``|elastic=width`` (the widths it runs). A candidate is extracted by building it with its own
+builder (exactly the graph a stand-alone candidate has) and copying, layer by layer by name, its path's
+weights from the table, cut to its channels where the table is wider. The table is what a run's shared
+training leaves and what the package ships as its pretrained start (``models/pretrained.py``).
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +22,13 @@ import numpy as np
 from portable_deblur.backend import keras
 from portable_deblur.models.build import build_model, get_architecture
 from portable_deblur.models.candidate import Candidate
-from portable_deblur.models.choice import Choices, Switch, switches
+from portable_deblur.models.choice import Choices, switches
+from portable_deblur.models.elastic import channel_layout, elastic_layers, make_elastic, slice_weights, weighted_layers
 from portable_deblur.registry import ConfigError
 
 WeightTable = Dict[str, List[np.ndarray]]
+WIDTH = "width"  # the elastic width key
+ELASTIC = "|elastic=" + WIDTH  # a weight table entry: the widths an elastic supernet's table runs
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,11 @@ class SupernetSpec:
         return {**dict(self.fixed), **{k: Choices(k, v) for k, v in self.keys}}
 
     @property
+    def widths(self) -> Tuple:
+        """The searched widths (elastic), or () when the width is fixed."""
+        return tuple(self.choices.get(WIDTH, ()))
+
+    @property
     def paths(self) -> int:
         return int(np.prod([len(v) for _, v in self.keys]))
 
@@ -53,14 +64,14 @@ def spec_of(candidates: Sequence[Candidate]) -> SupernetSpec:
     if len(archs) != 1:
         raise ConfigError(f"search.weight_sharing=supernet needs one architecture; the grid holds {archs}")
     arch = archs[0]
-    shareable = get_architecture(arch).choice_keys
+    shareable = get_architecture(arch).shareable
     searched = sorted({k for c in candidates for k in c.searched})
     for key in searched:
         if key not in shareable:
             raise ConfigError(f"search.weight_sharing=supernet cannot share weights across grid.{key}: its values "
-                              f"change the layers' shapes; a supernet of arch {arch!r} holds choices of "
-                              f"{list(shareable) or 'no key'} (set search.weight_sharing=none to train each "
-                              f"candidate on its own)")
+                              f"change the network in ways one set of weights cannot hold; a supernet of arch "
+                              f"{arch!r} holds choices of {list(shareable)} (set search.weight_sharing=none to "
+                              f"train each candidate on its own)")
     if not searched:
         raise ConfigError("search.weight_sharing=supernet needs a grid with searched keys; this one has none")
     values = {k: tuple(dict.fromkeys(c.kwargs[k] for c in candidates)) for k in searched}
@@ -69,8 +80,17 @@ def spec_of(candidates: Sequence[Candidate]) -> SupernetSpec:
 
 
 def build_supernet(spec: SupernetSpec) -> keras.Model:
-    """The supernet as one Keras model (its active path: every key's first value)."""
-    return get_architecture(spec.arch).build(**spec.kwargs(), name=f"{spec.arch}_supernet")
+    """The supernet as one Keras model (its active path: every key's first value, the widest width). With a
+    searched width it is built at every width once, to learn which channels each layer keeps (a width some
+    layer cannot take is a clear error here, before any training)."""
+    build = get_architecture(spec.arch).build
+    kwargs = spec.kwargs()
+    if not spec.widths:
+        return build(**kwargs, name=f"{spec.arch}_supernet")
+    widest = max(spec.widths)
+    net = build(**{**kwargs, WIDTH: widest}, name=f"{spec.arch}_supernet")
+    make_elastic(net, WIDTH, {w: net if w == widest else build(**{**kwargs, WIDTH: w}) for w in spec.widths})
+    return net
 
 
 def set_path(model: keras.Model, path: Dict[str, object]) -> None:
@@ -78,27 +98,19 @@ def set_path(model: keras.Model, path: Dict[str, object]) -> None:
     for key, layers in switches(model).items():
         value = str(path[key])
         for layer in layers:
-            if value not in layer.branches:
+            if value not in layer.values:
                 raise ConfigError(f"the supernet has no {key}={value!r}; it holds {layer.values}")
             layer.active = value
 
 
 def weight_table(model: keras.Model) -> WeightTable:
-    """``{qualified layer name: its weights}`` of a supernet (or of a plain model: plain names only)."""
-    table: WeightTable = {}
-    for name, layer in _weighted_layers(model):
-        table[name] = layer.get_weights()
+    """``{qualified layer name: its weights}`` of a supernet (or of a plain model: plain names only); an
+    elastic supernet's also names the widths it runs (``ELASTIC``)."""
+    table: WeightTable = {name: layer.get_weights() for name, layer in weighted_layers(model)}
+    elastic = elastic_layers(model)
+    if elastic:
+        table[ELASTIC] = [np.array(sorted(float(v) for v in elastic[0].values), np.float32)]
     return table
-
-
-def _weighted_layers(model: keras.Model):
-    """``(qualified name, layer)`` of every layer with weights, inside ``Switch`` branches too."""
-    for layer in model.layers:
-        if isinstance(layer, Switch):
-            for value, branch in layer.branches.items():
-                yield from ((f"{inner.name}|{layer.key}={value}", inner) for inner in branch.layers if inner.weights)
-        elif layer.weights:
-            yield layer.name, layer
 
 
 def load_table(model: keras.Model, table: WeightTable) -> None:
@@ -107,7 +119,7 @@ def load_table(model: keras.Model, table: WeightTable) -> None:
     missing = sorted(set(mine) - set(table))
     if missing:
         raise ConfigError(f"the weight table lacks {len(missing)} of the supernet's layers, first {missing[0]!r}")
-    for name, layer in _weighted_layers(model):
+    for name, layer in weighted_layers(model):
         layer.set_weights(table[name])
 
 
@@ -124,8 +136,14 @@ def path_source(table: WeightTable, layer: str, path: Dict[str, object]) -> str:
 def inherit(model: keras.Model, table: WeightTable, path: Dict[str, object], source: str) -> int:
     """Copy ``path``'s weights from ``table`` into the plain candidate ``model``, layer by layer by name.
 
-    A layer the table lacks, or whose weight shapes differ, is a clear error naming that first mismatch and
-    ``source`` (where the table came from). Returns the number of layers copied."""
+    A table of an elastic supernet (``ELASTIC``) is cut to the candidate's width: each weight's leading
+    channels of every channel segment (``elastic.slice_weights``); a width it does not hold is an error. A
+    layer the table lacks, or whose weight shapes differ otherwise, is a clear error naming that first
+    mismatch and ``source`` (where the table came from). Returns the number of layers copied."""
+    widths = [int(w) for w in table[ELASTIC][0]] if ELASTIC in table else []
+    if widths and path.get(WIDTH) not in widths:
+        raise ConfigError(f"{source} holds widths {widths}; this candidate has width={path.get(WIDTH)!r}")
+    layout = channel_layout(model) if widths else {}
     copied = 0
     for layer in model.layers:
         if not layer.weights:
@@ -133,11 +151,15 @@ def inherit(model: keras.Model, table: WeightTable, path: Dict[str, object], sou
         entry = path_source(table, layer.name, path)
         mine = [tuple(w.shape) for w in layer.weights]
         theirs = [tuple(np.shape(w)) for w in table[entry]] if entry in table else None
+        weights = table[entry] if entry in table else None
+        if widths and theirs is not None and theirs != mine:
+            weights = slice_weights(layer, layout[layer.name], weights, source, layer.name)
+            theirs = [tuple(np.shape(w)) for w in weights]
         if theirs != mine:
             raise ConfigError(f"{source} does not fit this candidate: its first mismatch is layer {layer.name!r}, "
                               f"weights {mine} here but {theirs or 'no such layer'} there (the start needs the "
                               f"same network: arch, width, depth and blocks)")
-        layer.set_weights(table[entry])
+        layer.set_weights(weights)
         copied += 1
     return copied
 

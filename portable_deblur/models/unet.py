@@ -3,7 +3,7 @@ from typing import Optional, Sequence
 
 from portable_deblur.backend import keras
 from portable_deblur.models.blocks import apply_conv_act, get_activation, get_upsampler, upsample
-from portable_deblur.models.choice import Choices
+from portable_deblur.models.choice import Choices, level_count, levels, repeat
 from portable_deblur.registry import ConfigError
 
 
@@ -32,36 +32,43 @@ def build_unet(*, width: int = 16, enc_blocks: Sequence[int] = (2, 2, 2), middle
         name: model name.
     """
     _check_blocks("width", width, 1)
-    enc_blocks = list(enc_blocks)
-    dec_blocks = list(reversed(enc_blocks)) if dec_blocks is None else list(dec_blocks)
-    if not enc_blocks or len(enc_blocks) != len(dec_blocks):
-        raise ConfigError(f"enc_blocks and dec_blocks must be non-empty lists of equal length; "
-                          f"got enc_blocks={enc_blocks}, dec_blocks={dec_blocks}")
-    for i, n in enumerate(enc_blocks):
-        _check_blocks(f"enc_blocks[{i}]", n, 1)
-    for i, n in enumerate(dec_blocks):
-        _check_blocks(f"dec_blocks[{i}]", n, 0)
-    _check_blocks("middle_blocks", middle_blocks, 0)
+    depth = levels(enc_blocks)
+    mirrored = dec_blocks is None
+    encs = [list(v) for v in (enc_blocks if isinstance(enc_blocks, Choices) else [enc_blocks])]  # a depth choice: each
+    decs = [list(reversed(e)) for e in encs] if mirrored else [
+        list(v) for v in (dec_blocks if isinstance(dec_blocks, Choices) else [dec_blocks])]
+    for enc in encs:
+        for dec in decs:
+            if not enc or len(enc) != len(dec):
+                raise ConfigError(f"enc_blocks and dec_blocks must be non-empty lists of equal length; "
+                                  f"got enc_blocks={enc}, dec_blocks={dec}")
+        for i, n in enumerate(enc):
+            _check_blocks(f"enc_blocks[{i}]", n, 1)
+    for dec in decs:
+        for i, n in enumerate(dec):
+            _check_blocks(f"dec_blocks[{i}]", n, 0)
+    for value in (middle_blocks if isinstance(middle_blocks, Choices) else [middle_blocks]):
+        _check_blocks("middle_blocks", value, 0)
     for value in (activation if isinstance(activation, Choices) else [activation]):
         get_activation(value)
     for value in (upsampler if isinstance(upsampler, Choices) else [upsampler]):
         get_upsampler(value)
-    depth = len(enc_blocks)
 
     inputs = keras.Input((None, None, channels), name="input")
     x, skips = inputs, []
-    for level, n in enumerate(enc_blocks):
-        for b in range(n):
-            x = apply_conv_act(x, filters=width * 2**level, activation=activation, name=f"enc{level}_blk{b}")
+    for level in range(depth):
+        x = repeat(x, level_count(enc_blocks, level), lambda t, b: apply_conv_act(
+            t, filters=width * 2**level, activation=activation, name=f"enc{level}_blk{b}"), name=f"enc{level}")
         skips.append(x)
         x = keras.layers.MaxPool2D(2, name=f"down{level}_pool")(x)
-    for b in range(middle_blocks):
-        x = apply_conv_act(x, filters=width * 2**depth, activation=activation, name=f"mid_blk{b}")
+    x = repeat(x, level_count(middle_blocks), lambda t, b: apply_conv_act(
+        t, filters=width * 2**depth, activation=activation, name=f"mid_blk{b}"), name="mid")
     for i, level in enumerate(reversed(range(depth))):
         x = upsample(x, upsampler=upsampler, filters=width * 2**level, name=f"up{level}")
         x = keras.layers.Concatenate(name=f"dec{level}_concat")([x, skips[level]])
-        for b in range(dec_blocks[i]):
-            x = apply_conv_act(x, filters=width * 2**level, activation=activation, name=f"dec{level}_blk{b}")
+        count = level_count(enc_blocks, i, reverse=True) if mirrored else level_count(dec_blocks, i)
+        x = repeat(x, count, lambda t, b: apply_conv_act(
+            t, filters=width * 2**level, activation=activation, name=f"dec{level}_blk{b}"), name=f"dec{level}")
     # With a global residual the output conv starts at zero, so training starts from the identity
     # (blurry in, blurry out) instead of identity plus random noise: measurably faster early progress.
     init = "zeros" if residual else "glorot_uniform"
@@ -73,4 +80,4 @@ def build_unet(*, width: int = 16, enc_blocks: Sequence[int] = (2, 2, 2), middle
 
 def size_multiple(*, enc_blocks: Sequence[int] = (2, 2, 2), **_) -> int:
     """Input height and width must be multiples of this (2**depth)."""
-    return 2 ** len(list(enc_blocks))
+    return 2 ** levels(enc_blocks)

@@ -44,7 +44,7 @@ def prepare(args: Sequence[str]):
         for c in candidates:
             check_arguments(c.arch, c.kwargs)
         violations = {}
-    check_start(cfg, candidates if cfg.search.sampler == "grid" else candidates[:1])
+    check_start(cfg, candidates)
     dataset = load_dataset(cfg.data)  # lists and checks every file (or renders the embedded set) ...
     study = SearchStudy.open(cfg)  # ... before anything is written
     if cfg.measure.backend == "local":  # the fixed network every artifact is timed against (deploy.reference)
@@ -56,19 +56,20 @@ def prepare(args: Sequence[str]):
 
 
 def check_start(cfg: Config, candidates: Sequence[Candidate]) -> None:
-    """A start that cannot fit fails before any work: a grid a supernet cannot hold
-    (``search.weight_sharing=supernet``), or a weight table ``train.init`` names whose layers do not match a
-    candidate's (the error names the first mismatch)."""
+    """A start that cannot fit fails before any work (``candidates``: the whole grid): a grid a supernet cannot hold
+    (``search.weight_sharing=supernet``: a key it cannot share, a width or block count some layer cannot
+    take -- the supernet is built once to find out), or a weight table ``train.init`` names whose layers do
+    not match a candidate's (the error names the first mismatch)."""
     from portable_deblur.models.build import build_model
-    from portable_deblur.models.supernet import inherit, read_table, spec_of
+    from portable_deblur.models.supernet import build_supernet, inherit, read_table, spec_of
     from portable_deblur.train.start import configured_start
 
     if cfg.search.weight_sharing == "supernet":
-        spec_of(candidates)
+        build_supernet(spec_of(candidates))
     start = configured_start(cfg.train.init, candidates[0].id) if candidates else None
     if start is not None and start.table:
         table = read_table(start.path)
-        for c in candidates:
+        for c in candidates if cfg.search.sampler == "grid" else candidates[:1]:  # sampled: too many to build
             inherit(build_model(c), table, c.kwargs, f"train.init={cfg.train.init!r} ({start.path})")
 
 

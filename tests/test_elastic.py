@@ -1,0 +1,103 @@
+"""Elastic width and depth in weight sharing: one supernet runs every width (the leading channels of each
+layer) and block count (the first blocks of each level), each candidate extracted as its own plain model."""
+import numpy as np
+import pytest
+
+from portable_deblur.models.candidate import expand
+from portable_deblur.registry import ConfigError
+
+UNET = {"middle_blocks": 1, "residual": True}
+UNET_GRID = {"width": [4, 8], "enc_blocks": [[1, 1], [2, 2]], "activation": ["relu", "prelu"],
+             "upsampler": ["transpose", "depth_to_space", "bilinear"]}
+# NAFNet with everything that groups channels: SimpleGate halves, DepthToSpace quarters, SCA's per-channel
+# attention, attention gates in the skips, TLC's local pools on 32-px inputs.
+NAFNET = {"dec_blocks": [1, 1], "attention": "gate", "attention_norm": "layer", "tlc_window": 8,
+          "tlc_pool": "depthwise"}
+NAFNET_GRID = {"width": [4, 8], "enc_blocks": [[0, 1], [1, 2]], "middle_blocks": [1, 2],
+               "norm": ["layer", "scaled_layer"]}
+
+
+def _randomised(model, seed: int):
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        w.assign(rng.normal(0, 0.3, w.shape).astype(np.float32))
+    return model
+
+
+@pytest.fixture(scope="module", params=["unet", "nafnet"])
+def elastic_net(request):
+    """An elastic supernet with random weights, its candidates and its weight table."""
+    from portable_deblur.models.supernet import build_supernet, spec_of, weight_table
+
+    model, grid = (UNET, UNET_GRID) if request.param == "unet" else (NAFNET, NAFNET_GRID)
+    candidates = expand(request.param, model, grid)
+    net = _randomised(build_supernet(spec_of(candidates)), seed=1)
+    return net, candidates, weight_table(net)
+
+
+def test_sliced_widths_and_skipped_blocks_compute_what_the_extracted_candidate_does(elastic_net):
+    from portable_deblur.models.choice import switches
+    from portable_deblur.models.supernet import extract, set_path
+
+    net, candidates, table = elastic_net
+    x = np.random.default_rng(0).random((1, 32, 32, 3), np.float32)
+    outputs = {}
+    for c in candidates:
+        set_path(net, c.values)
+        model = extract(table, c)
+        assert not switches(model)  # a plain model: nothing of the supernet in it
+        assert model.count_params() < net.count_params()
+        expected = net(x).numpy()
+        np.testing.assert_allclose(model(x).numpy(), expected, atol=1e-5)
+        outputs[c.id] = expected
+    for key in ("width", "enc_blocks"):  # a narrower or shallower path computes something else
+        a, b = [c for c in candidates if all(c.values[k] == candidates[0].values[k] for k in c.values if k != key)][:2]
+        assert np.abs(outputs[a.id] - outputs[b.id]).max() > 1e-3
+
+
+def test_an_extracted_candidate_exports_the_ops_and_shapes_of_a_stand_alone_one(elastic_net):
+    from portable_deblur.deploy.export import to_tflite
+    from portable_deblur.deploy.flatbuffer import op_counts
+    from portable_deblur.models.build import build_model
+    from portable_deblur.models.supernet import extract
+
+    _, candidates, table = elastic_net
+    for c in (candidates[0], candidates[-1]):  # the narrowest, shallowest path and the widest, deepest
+        alone = _randomised(build_model(c), seed=3)
+        extracted = extract(table, c)
+        assert [(w.name, w.shape) for w in extracted.weights] == [(w.name, w.shape) for w in alone.weights]
+        assert op_counts(to_tflite(extracted, (32, 32))) == op_counts(to_tflite(alone, (32, 32)))
+
+
+def test_an_elastic_weight_table_round_trips_and_refuses_a_width_it_does_not_hold(elastic_net, tmp_path):
+    from portable_deblur.models.candidate import candidate_at
+    from portable_deblur.models.supernet import extract, read_table, save_table
+
+    net, candidates, table = elastic_net
+    save_table(table, tmp_path / "elastic.npz")
+    again = read_table(tmp_path / "elastic.npz")
+    c = candidates[0]
+    x = np.random.default_rng(1).random((1, 32, 32, 3), np.float32)
+    np.testing.assert_allclose(extract(again, c)(x).numpy(), extract(table, c)(x).numpy(), atol=1e-6)
+    other = candidate_at(c.arch, {**c.kwargs, "width": 6}, {})
+    with pytest.raises(ConfigError, match=r"holds widths \[4, 8\]; this candidate has width=6"):
+        extract(again, other)
+
+
+def test_an_elastic_value_a_network_cannot_take_is_a_clear_error_before_any_work(tiny_args):
+    from portable_deblur.models.supernet import build_supernet, spec_of
+    from portable_deblur.search.run import prepare
+
+    with pytest.raises(ConfigError, match=r"middle_blocks cannot be shared: some values leave out block 0 of mid, "
+                                          r"which changes its input's shape \(4 -> 8 channels\); give every value at least 1 block"):
+        build_supernet(spec_of(expand("unet", {**UNET, "width": 4, "enc_blocks": [1]}, {"middle_blocks": [0, 1]})))
+    with pytest.raises(ConfigError, match=r"enc_blocks values with one number of levels .*\[\(1, 1\), \(1, 1, 1\)\]"):
+        build_supernet(spec_of(expand("unet", UNET, {"enc_blocks": [[1, 1], [1, 1, 1]]})))
+    with pytest.raises(ConfigError, match=r"width cannot be elastic through layer 'enc0_blk0_norm1': a batch norm"):
+        build_supernet(spec_of(expand("nafnet", {"enc_blocks": [1], "dec_blocks": [1], "norm": "batch"},
+                                      {"width": [4, 8]})))
+    args = [a for a in tiny_args if not a.startswith(("grid.", "space="))]
+    with pytest.raises(ConfigError, match="middle_blocks cannot be shared"):  # from the command line: nothing run
+        prepare(args + ["space=architecture", "search.weight_sharing=supernet", "grid.middle_blocks=[0,1]",
+                        "grid.enc_blocks=[[1,1]]", "grid.width=[4]", "grid.upsampler=[bilinear]",
+                        "grid.activation=[relu]"])
