@@ -101,3 +101,36 @@ def test_an_elastic_value_a_network_cannot_take_is_a_clear_error_before_any_work
         prepare(args + ["space=architecture", "search.weight_sharing=supernet", "grid.middle_blocks=[0,1]",
                         "grid.enc_blocks=[[1,1]]", "grid.width=[4]", "grid.upsampler=[bilinear]",
                         "grid.activation=[relu]"])
+
+
+def test_sandwich_sampling_trains_the_extremes_every_step_deterministically_and_resumes(tiny_overrides, tiny_dataset,
+                                                                                         tmp_path):
+    from portable_deblur.config import load_config
+    from portable_deblur.layout import RunLayout
+    from portable_deblur.models.supernet import read_table
+    from portable_deblur.search.weight_sharing import train_supernet
+    from portable_deblur.train.paths import path_sampler
+
+    choices = {"width": [4, 8, 6], "enc_blocks": [(1, 2), (1, 1)], "activation": ["relu", "prelu"]}
+    sandwich = path_sampler(choices, 0, "sandwich", random=1)
+    steps = [sandwich(i) for i in range(20)]
+    assert steps == [path_sampler(choices, 0, "sandwich", random=1)(i) for i in range(20)]  # a function of the step
+    assert all(s[0]["width"] == 8 and s[0]["enc_blocks"] == (1, 2) and s[1]["width"] == 4
+               and s[1]["enc_blocks"] == (1, 1) and len(s) == 3 for s in steps)  # largest, smallest, one random
+    assert {s[0]["activation"] for s in steps} == {"relu", "prelu"}  # op choices are drawn in each
+    assert len({tuple(sorted(s[2].items())) for s in steps}) > 3
+
+    cfg = load_config(["space=upsampling", *tiny_overrides, "model.enc_blocks=[1,1]", "model.dec_blocks=[1,1]",
+                       "grid.width=[4,8]", "grid.enc_blocks=[[1,1],[1,2]]", "grid.upsampler=[bilinear]",
+                       "grid.activation=[relu]", "search.path_sampling=sandwich", "search.sandwich_random=1",
+                       "train.learning_rate=3e-3"])
+    candidates = expand(cfg.arch, cfg.model, cfg.grid)
+    once = train_supernet(cfg, tmp_path / "once", tiny_dataset, candidates, steps=4, save_every=4)
+    train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=4, save_every=2, minutes=1e-9)
+    pieces = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=4, save_every=2)
+    a, b = read_table(RunLayout.weight_table(tmp_path / "once")), read_table(RunLayout.weight_table(tmp_path / "pieces"))
+    for name in a:
+        for x, y in zip(a[name], b[name]):
+            np.testing.assert_array_equal(x, y)
+    assert pieces["paths"] == once["paths"] and pieces["path_sampling"] == "sandwich"
+    assert set(pieces["paths"]) == {c.id for c in candidates}  # every width and depth judged from the table

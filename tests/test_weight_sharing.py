@@ -78,17 +78,18 @@ def test_path_sampling_is_a_pure_function_of_seed_and_step_and_fair_trains_every
     from portable_deblur.train.paths import path_sampler
 
     choices = {"upsampler": ["transpose", "depth_to_space", "bilinear"], "activation": ["relu", "prelu"]}
-    fair = path_sampler(choices, 0, "fair")
-    assert [fair(i) for i in range(30)] == [path_sampler(choices, 0, "fair")(i) for i in range(30)]
+    fair = lambda step: path_sampler(choices, 0, "fair")(step)[0]  # noqa: E731 - one path a step
+    assert [fair(i) for i in range(30)] == [path_sampler(choices, 0, "fair")(i)[0] for i in range(30)]
     assert [fair(i) for i in range(12, 30)] == [fair(i) for i in range(30)][12:]  # resumes mid-way
     for block in range(10):  # every block of 3 steps trains each upsampler once and each activation 1-2 times
         steps = [fair(3 * block + j) for j in range(3)]
         assert sorted(s["upsampler"] for s in steps) == sorted(choices["upsampler"])
         assert set(s["activation"] for s in steps) == set(choices["activation"])
-    uniform = path_sampler(choices, 0, "uniform")
+    uniform = lambda step: path_sampler(choices, 0, "uniform")(step)[0]  # noqa: E731
     assert [uniform(i) for i in range(30)] != [fair(i) for i in range(30)]
-    assert [uniform(i) for i in range(30)] != [path_sampler(choices, 1, "uniform")(i) for i in range(30)]
-    with pytest.raises(ConfigError, match=r"search.path_sampling must be one of \['fair', 'uniform'\]; got 'greedy'"):
+    assert [uniform(i) for i in range(30)] != [path_sampler(choices, 1, "uniform")(i)[0] for i in range(30)]
+    with pytest.raises(ConfigError, match=r"search.path_sampling must be one of \['fair', 'sandwich', 'uniform'\]; "
+                                          r"got 'greedy'"):
         path_sampler(choices, 0, "greedy")
 
 

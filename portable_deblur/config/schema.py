@@ -42,11 +42,15 @@ class SearchConfig:
     # dropped that its front kept.
     compare_run: Optional[str] = None
     # supernet: one weight-sharing network for the grid (models/supernet.py), trained supernet_steps once per
-    # run, one path per step (path_sampling: fair or uniform, train/paths.py); then every candidate starts from
-    # its path's weights and trains train.steps (rungs as usual). none: every candidate trains on its own.
+    # run; then every candidate starts from its path's weights and trains train.steps (rungs as usual). It
+    # holds op choices, widths (each layer's leading channels) and block counts (a level's first blocks).
+    # path_sampling (train/paths.py): fair or uniform train one path a step; sandwich trains the largest, the
+    # smallest and sandwich_random uniform paths a step, the others learning from the largest's output.
+    # none: every candidate trains on its own.
     weight_sharing: str = "none"
     supernet_steps: int = 3000
     path_sampling: str = "fair"
+    sandwich_random: int = 2
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,9 @@ def validate(cfg) -> None:
     from portable_deblur.train.paths import PATH_SAMPLING
 
     lookup(dict.fromkeys(PATH_SAMPLING), "search.path_sampling", s.path_sampling)
+    if s.sandwich_random < 0:
+        raise ConfigError(f"search.sandwich_random must be >= 0 (uniform paths a sandwich step adds); got "
+                          f"{s.sandwich_random}")
     if s.supernet_steps < 1:
         raise ConfigError(f"search.supernet_steps must be >= 1; got {s.supernet_steps}")
     if s.storage is not None and s.storage.split(":", 1)[0].split("+")[0] not in STORAGE_SCHEMES:

@@ -70,7 +70,7 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
     progress_file = RunLayout.training_progress(folder)
     progress = json.loads(progress_file.read_text()) if progress_file.is_file() else {"seconds": 0.0, "cpu_seconds": 0.0}
     deadline = None if minutes is None else time.time() + 60 * minutes
-    sampler = path_sampler(spec.choices, cfg.train.seed, cfg.search.path_sampling)
+    sampler = path_sampler(spec.choices, cfg.train.seed, cfg.search.path_sampling, cfg.search.sandwich_random)
     reached = progress.get("steps", 0)
     while reached < steps:
         cpu, clock = time.process_time(), time.perf_counter()

@@ -123,6 +123,51 @@ def make_step(model: keras.Model, optimizer, loss_fn, strategy: tf.distribute.St
     return step
 
 
+def make_group_step(model: keras.Model, optimizer, loss_fn, strategy: tf.distribute.Strategy, jit_compile: bool,
+                    group: List[Dict], traced: Dict):
+    """One optimizer step over several paths of a supernet (``group``, the first one the teacher): each path's
+    gradient on the batch, the first against the sharp frames, the others against the first path's output
+    (in-place distillation), summed into one update. Each path's gradient is traced once (``traced``, by
+    path) and reused in every group it comes up in."""
+    if strategy.num_replicas_in_sync > 1 or isinstance(strategy, tf.distribute.MirroredStrategy):
+        raise ConfigError("search.path_sampling=sandwich trains its paths on one device; set "
+                          "train.distribute=none")
+    scaled = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
+    variables = model.trainable_variables
+
+    def gradient_of(path: Dict):
+        key = tuple(sorted(path.items()))
+        if key not in traced:
+            @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+            def path_gradient(blurry, target):
+                with tf.GradientTape() as tape:
+                    restored = tf.cast(model(blurry, training=True), tf.float32)
+                    loss = loss_fn(target, restored)
+                    scaled_loss = optimizer.get_scaled_loss(loss) if scaled else loss
+                return loss, restored, tape.gradient(scaled_loss, variables)
+
+            traced[key] = path_gradient
+        set_path(model, path)  # read when the path's gradient is traced (its first call)
+        return traced[key]
+
+    def step(blurry, sharp):
+        total, summed, target = 0.0, [None] * len(variables), sharp
+        for j, path in enumerate(group):
+            loss, restored, grads = gradient_of(path)(blurry, target)
+            if j == 0:
+                target = tf.stop_gradient(restored)  # the teacher of the others
+            total += loss
+            summed = [g if s is None else s if g is None else s + g for s, g in zip(summed, grads)]
+        used = [(g, v) for g, v in zip(summed, variables) if g is not None]
+        grads = [g for g, _ in used]
+        if scaled:
+            grads = optimizer.get_unscaled_gradients(grads)
+        optimizer.apply_gradients(zip(grads, [v for _, v in used]))
+        return total / len(group)
+
+    return step
+
+
 def _optimizer_state(model: keras.Model, cfg, strategy: tf.distribute.Strategy, checkpoint: Optional[Path]):
     """(the learning-rate schedule, the optimizer with every slot built, the checkpoint manager or None),
     restored from ``checkpoint`` when it holds one."""
@@ -151,7 +196,7 @@ def _checked_losses(pending: list, i: int, cfg) -> List[float]:
 
 def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, desc: str = "train",
         strategy: Optional[tf.distribute.Strategy] = None, checkpoint: Optional[Path] = None,
-        stop_at: Optional[int] = None, paths: Optional[Callable[[int], Dict]] = None,
+        stop_at: Optional[int] = None, paths: Optional[Callable[[int], List[Dict]]] = None,
         save_every: int = 0) -> TrainResult:
     """Train ``model`` in place on random crops of ``train_pairs`` according to a ``TrainConfig``.
 
@@ -161,8 +206,9 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
     again at the end; ``stop_at`` ends before ``cfg.steps`` (the schedule still spans ``cfg.steps``), so
     training in pieces equals training at once.
 
-    ``paths`` (a supernet, ``models/supernet.py``): step ``i`` trains the path ``paths(i)``; each path gets
-    its own traced step, the first time it comes up. ``save_every``: also checkpoint every that many steps
+    ``paths`` (a supernet, ``models/supernet.py``): step ``i`` trains the paths ``paths(i)`` (a list,
+    ``train/paths.py``); one path gets its own traced step the first time it comes up, several are one
+    update of their summed gradients, the first path teaching the others (``make_group_step``). ``save_every``: also checkpoint every that many steps
     (long training loses at most that much when interrupted).
 
     The loop never waits for a step to finish: the loss is read (and checked) every ``cfg.log_every``
@@ -179,8 +225,13 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
     start, end = int(optimizer.iterations.numpy()), min(stop_at or cfg.steps, cfg.steps)
     traced: Dict = {}
 
+    gradients: Dict = {}  # path -> its traced gradient, for steps that train several paths
+
     def step_at(i: int):
-        path = paths(i) if paths is not None else None
+        group = paths(i) if paths is not None else [None]
+        if len(group) > 1:
+            return make_group_step(model, optimizer, loss_fn, strategy, cfg.jit_compile, group, gradients)
+        path = group[0]
         key = None if path is None else tuple(sorted(path.items()))
         if path is not None:
             set_path(model, path)  # read when the path's step is traced (its first call)
