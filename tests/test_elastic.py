@@ -134,3 +134,22 @@ def test_sandwich_sampling_trains_the_extremes_every_step_deterministically_and_
             np.testing.assert_array_equal(x, y)
     assert pieces["paths"] == once["paths"] and pieces["path_sampling"] == "sandwich"
     assert set(pieces["paths"]) == {c.id for c in candidates}  # every width and depth judged from the table
+
+
+def test_a_search_on_the_shared_weights_judges_every_width_and_depth_and_fine_tunes_only_the_promoted(tiny_args):
+    from portable_deblur.config import load_config
+    from portable_deblur.search.run import main
+    from portable_deblur.search.study import SearchStudy
+
+    args = ["space=upsampling", *tiny_args, "model.enc_blocks=[1,1]", "model.dec_blocks=null",
+            "grid.width=[4,8]", "grid.enc_blocks=[[1,1],[2,2]]", "grid.upsampler=[bilinear]", "grid.activation=[relu]",
+            "search.weight_sharing=supernet", "search.supernet_steps=4", "search.path_sampling=sandwich",
+            "search.sandwich_random=1", "search.rungs=[0,2]", "search.eta=2", "train.steps=2"]
+    assert main(args) == 0
+    study = SearchStudy.load(str(load_config(args).run.root) + "/upsampling")
+    judged = [r for r in study.rows_at(0) if r.optimization == "fp32"]
+    assert len(judged) == 4 and {(r.steps, r.inherited_from, r.inherited_steps) for r in judged} == {(0, "supernet", 4)}
+    tuned = [r for r in study.rows_at(1) if r.optimization == "fp32"]
+    assert len(tuned) == 2 and {(r.steps, r.inherited_from) for r in tuned} == {(2, "supernet")}
+    assert all(r.psnr_inherited == pytest.approx(next(j.psnr_keras for j in judged if j.id == r.id), abs=1e-4)
+               for r in tuned)  # the fine-tuning started from the very weights rung 0 judged

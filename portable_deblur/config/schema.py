@@ -35,7 +35,9 @@ class SearchConfig:
     # Multi-fidelity (successive halving): every candidate trains rungs[0] steps; at each rung the best
     # 1/eta (non-dominated sorting on the front's objectives, crowding distance) continue from their weights
     # and optimizer state to the next rung. The learning-rate schedule spans the top rung (train.steps is set
-    # to it). Empty: every candidate trains train.steps.
+    # to it). Empty: every candidate trains train.steps. A first rung of 0 judges every candidate's start as it
+    # is -- with weight_sharing=supernet, each path of the run's one trained supernet, so a whole grid (or many
+    # NSGA-II generations) is judged without training each -- and only the promoted ones fine-tune.
     rungs: List[int] = field(default_factory=list)
     eta: int = 3
     # A run directory of the same space trained without rungs: the report lists the candidates a rung

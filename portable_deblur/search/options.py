@@ -46,8 +46,12 @@ def validate(cfg) -> None:
         raise ConfigError(f"search.max_latency_ms must be > 0; got {s.max_latency_ms}")
     if s.heartbeat_s <= 0:
         raise ConfigError(f"search.heartbeat_s must be > 0; got {s.heartbeat_s}")
-    if s.rungs and (any(r < 1 for r in s.rungs) or any(b <= a for a, b in zip(s.rungs, s.rungs[1:]))):
-        raise ConfigError(f"search.rungs must be increasing step counts >= 1 (e.g. [100, 300, 1200]); got {s.rungs}")
+    if s.rungs and (any(r < 1 for r in s.rungs[1:]) or s.rungs[0] < 0 or any(b <= a for a, b in zip(s.rungs, s.rungs[1:]))):
+        raise ConfigError(f"search.rungs must be increasing step counts >= 1 (e.g. [100, 300, 1200]; a first rung of "
+                          f"0 judges each candidate's start as it is); got {s.rungs}")
+    if s.rungs and s.rungs[0] == 0 and s.weight_sharing != "supernet" and cfg.train.init is None:
+        raise ConfigError("search.rungs starting at 0 judges each candidate's start without training; it needs a "
+                          "start: search.weight_sharing=supernet or train.init")
     if s.eta < 2:
         raise ConfigError(f"search.eta must be >= 2 (each rung keeps the best 1/eta); got {s.eta}")
     if s.compare_run is not None and not (Path(s.compare_run).expanduser() / "config.yaml").is_file():

@@ -28,17 +28,20 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, layout: R
     ``optimize.apply_to=pareto``) every optimized variant; one row each (a failing variant marks only its
     own row failed).
 
-    With ``search.rungs``, trains to ``rungs[rung]`` steps: rung 0 from scratch, a later rung continuing
-    from the weights, optimizer state and step the previous rung left in the candidate's checkpoint. Only
-    the top rung makes the optimized variants (``apply_to=all``): lower rungs only rank candidates."""
+    With ``search.rungs``, trains to ``rungs[rung]`` steps: rung 0 from its start, a later rung continuing
+    from the weights, optimizer state and step the previous rung left in the candidate's checkpoint. A rung
+    of 0 steps judges the start as it is (a path of the run's supernet: the search on shared weights), and
+    the next rung fine-tunes from the start. Only the top rung makes the optimized variants
+    (``apply_to=all``): lower rungs only rank candidates."""
     folder = layout.folder(candidate.id)
     checkpoint = layout.checkpoint(folder)
+    rungs = cfg.search.rungs
+    fresh = rung == 0 or rungs[rung - 1] == 0  # nothing trained before this rung: it begins at the start
     if rung == 0:
         shutil.rmtree(folder, ignore_errors=True)  # leftovers of an interrupted attempt are never reused
-    elif not checkpoint.is_dir():
+    elif not fresh and not checkpoint.is_dir():
         raise FileNotFoundError(f"{checkpoint} (rung {rung - 1}'s training state) is not on this machine: with "
                                 f"search.rungs and several machines, give the workers a shared run.root")
-    rungs = cfg.search.rungs
     start = time.perf_counter()
     seed_everything(cfg.train.seed, cfg.train.jit_compile)  # before building: initial weights are seeded too
     strategy = strategy_for(cfg.train)
@@ -46,8 +49,8 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, layout: R
         model = build_model(candidate)
     start_from = start_of(cfg, layout, candidate)
     started = layout.start_record(folder)  # the start's own quality, measured once (rung 0) for every rung's rows
-    tuned = cfg.train.steps > 0  # 0: the start is judged as it is (it is the model)
-    if rung == 0 and start_from.path is not None:
+    tuned = (rungs[rung] if rungs else cfg.train.steps) > 0  # 0: the start is judged as it is (it is the model)
+    if fresh and start_from.path is not None:
         apply_start(model, candidate, start_from)
         if tuned:  # in float32, as the trained model is judged: the fine-tuning's gain is then the training's alone
             atomic_write(started, json.dumps({"psnr": keras_psnr(as_float32(model), candidate, dataset)}))
