@@ -153,3 +153,7 @@ def test_a_search_on_the_shared_weights_judges_every_width_and_depth_and_fine_tu
     assert len(tuned) == 2 and {(r.steps, r.inherited_from) for r in tuned} == {(2, "supernet")}
     assert all(r.psnr_inherited == pytest.approx(next(j.psnr_keras for j in judged if j.id == r.id), abs=1e-4)
                for r in tuned)  # the fine-tuning started from the very weights rung 0 judged
+    report = study.layout.report.read_text()
+    section = report[report.index("<h2>Width x depth</h2>"):]
+    section = section[:section.index("<h2>", 5)]
+    assert all(r.id in section for r in judged) and "4 shared + 0 own" in section and section.count("[") == 11  # 4 gains, 3 differences, 4 latencies

@@ -9,6 +9,7 @@ from portable_deblur.report.crops import visual_crops
 from portable_deblur.report.html import write_html
 from portable_deblur.report.rungs import rungs_section
 from portable_deblur.report.sharing import sharing_section
+from portable_deblur.report.width_depth import width_depth_section
 from portable_deblur.report.plots import latency_table, plot_latency_vs_resolution, plot_pareto
 
 
@@ -42,5 +43,6 @@ def write_report(layout: RunLayout, rows: Sequence[ResultRow], spec: Objectives,
         plot_latency_vs_resolution(layout.latency_png, table)
     crops = visual_crops(layout, decision.front, val_pairs) if val_pairs else []
     write_html(layout, rows, decision, spec, table, crops, title,
-               sharing_section(rows) + rungs_section(history, spec, rungs, full_front_ids))
+               width_depth_section(history or rows, spec) + sharing_section(rows)
+               + rungs_section(history, spec, rungs, full_front_ids))
     return decision
