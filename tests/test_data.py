@@ -143,6 +143,30 @@ def test_fresh_crops_are_a_pure_function_of_seed_and_step(tiny_cfg):
     assert not ring[0] & ring[200]  # old crops leave the ring: content keeps coming
 
 
+def test_the_tensorflow_renderer_makes_the_crops_the_numpy_renderer_makes(tiny_cfg):
+    """``data.renderer=tensorflow`` (what ``auto`` picks where TensorFlow sees a GPU; here on the CPU): the same
+    sub-frame sums within float rounding, the same uint8 crops but for a rare rounding tie."""
+    import dataclasses
+
+    from portable_deblur.data.blur import render_subframes, to_signal
+    from portable_deblur.data.content import photo
+
+    frame = to_signal(photo("coffee", 128), "linear", 3.0)
+    for length in (3.0, 40.0):
+        path = shake_path(np.random.default_rng(int(length)), length, frame.shape[:2], rotation=0.5, zoom=0.1)
+        for window in ((0, 0, 48, 64), (70, 90, 33, 17)):  # borders reflect; any window
+            ours = render_subframes(frame, path, window)
+            np.testing.assert_allclose(render_subframes(frame, path, window, "tensorflow"), ours, atol=2e-6)
+    train = load_dataset(tiny_cfg.data).train
+    assert train.renderer == "numpy"  # auto without a GPU
+    on_tf = dataclasses.replace(train, renderer="tensorflow")
+    b, s = crop_batch(train, 3, 4, 32, seed=0)
+    b_tf, s_tf = crop_batch(on_tf, 3, 4, 32, seed=0)
+    assert np.array_equal(s, s_tf) and np.abs(b - b_tf).max() <= 1 / 255 + 1e-6 and np.mean(b != b_tf) < 1e-3
+    with pytest.raises(ConfigError, match=r"data.renderer must be one of \['auto', 'numpy', 'tensorflow'\]; got 'gpu'"):
+        load_config(["data.renderer=gpu"])
+
+
 def test_colour_shuffle_permutes_each_uses_channels_and_nothing_else():
     data = [a for a in TINY if a.startswith("data.")] + ["data.leaves_share=0"]
     plain = load_dataset(load_config(data).data).train

@@ -27,6 +27,10 @@ class DataConfig:
     # ~4x as many steps) while new ones keep coming: rendering every crop afresh (1) makes the renderer, not
     # the network, the bottleneck of a laptop's training step (data/scenes.py; docs/benchmarks.md).
     render_reuse: int = 8
+    # Where training crops' sub-frames are resampled and summed: numpy, tensorflow (TF ops on the device TF
+    # places them on), or auto -- tensorflow when TensorFlow sees a GPU, so a GPU's training steps do not wait
+    # on the CPU's renderer; the same crops within float rounding (data/blur.py).
+    renderer: str = "auto"
     # More content from the same photographs: each use of a crop in a random order of its colour channels.
     colour_shuffle: bool = False
     # Validation frames per photo and camera pipeline, each its own shake path, the lengths spread evenly over

@@ -15,6 +15,7 @@ Rotation and zoom make the blur vary across the frame, as real shake does. The m
 identity, so the sharp image is the sharp frame (GoPro uses the middle frame).
 """
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional, Tuple
 
 import numpy as np
@@ -99,8 +100,14 @@ def _reflect(index: np.ndarray, size: int) -> np.ndarray:
     return np.where(index >= size, 2 * size - 1 - index, index)
 
 
-def render_subframes(signal: np.ndarray, path: ShakePath, window: Optional[Tuple[int, int, int, int]] = None
-                     ) -> np.ndarray:
+# Where sub-frames are resampled and summed (``data.renderer``): numpy on the CPU, or TensorFlow ops on the
+# device TensorFlow places them on (a GPU when it sees one; ``auto`` picks tensorflow exactly then). Both give
+# the same crops within float rounding; everything random (paths, windows, noise) is drawn by numpy either way.
+RENDERERS = ("auto", "numpy", "tensorflow")
+
+
+def render_subframes(signal: np.ndarray, path: ShakePath, window: Optional[Tuple[int, int, int, int]] = None,
+                     renderer: str = "numpy") -> np.ndarray:
     """The mean of float ``signal`` (HxWxC) resampled along ``path`` (bilinear, reflected at the borders).
 
     ``window=(y, x, h, w)`` renders only that part of the frame, at the cost of its own pixels; the path still
@@ -110,6 +117,8 @@ def render_subframes(signal: np.ndarray, path: ShakePath, window: Optional[Tuple
     """
     y0, x0, h, w = window or (0, 0, *signal.shape[:2])
     height, width, channels = signal.shape
+    if resolved_renderer(renderer) == "tensorflow":
+        return _render_tf(signal, inverse_homographies(path, (height, width)), (y0, x0, h, w)).numpy()
     flat = signal.reshape(-1, channels)
     ys, xs = np.mgrid[y0:y0 + h, x0:x0 + w].astype(np.float32)
     total = np.zeros((h * w, channels), np.float32)
@@ -126,11 +135,54 @@ def render_subframes(signal: np.ndarray, path: ShakePath, window: Optional[Tuple
     return (total / len(path.angle)).reshape(h, w, channels)
 
 
+def resolved_renderer(renderer: str) -> str:
+    """``auto``: ``tensorflow`` when TensorFlow sees a GPU, else ``numpy`` (the CPU renders faster in numpy)."""
+    if renderer != "auto":
+        return renderer
+    return "tensorflow" if _gpu_visible() else "numpy"
+
+
+@lru_cache(maxsize=1)
+def _gpu_visible() -> bool:
+    from portable_deblur.backend import tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _render_tf(signal: np.ndarray, maps: np.ndarray, window: Tuple[int, int, int, int]):
+    """``render_subframes`` in TensorFlow ops: the same bilinear taps, reflected indices and sum, batched over
+    the sub-frames (one gather per corner for all of them)."""
+    from portable_deblur.backend import tf
+
+    y0, x0, h, w = window
+    height, width, channels = signal.shape
+    flat = tf.reshape(tf.convert_to_tensor(signal, tf.float32), (-1, channels))
+    ys, xs = np.mgrid[y0:y0 + h, x0:x0 + w].astype(np.float32)
+    m = tf.convert_to_tensor(maps, tf.float32)[:, :6, None, None]  # [n, 6, 1, 1]
+    sx = m[:, 0] * xs + m[:, 1] * ys + m[:, 2]
+    sy = m[:, 3] * xs + m[:, 4] * ys + m[:, 5]
+    fx, fy = tf.floor(sx), tf.floor(sy)
+    wx, wy = (sx - fx)[..., None], (sy - fy)[..., None]
+    ix, iy = tf.cast(fx, tf.int32), tf.cast(fy, tf.int32)
+
+    def reflect(index, size):
+        index = tf.math.floormod(index, 2 * size)
+        return tf.where(index >= size, 2 * size - 1 - index, index)
+
+    c0, c1 = reflect(ix, width), reflect(ix + 1, width)
+    r0, r1 = reflect(iy, height) * width, reflect(iy + 1, height) * width
+    top = tf.gather(flat, r0 + c0) * (1 - wx) + tf.gather(flat, r0 + c1) * wx
+    bottom = tf.gather(flat, r1 + c0) * (1 - wx) + tf.gather(flat, r1 + c1) * wx
+    return tf.reduce_sum(top + (bottom - top) * wy, axis=0) / float(len(maps))
+
+
 def blur_signal(signal: np.ndarray, path: ShakePath, rng: np.random.Generator, noise_sigma: float, space: str,
-                window: Optional[Tuple[int, int, int, int]] = None, camera_gamma: float = 2.2) -> np.ndarray:
+                window: Optional[Tuple[int, int, int, int]] = None, camera_gamma: float = 2.2,
+                renderer: str = "numpy") -> np.ndarray:
     """The blurry uint8 image of a frame given as its ``to_signal`` (or its ``window``): sub-frames averaged
-    along ``path``, encoded back to 8-bit values through the camera response, with sensor noise."""
-    mean = render_subframes(signal, path, window)
+    along ``path`` (by ``renderer``), encoded back to 8-bit values through the camera response, with sensor
+    noise."""
+    mean = render_subframes(signal, path, window, renderer)
     values = np.clip(mean, 0.0, 1.0) ** (1.0 / camera_gamma) if space == "linear" else mean
     # Sensor noise: signal-dependent (shot) plus read noise, std up to noise_sigma at mid grey.
     sigma = rng.uniform(0, noise_sigma)

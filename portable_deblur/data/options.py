@@ -13,6 +13,9 @@ def validate(d) -> None:
 
     lookup(SOURCES, "data.source", d.source)
     lookup(dict.fromkeys(BLUR_SPACES), "data.blur_space", d.blur_space)
+    from portable_deblur.data.blur import RENDERERS
+
+    lookup(dict.fromkeys(RENDERERS), "data.renderer", d.renderer)
     if d.source == "embedded":
         for name in [*d.train_images, *d.val_images]:
             lookup(PHOTOS, "embedded photo", name)

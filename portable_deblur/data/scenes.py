@@ -66,6 +66,7 @@ class ShakeScenes:
     linear_share: float = 0.5  # blur_space=mixed: the share of crops averaged in linear light
     colour_shuffle: bool = False  # permute each use's colour channels
     leaves_defocus: float = 3.0  # the strongest depth-of-field blur of a dead-leaves frame (sigma, pixels)
+    renderer: str = "numpy"  # where sub-frames are resampled and summed (blur.RENDERERS)
 
     @property
     def smallest_side(self) -> int:
@@ -93,7 +94,8 @@ class ShakeScenes:
         path = shake_path(rng, float(np.exp(rng.uniform(lo, hi))), frame.shape[:2], self.rotation, self.zoom)
         h, w = min(size[0], frame.shape[0]), min(size[1], frame.shape[1])
         y, x = rng.integers(frame.shape[0] - h + 1), rng.integers(frame.shape[1] - w + 1)
-        blurry = blur_signal(signal, path, rng, self.noise_sigma, space, (y, x, h, w), self.camera_gamma)
+        blurry = blur_signal(signal, path, rng, self.noise_sigma, space, (y, x, h, w), self.camera_gamma,
+                             self.renderer)
         return blurry, frame[y:y + h, x:x + w]
 
     def ring(self, index: int, batch_size: int) -> np.ndarray:
@@ -140,7 +142,10 @@ def _rendered(scenes: ShakeScenes, number: int, crop: int, seed: int) -> Tuple[n
 
 
 def scenes(cfg) -> ShakeScenes:
-    """The ``ShakeScenes`` a ``DataConfig`` describes."""
+    """The ``ShakeScenes`` a ``DataConfig`` describes (``data.renderer=auto`` resolved for this machine)."""
+    from portable_deblur.data.blur import resolved_renderer
+
     return ShakeScenes(tuple(cfg.train_images), cfg.max_side, cfg.leaves_share, cfg.leaves_size, cfg.leaves_reuse,
                        cfg.blur_space, cfg.camera_gamma, tuple(cfg.blur_length), cfg.rotation, cfg.zoom,
-                       cfg.noise_sigma, cfg.seed, cfg.render_reuse, cfg.linear_share, cfg.colour_shuffle, cfg.leaves_defocus)
+                       cfg.noise_sigma, cfg.seed, cfg.render_reuse, cfg.linear_share, cfg.colour_shuffle, cfg.leaves_defocus,
+                       resolved_renderer(cfg.renderer))
