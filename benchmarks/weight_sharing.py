@@ -1,10 +1,13 @@
-"""Benchmark: does one weight-sharing supernet rank the default grid as training each network on its own does?
+"""Benchmark: does one weight-sharing supernet rank a grid as training each network on its own does?
 
-Side by side on one machine, the six networks of ``space=upsampling``:
+Side by side on one machine, the networks of ``space=upsampling`` (six op choices), or with ``--elastic`` eight
+U-Nets that differ in width (8, 12, 16, 24) and depth (one or two blocks per level):
 - stand-alone: each trained ``--steps`` N from its initialiser (the space's recipe, one schedule each);
-- supernet, per path-sampling rule (``--rules``): the grid's supernet trained 6N steps (the same total), one
-  path per step, then every candidate extracted and fine-tuned ``--fine-tune`` steps (the space's recipe
-  for a trained start; the rest uses ``space=upsampling_scratch``'s recipe).
+- supernet, per path-sampling rule (``--rules``: fair, uniform, sandwich): the grid's supernet trained on as
+  many paths as the stand-alone networks together (N per network; a sandwich step trains 2 +
+  ``search.sandwich_random`` paths, so it takes that many times fewer steps), then every candidate extracted
+  and fine-tuned ``--fine-tune`` steps (the space's recipe for a trained start; the rest uses
+  ``space=upsampling_scratch``'s recipe).
 Prints each network's validation PSNR gain (Keras, ranked frames, and per camera pipeline) under each, and
 per rule: Kendall tau of the PSNR rankings against stand-alone (before and after fine-tuning), whether the
 stand-alone top-2 are the supernet's top-2, the hypervolume of both PSNR x latency fronts (latency: each
@@ -15,6 +18,7 @@ them, since the reference itself moves that much with the seed.
 
     python benchmarks/weight_sharing.py --steps 600 --fine-tune 200 --rules fair uniform
     python benchmarks/weight_sharing.py --steps 2000 --rules --repeat-seed 1    # the reference's own tau
+    python benchmarks/weight_sharing.py --elastic --steps 600 --rules sandwich fair --repeat-seed 1
     python benchmarks/weight_sharing.py --tiny   # smoke scale: every step runs, the figures mean nothing
 """
 import argparse
@@ -32,20 +36,27 @@ def main(argv=None) -> None:
     parser.add_argument("--repeat-seed", type=int, default=None,
                         help="also train the stand-alone networks from this train.seed and data.seed")
     parser.add_argument("overrides", nargs="*", help="config overrides (key=value)")
+    parser.add_argument("--elastic", action="store_true",
+                        help="eight U-Nets of four widths x two depths (bilinear, relu) instead of six op choices")
     parser.add_argument("--tiny", action="store_true", help="smoke scale: two width-4 networks, 2 steps each")
     args = parser.parse_args(argv)
     from portable_deblur.config.smoke import SMOKE
 
+    if args.elastic:
+        args.overrides = ["grid.width=[8,12,16,24]", "grid.enc_blocks=[[1,1,1,1],[2,2,2,2]]", "model.dec_blocks=null",
+                          "grid.upsampler=[bilinear]", "grid.activation=[relu]", *args.overrides]
     if args.tiny:
-        args.steps, args.fine_tune, args.rules = 2, 1, ["fair"]
+        args.steps, args.fine_tune, args.rules = 2, 1, ["sandwich"] if args.elastic else ["fair"]
         args.overrides = [*(o for o in SMOKE if not o.startswith("search.rungs")),
-                          "grid.upsampler=[transpose,bilinear]", "grid.activation=[relu]", *args.overrides]
+                          "grid.upsampler=[transpose,bilinear]", "grid.activation=[relu]", *args.overrides,
+                          *(["grid.width=[4,8]", "grid.enc_blocks=[[1,1],[1,2]]", "model.enc_blocks=[1,1]"]
+                            if args.elastic else [])]
 
     from portable_deblur.config import load_config
     from portable_deblur.data.sources import load_dataset
     from portable_deblur.deploy.export import to_tflite
     from portable_deblur.deploy.measure import measure_interleaved
-    from portable_deblur.models.build import build_model
+    from portable_deblur.models.build import build_model, size_multiple
     from portable_deblur.models.candidate import expand
     from portable_deblur.models.supernet import inherit, read_table
     from portable_deblur.rank import hypervolume, pareto_front
@@ -62,7 +73,7 @@ def main(argv=None) -> None:
     dataset = load_dataset(cfg.data)
     candidates = expand(cfg.arch, cfg.model, cfg.grid)
     blurry = blurry_quality(dataset.val)
-    canvas = canvas_shape(dataset.val, 2 ** len(cfg.model["enc_blocks"]))
+    canvas = canvas_shape(dataset.val, max(size_multiple(c) for c in candidates))
 
     def gains(model):
         q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas)
@@ -102,8 +113,9 @@ def main(argv=None) -> None:
             clock = time.perf_counter()
             folder = Path(tmp) / rule
             rcfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, path_sampling=rule))
-            record = train_supernet(rcfg, folder, dataset, candidates, steps=args.steps * len(candidates),
-                                    save_every=args.steps * len(candidates))
+            per_step = 2 + cfg.search.sandwich_random if rule == "sandwich" else 1  # paths a step trains
+            steps = max(1, args.steps * len(candidates) // per_step)
+            record = train_supernet(rcfg, folder, dataset, candidates, steps=steps, save_every=steps)
             table = read_table(RunLayout.weight_table(folder))
             results[f"{rule} supernet"] = {cid: {"gain": p["gain"], **{k[5:]: v for k, v in p.items() if k.startswith("gain_")}}
                                            for cid, p in record["paths"].items()}
@@ -137,8 +149,9 @@ def main(argv=None) -> None:
         wall = seconds.get(name, float("nan"))
         print(f"{name:24} {tau:+18.2f} {str(kept):>11} {front_hv(scores):12.3f} {wall:8.0f}")
     n = len(ids)
-    print(f"\nstand-alone: {n} x {args.steps} steps" + (f"; each supernet: {n * args.steps} shared steps + {n} x "
-          f"{args.fine_tune} fine-tuning (its wall time includes both)" if args.rules else ""))
+    print(f"\nstand-alone: {n} x {args.steps} steps" + (f"; each supernet: {n * args.steps} paths trained (a sandwich "
+          f"step trains {2 + cfg.search.sandwich_random}) + {n} x {args.fine_tune} fine-tuning (its wall time "
+          f"includes both)" if args.rules else ""))
 
 
 if __name__ == "__main__":
