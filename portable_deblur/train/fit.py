@@ -144,7 +144,8 @@ def make_group_step(model: keras.Model, optimizer, loss_fn, strategy: tf.distrib
                     restored = tf.cast(model(blurry, training=True), tf.float32)
                     loss = loss_fn(target, restored)
                     scaled_loss = optimizer.get_scaled_loss(loss) if scaled else loss
-                return loss, restored, tape.gradient(scaled_loss, variables)
+                grads = tape.gradient(scaled_loss, variables)  # a sliced (elastic) weight's may be IndexedSlices
+                return loss, restored, [None if g is None else tf.convert_to_tensor(g) for g in grads]
 
             traced[key] = path_gradient
         set_path(model, path)  # read when the path's gradient is traced (its first call)
