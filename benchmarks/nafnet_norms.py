@@ -48,7 +48,7 @@ def main(argv=None) -> None:
     from portable_deblur.deploy.fp16_range import FP16_MAX, peaks
     from portable_deblur.deploy.gpu import measure_placement
     from portable_deblur.deploy.measure import measure_interleaved
-    from portable_deblur.deploy.portability import mac_fraction, xnnpack_nodes
+    from portable_deblur.deploy.portability import mac_fraction, scale_refusals, xnnpack_nodes
     from portable_deblur.deploy.runtime import predictor
     from portable_deblur.models.build import build_model, size_multiple
     from portable_deblur.models.candidate import expand
@@ -95,9 +95,10 @@ def main(argv=None) -> None:
                     files.append((row, size, path))
                 first = folder / f"{label}_{sizes[0][0]}x{sizes[0][1]}.tflite"
                 original, taken, _, names = xnnpack_nodes(first.read_bytes())
-                row["slow_nodes"] = [(d["op_name"], names[d["outputs"][0]]) for i, d in enumerate(original)
-                                     if i not in taken]
-                row["slow_ops"] = sorted({op for op, _ in row["slow_nodes"]})
+                why = scale_refusals(first.read_bytes())
+                row["slow_nodes"] = [(d["op_name"], names[d["outputs"][0]], why.get(names[d["outputs"][0]], ""))
+                                     for i, d in enumerate(original) if i not in taken]
+                row["slow_ops"] = sorted({op for op, _, _ in row["slow_nodes"]})
                 placement = measure_placement(first)
                 row["gpu_macs"] = None if placement is None else mac_fraction(op_inventory(first), list(placement.rejected))
                 rows.append(row)
@@ -124,8 +125,8 @@ def main(argv=None) -> None:
           f"median of {args.rounds} interleaved rounds, ± spread; x fp32 > 1: faster than that norm's fp32 file; "
           f"GPU MACs: share on LiteRT's GPU accelerator at {args.sizes[0]}, n/a without a Vulkan adapter)")
     for r in rows:  # which layers: the ops above name kinds, a refused int8 ADD/MUL is a scale check on one node
-        for op, name in r["slow_nodes"]:
-            print(f"{r['norm']:13} {r['file']:6} on TFLite's reference kernel: {op:20} -> {name}")
+        for op, name, why in r["slow_nodes"]:
+            print(f"{r['norm']:13} {r['file']:6} on TFLite's reference kernel: {op:20} -> {name}  {why}")
     for norm in args.norms:
         print(f"{norm:13} largest LayerNorm sum of squares at {args.sizes[-1]}: {fp32[norm]['squares']:.3g} "
               f"({fp32[norm]['squares'] / FP16_MAX:.1%} of fp16's 65504)")

@@ -119,15 +119,15 @@ def test_int8_depthwise_tlc_stays_on_xnnpack_where_average_pooling_falls_off(tin
 
 @pytest.mark.slow
 @pytest.mark.parametrize("global_pool", ["mean", "axis_means"])
-def test_each_norms_int8_file_falls_off_xnnpack_where_the_table_says(global_pool, tiny_dataset):
-    """Per norm, the int8 ops XNNPACK leaves to TFLite's reference kernels include every one the op table
-    predicts from the flatbuffer (LayerNorm's RSQRT, and SQUARED_DIFFERENCE unless scaled), plus at most an
-    ADD or SUB that XNNPACK's int8 scale check refuses (LayerNorm's epsilon ADD; the table sees op types, not
-    scales); where the table predicts none -- a folded batch norm -- XNNPACK runs the int8 file whole, with
-    the global pool as one MEAN or two."""
+def test_each_norms_int8_file_falls_off_xnnpack_where_the_table_and_the_scale_check_say(global_pool, tiny_dataset):
+    """Per norm, the int8 nodes XNNPACK leaves to TFLite's reference kernels are exactly those of the ops the op
+    table predicts from the flatbuffer (LayerNorm's RSQRT, and SQUARED_DIFFERENCE unless scaled) and the ADD /
+    SUB / MUL nodes whose quantization scales XNNPACK's check refuses (``scale_refusals``: LayerNorm's epsilon
+    ADD; the table sees op types, not scales); where both predict none -- a folded batch norm -- XNNPACK runs
+    the int8 file whole, with the global pool as one MEAN or two."""
     from portable_deblur.deploy.export import representative_inputs, to_tflite
     from portable_deblur.deploy.flatbuffer import op_inventory
-    from portable_deblur.deploy.portability import check, xnnpack_delegation
+    from portable_deblur.deploy.portability import check, scale_refusals, xnnpack_nodes
 
     rep = representative_inputs(tiny_dataset.train, (32, 32), 2)
     left = {}
@@ -135,9 +135,12 @@ def test_each_norms_int8_file_falls_off_xnnpack_where_the_table_says(global_pool
         model = _random_weights(build_nafnet(width=4, enc_blocks=[1, 1], dec_blocks=[1, 1], norm=norm,
                                              global_pool=global_pool))
         flat = to_tflite(model, (32, 32), "int8", rep)
-        left[norm] = set(xnnpack_delegation(flat)["undelegated_ops"])
+        original, taken, _, names = xnnpack_nodes(flat)
+        refused = {names[d["outputs"][0]]: d["op_name"] for i, d in enumerate(original) if i not in taken}
         predicted = set(check(op_inventory(flat), "xnnpack").fallback)
-        assert predicted <= left[norm] <= predicted | {"ADD", "SUB"}, norm
+        assert predicted <= set(refused.values()), norm
+        assert {name for name, op in refused.items() if op not in predicted} == set(scale_refusals(flat)), norm
+        left[norm] = set(refused.values())
     assert {"SQUARED_DIFFERENCE", "RSQRT"} <= left["layer"] and "RSQRT" in left["scaled_layer"]
     assert left["batch"] == set()
 

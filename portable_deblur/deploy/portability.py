@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import yaml
 
 from portable_deblur.deploy.flatbuffer import OpRecord
@@ -201,3 +202,35 @@ def xnnpack_nodes(model: Union[bytes, str, Path], threads: int = 1):
     original = [d for d in details if d["op_name"] != "DELEGATE"]
     names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
     return original, _delegated_nodes(details), len(details) - len(original), names
+
+
+# XNNPACK's int8 scale checks, the one refusal a table of op types cannot see (read from the delegate's source,
+# tensorflow/lite/delegates/xnnpack/xnnpack_delegate.cc): an ADD or SUB needs each input's scale over the
+# output's in [1/1024, 256); a MUL the product of its input scales over the output's in [1/65536, 256).
+SCALE_RANGES = {"ADD": (1 / 1024, 256.0), "SUB": (1 / 1024, 256.0), "MUL": (1 / 65536, 256.0)}
+
+
+def scale_refusals(model: Union[bytes, str, Path]) -> Dict[str, str]:
+    """``{output tensor name: why}`` of every int8 ADD / SUB / MUL whose quantization scales XNNPACK's check
+    refuses (``SCALE_RANGES``), read from the file's tensors: which elementwise nodes stay on TFLite's
+    reference kernels, and why."""
+    from portable_deblur.deploy.runtime import load_interpreter
+
+    interpreter = load_interpreter(model, 1)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    out = {}
+    for node in interpreter._get_ops_details():  # private but stable: the only view of the node list
+        op = node["op_name"]
+        if op not in SCALE_RANGES or len(node["inputs"]) != 2:
+            continue
+        ins, output = [tensors[int(i)] for i in node["inputs"]], tensors[int(node["outputs"][0])]
+        if any(t["dtype"] != np.int8 for t in (*ins, output)):
+            continue
+        scale = lambda t: float(t["quantization_parameters"]["scales"][0])  # noqa: E731
+        low, high = SCALE_RANGES[op]
+        ratios = ([("input1*input2/output", scale(ins[0]) * scale(ins[1]) / scale(output))] if op == "MUL" else
+                  [(f"input{i + 1}/output", scale(t) / scale(output)) for i, t in enumerate(ins)])
+        bad = [f"{what} {r:.3g}" for what, r in ratios if not low <= r < high]
+        if bad:
+            out[output["name"]] = f"{op} scale check: {', '.join(bad)} outside [{low:.3g}, {high:g})"
+    return out
