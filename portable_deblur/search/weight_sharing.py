@@ -100,14 +100,23 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
     return record
 
 
+RECORDED_PATHS = 16  # a grid of more paths records this many, spread over it (its trials judge every one)
+
+
 def path_quality(table, candidates: Sequence[Candidate], dataset) -> Dict[str, Dict[str, float]]:
     """Each path's Keras PSNR on the validation frames, straight from the supernet's weights: ``{candidate
-    id: {"psnr": .., "gain": .., "gain_<pipeline>": ..}}``."""
+    id: {"psnr": .., "gain": .., "gain_<pipeline>": ..}}``; of a larger grid (240 U-Nets), ``RECORDED_PATHS``
+    spread evenly over the grid's order, first and last included: the record says how training went, the
+    search's trials judge each candidate they reach."""
+    import numpy as np
+
     from portable_deblur.models.build import size_multiple
     from portable_deblur.models.supernet import extract
     from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality
 
     blurry = blurry_quality(dataset.val)
+    if len(candidates) > RECORDED_PATHS:
+        candidates = [candidates[int(i)] for i in np.linspace(0, len(candidates) - 1, RECORDED_PATHS).round()]
     out = {}
     for c in candidates:
         model = extract(table, c)
