@@ -205,6 +205,8 @@ class ElasticMixin:
 
     def call(self, inputs, *args, **kwargs):
         cut = self.elastic_cuts[self.active]  # {weight attribute: [(axis, kept indices)], "filters": int}
+        if cut and isinstance(self, keras.layers.BatchNormalization):
+            return _batch_norm_slice(self, inputs, cut, kwargs.get("training", args[0] if args else None))
         saved = {attr: getattr(self, attr) for attr in cut}
         try:
             for attr, axes in cut.items():
@@ -216,6 +218,27 @@ class ElasticMixin:
         finally:
             for attr, value in saved.items():
                 object.__setattr__(self, attr, value)
+
+
+def _batch_norm_slice(layer, inputs, cut, training):
+    """A batch norm on a narrower path: its kept channels' statistics. Training normalises by the batch's own
+    moments and moves only the kept channels' moving mean and variance (a scatter into the full variables);
+    inference uses the kept moving statistics -- what the extracted candidate's batch norm holds."""
+    index = next(iter(cut.values()))[0][1]  # every weight of a batch norm is one value per channel
+    pick = lambda variable: tf.gather(tf.convert_to_tensor(variable), index)  # noqa: E731
+    x = tf.cast(inputs, tf.float32)
+    if training:
+        mean, variance = tf.nn.moments(x, axes=list(range(len(x.shape) - 1)))
+        for variable, value in ((layer.moving_mean, mean), (layer.moving_variance, variance)):
+            variable.scatter_nd_update(index[:, None], pick(variable) * layer.momentum + value * (1 - layer.momentum))
+    else:
+        mean, variance = pick(layer.moving_mean), pick(layer.moving_variance)
+    y = (x - mean) * tf.math.rsqrt(variance + layer.epsilon)
+    if layer.scale:
+        y = y * tf.cast(pick(layer.gamma), tf.float32)
+    if layer.center:
+        y = y + tf.cast(pick(layer.beta), tf.float32)
+    return tf.cast(y, inputs.dtype)
 
 
 _ELASTIC_CLASSES: Dict[type, type] = {}
@@ -268,9 +291,6 @@ def make_elastic(model: keras.Model, key: str, builds: Dict[object, keras.Model]
     for name, layer in layers.items():
         if not any(cuts[name].values()):
             continue  # the same channels at every width (the output conv's input aside, e.g. a 3-channel bias)
-        if type(layer).__name__ == "BatchNormalization":
-            raise ConfigError(f"{key} cannot be elastic through layer {name!r}: a batch norm's moving statistics "
-                              f"are not updated through a slice; use norm=layer or norm=scaled_layer")
         layer.__class__ = _elastic_class(type(layer))
         layer.key, layer.values, layer.elastic_cuts = key, list(cuts[name]), dict(cuts[name])
         layer.active = str(max(builds))
