@@ -31,6 +31,8 @@ def _tiny_overrides(path: Path, tiny_args):
         model += [f"optimize.ptq=[{spec['optimize']['ptq'][0]}]"]
     if spec.get("optimize", {}).get("qat_steps"):  # validated at load; QAT itself is tests/test_qat.py's
         model += ["optimize.qat_steps=0"]
+    if spec.get("search", {}).get("supernet_steps"):  # a shared training: its own steps turned down too
+        model += ["search.supernet_steps=2"]
     return [f"space={path}", *tiny_args, *grid, *model, "data.source=embedded", "train.batch_size=2",
             "train.log_every=1", "measure.threads=[2]", "optimize.representative_count=2",
             "optimize.prune_steps=1",
