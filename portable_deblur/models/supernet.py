@@ -114,9 +114,11 @@ def weight_table(model: keras.Model) -> WeightTable:
 
 
 def load_table(model: keras.Model, table: WeightTable) -> None:
-    """Set a supernet's weights from a table it made (``weight_table``)."""
+    """Set a supernet's weights from a table it made (``weight_table``), or from one of the same layers at its
+    widest width (a plain supernet's table continued as an elastic one: its narrower paths start from the
+    leading channels)."""
     mine = weight_table(model)
-    missing = sorted(set(mine) - set(table))
+    missing = sorted(set(mine) - set(table) - {ELASTIC})
     if missing:
         raise ConfigError(f"the weight table lacks {len(missing)} of the supernet's layers, first {missing[0]!r}")
     for name, layer in weighted_layers(model):
