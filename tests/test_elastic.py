@@ -172,3 +172,21 @@ def test_a_search_on_the_shared_weights_judges_every_width_and_depth_and_fine_tu
     section = report[report.index("<h2>Width x depth</h2>"):]
     section = section[:section.index("<h2>", 5)]
     assert all(r.id in section for r in judged) and "4 shared + 0 own" in section and section.count("[") == 11  # 4 gains, 3 differences, 4 latencies
+
+
+def test_a_plain_supernets_table_continues_as_an_elastic_one_at_its_width():
+    """``pretrain --recipe elastic``: the shipped start (one width) loads into an elastic supernet whose widest
+    width is its own; that width's paths compute what they did, the narrower ones start from its leading
+    channels."""
+    from portable_deblur.models.supernet import build_supernet, load_table, set_path, spec_of, weight_table
+
+    grid = {"upsampler": ["depth_to_space", "bilinear"], "activation": ["prelu"]}
+    plain_candidates = expand("unet", {**UNET, "width": 8, "enc_blocks": [1, 1]}, grid)
+    plain = _randomised(build_supernet(spec_of(plain_candidates)), seed=4)
+    elastic = build_supernet(spec_of(expand("unet", {**UNET, "enc_blocks": [1, 1]}, {**grid, "width": [4, 8]})))
+    load_table(elastic, weight_table(plain))
+    x = np.random.default_rng(5).random((1, 32, 32, 3), np.float32)
+    for c in plain_candidates:
+        set_path(plain, c.values)
+        set_path(elastic, {**c.values, "width": 8})
+        np.testing.assert_allclose(elastic(x).numpy(), plain(x).numpy(), atol=1e-6)
