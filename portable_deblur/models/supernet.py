@@ -23,7 +23,8 @@ from portable_deblur.backend import keras
 from portable_deblur.models.build import build_model, get_architecture
 from portable_deblur.models.candidate import Candidate
 from portable_deblur.models.choice import Choices, switches
-from portable_deblur.models.elastic import channel_layout, elastic_layers, make_elastic, slice_weights, weighted_layers
+from portable_deblur.models.channels import channel_layout, slice_weights, weighted_layers
+from portable_deblur.models.elastic import elastic_layers, make_elastic
 from portable_deblur.registry import ConfigError
 
 WeightTable = Dict[str, List[np.ndarray]]
