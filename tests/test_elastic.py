@@ -176,8 +176,9 @@ def test_a_search_on_the_shared_weights_judges_every_width_and_depth_and_fine_tu
 
 def test_a_plain_supernets_table_continues_as_an_elastic_one_at_its_width():
     """``pretrain --recipe elastic``: the shipped start (one width) loads into an elastic supernet whose widest
-    width is its own; that width's paths compute what they did, the narrower ones start from its leading
-    channels."""
+    width is its own, its channels reordered most important first (Once-for-All's sorting); that width's paths
+    compute what they did, the narrower ones start from the most important channels."""
+    from portable_deblur.models.importance import order_by_importance
     from portable_deblur.models.supernet import build_supernet, load_table, set_path, spec_of, weight_table
 
     grid = {"upsampler": ["depth_to_space", "bilinear"], "activation": ["prelu"]}
@@ -185,8 +186,12 @@ def test_a_plain_supernets_table_continues_as_an_elastic_one_at_its_width():
     plain = _randomised(build_supernet(spec_of(plain_candidates)), seed=4)
     elastic = build_supernet(spec_of(expand("unet", {**UNET, "enc_blocks": [1, 1]}, {**grid, "width": [4, 8]})))
     load_table(elastic, weight_table(plain))
+    order_by_importance(elastic)  # what train_supernet does to a one-width start: important channels first
     x = np.random.default_rng(5).random((1, 32, 32, 3), np.float32)
     for c in plain_candidates:
         set_path(plain, c.values)
         set_path(elastic, {**c.values, "width": 8})
-        np.testing.assert_allclose(elastic(x).numpy(), plain(x).numpy(), atol=1e-6)
+        np.testing.assert_allclose(elastic(x).numpy(), plain(x).numpy(), atol=1e-5)
+    kernel = elastic.get_layer("enc0_blk0_conv").get_weights()[0]  # its output feeds only per-channel layers
+    norms = np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(0)
+    assert (np.diff(norms) <= 1e-6).all()  # its filters most important (largest L1) first

@@ -10,7 +10,7 @@ every position, the narrower model's exact function. ``models/elastic.py`` runs 
 on it; ``slice_weights`` cuts a wider weight table to a candidate extracted from it.
 """
 from fractions import Fraction
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -31,6 +31,12 @@ PER_CHANNEL = {
 CHANNEL_MIXING = {"Conv2D": (-2, -1), "Dense": (-2, -1), "Conv2DTranspose": (-1, -2)}
 # Layers that read their input as equal channel groups: how many.
 GROUPED = {"SimpleGate": lambda layer: 2, "DepthToSpace": lambda layer: layer.block_size ** 2}
+
+
+def kind_of(layer) -> str:
+    """A layer's class name; an elastic layer's (``models/elastic.py``) is the class it was made from."""
+    cls = type(layer)
+    return cls.__mro__[2].__name__ if hasattr(layer, "elastic_cuts") else cls.__name__
 
 
 class _Layouts:
@@ -80,11 +86,14 @@ class _Layouts:
         return self.resolve_layout(self.layout[self.find(key)])
 
 
-def _walk(model: keras.Model, layouts: _Layouts, io: Dict[str, Tuple[List[str], List[str]]], prefix: str = "") -> None:
+def _walk(model: keras.Model, layouts: _Layouts, io: Dict[str, Tuple[List[str], List[str]]], prefix: str = "",
+          ties: Optional[list] = None) -> None:
     """Add ``model``'s tensors to ``layouts``; record each layer's (input ids, output ids) in ``io`` under its
-    qualified name (a ``Switch`` branch's layers as ``name|key=value``, as the weight table names them)."""
+    qualified name (a ``Switch`` branch's layers as ``name|key=value``, as the weight table names them) and
+    each grouping layer's (input id, output id) in ``ties``."""
+    ties = [] if ties is None else ties
     for layer in model.layers:
-        kind = type(layer).__name__
+        kind = kind_of(layer)
         node = next(n for n in layer._inbound_nodes if all(i in layouts.parent for i in n.flat_input_ids))
         ins, outs = list(node.flat_input_ids), list(node.flat_output_ids)
         name = f"{layer.name}{prefix}"
@@ -99,7 +108,7 @@ def _walk(model: keras.Model, layouts: _Layouts, io: Dict[str, Tuple[List[str], 
             for value, branch in layer.branches.items():
                 layouts.new(str(id(branch.inputs[0])), [int(branch.inputs[0].shape[-1])])
                 layouts.same(ins[0], str(id(branch.inputs[0])), where)
-                _walk(branch, layouts, io, f"|{layer.key}={value}")
+                _walk(branch, layouts, io, f"|{layer.key}={value}", ties)
                 layouts.same(outs[0], str(id(branch.outputs[0])), where)
         elif kind in CHANNEL_MIXING:
             layouts.new(outs[0], [int(layer.output.shape[-1])])
@@ -107,6 +116,7 @@ def _walk(model: keras.Model, layouts: _Layouts, io: Dict[str, Tuple[List[str], 
             parts = GROUPED[kind](layer)
             layouts.split(ins[0], parts, where)
             layouts.new(outs[0], [layouts.segments(ins[0])[0]])
+            ties.append((ins[0], outs[0]))
         elif kind == "Concatenate":
             layouts.new(outs[0], ("concat", ins))
         elif kind in PER_CHANNEL:
@@ -131,6 +141,41 @@ def channel_layout(model: keras.Model) -> Dict[str, Tuple[Segments, Segments]]:
     return out
 
 
+def channel_spaces(model: keras.Model):
+    """``({qualified layer name: (input segments' spaces, output segments' spaces)}, {space: size},
+    fixed spaces)``: a *space* is a set of channel positions that must be ordered alike -- a segment, joined
+    with the output of a DepthToSpace or SimpleGate that reads it (each of its groups is ordered as the
+    output's channels) -- and the fixed ones touch the model's input or output (image channels keep their
+    order)."""
+    layouts, io, ties = _Layouts(), {}, []
+    _walk(model, layouts, io, ties=ties)
+    parent: Dict[tuple, tuple] = {}
+
+    def find(node):
+        while parent.get(node, node) != node:
+            node = parent[node]
+        return node
+
+    def nodes(key) -> List[tuple]:
+        layout = layouts.layout[layouts.find(key)]
+        if isinstance(layout, tuple) and layout and layout[0] == "concat":
+            return [n for k in layout[1] for n in nodes(k)]
+        return [(layouts.find(key), i) for i in range(len(layout))]
+
+    for source, grouped in ties:
+        [out] = nodes(grouped)
+        for node in nodes(source):
+            parent[find(node)] = find(out)
+    sizes: Dict[tuple, int] = {}
+    for key in layouts.parent:
+        for node, size in zip(nodes(key), layouts.segments(key)):
+            sizes[find(node)] = size
+    ends = [str(id(t)) for t in model.inputs + model.outputs]
+    fixed = {find(n) for key in ends for n in nodes(key)}
+    spaces = {name: tuple([find(n) for n in nodes(ids[0])] for ids in io[name]) for name, _ in weighted_layers(model)}
+    return spaces, sizes, fixed
+
+
 def weighted_layers(model: keras.Model):
     """``(qualified name, layer)`` of every layer with weights, inside ``Switch`` branches too."""
     for layer in model.layers:
@@ -149,7 +194,7 @@ def kept(wide: Segments, narrow: Segments) -> np.ndarray:
 
 def weight_axes(layer) -> List[Dict[int, str]]:
     """Per weight of ``layer``: ``{axis: "in" | "out"}``, the axes that follow its input's or output's channels."""
-    kind = type(layer).__name__
+    kind = kind_of(layer)
     if kind in CHANNEL_MIXING:
         i, o = CHANNEL_MIXING[kind]
         return [{len(w.shape) + i: "in", len(w.shape) + o: "out"} if len(w.shape) > 1 else {0: "out"}

@@ -53,7 +53,9 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
     (the record says the steps reached). Seconds add up over resumed sessions (``progress.json``)."""
     from portable_deblur.environment import training_precision
     from portable_deblur.models.pretrained import read_record, sha256
-    from portable_deblur.models.supernet import build_supernet, load_table, read_table, save_table, spec_of, weight_table
+    from portable_deblur.models.importance import order_by_importance
+    from portable_deblur.models.supernet import (ELASTIC, build_supernet, load_table, read_table, save_table, spec_of,
+                                                 weight_table)
     from portable_deblur.train.fit import fit, precision_policy, seed_everything, strategy_for
     from portable_deblur.train.paths import path_sampler
 
@@ -65,7 +67,10 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
         net = build_supernet(spec)
     start = configured_start(cfg.train.init, candidates[0].id)
     if start.table:  # a longer-trained supernet of the same grid (the shipped start) continues here
-        load_table(net, read_table(start.path))
+        table = read_table(start.path)
+        load_table(net, table)
+        if spec.widths and ELASTIC not in table:  # one width continued as several: important channels first
+            order_by_importance(net)
     train_cfg = dataclasses.replace(cfg.train, steps=steps)
     progress_file = RunLayout.training_progress(folder)
     progress = json.loads(progress_file.read_text()) if progress_file.is_file() else {"seconds": 0.0, "cpu_seconds": 0.0}
