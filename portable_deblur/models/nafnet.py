@@ -28,7 +28,8 @@ GATES = {"simplegate": None, "relu": "relu", "gelu": "gelu"}
 # one shape-preserving, so a supernet shares them:
 # - "layer": NAFNet's LayerNorm over each pixel's channels (the reference);
 # - "scaled_layer": the same LayerNorm reduced in an x/128 domain (exact: LayerNorm is scale-invariant), so
-#   its sums stay inside fp16 on a GPU that accumulates in fp16 (LiteRT's NAFNet phone sample's fix);
+#   its sums stay inside fp16 on a GPU that accumulates in fp16 (LiteRT's NAFNet phone sample's fix); a float
+#   / fp16 choice: its int8 file lost 3.6 dB (the scaled values lose their resolution at the stream's scale);
 # - "batch": BatchNormalization, an affine map per channel at inference that the export folds into the
 #   neighbouring convolutions (models/fold.py): no normalization op is left in the file, so nothing in the
 #   block lacks an int8 kernel (LayerNorm's SQUARED_DIFFERENCE and RSQRT have none on XNNPACK). NAFNet's
