@@ -150,22 +150,35 @@ def test_a_damaged_weight_table_is_refused(tmp_path):
         read_record(table)
 
 
-def test_a_supernet_run_trains_it_once_and_every_row_records_what_it_inherited(tiny_args):
+def test_a_supernet_run_trains_it_once_judges_every_width_and_depth_and_fine_tunes_only_the_promoted(tiny_args):
+    """One elastic supernet (two widths x two depths, sandwich steps) trained once per run; ``search.rungs=[0,
+    2]`` judges every candidate on the shared weights (0 own steps, recorded) and fine-tunes only the promoted
+    from those very weights; the report has the width x depth table; a resumed run trains nothing again."""
     from portable_deblur.search.run import main
     from portable_deblur.search.study import SearchStudy
 
-    args = ["space=upsampling", *tiny_args, "model.enc_blocks=[1,1]", "model.dec_blocks=[1,1]",
-            "search.weight_sharing=supernet", "search.supernet_steps=4", "grid.upsampler=[transpose,bilinear]",
-            "grid.activation=[prelu]"]
+    args = ["space=upsampling", *tiny_args, "model.enc_blocks=[1,1]", "model.dec_blocks=null",
+            "grid.width=[4,8]", "grid.enc_blocks=[[1,1],[2,2]]", "grid.upsampler=[bilinear]", "grid.activation=[prelu]",
+            "search.weight_sharing=supernet", "search.supernet_steps=4", "search.path_sampling=sandwich",
+            "search.sandwich_random=1", "search.rungs=[0,2]", "search.eta=2", "train.steps=2"]
     assert main(args) == 0
     study = SearchStudy.load(str(load_config(args).run.root) + "/upsampling")
-    rows = study.rows()
-    assert {(r.inherited_steps, r.inherited_from, r.steps) for r in rows} == {(4, "supernet", 3)}
-    assert all(np.isfinite(r.psnr_inherited) for r in rows)
+    judged = [r for r in study.rows_at(0) if r.optimization == "fp32"]
+    assert len(judged) == 4 and {(r.steps, r.inherited_from, r.inherited_steps) for r in judged} == {(0, "supernet", 4)}
+    tuned = [r for r in study.rows_at(1) if r.optimization == "fp32"]
+    assert len(tuned) == 2 and {(r.steps, r.inherited_from, r.inherited_steps) for r in tuned} == {(2, "supernet", 4)}
+    assert all(np.isfinite(r.psnr_inherited) for r in tuned)
+    assert all(r.psnr_inherited == pytest.approx(next(j.psnr_keras for j in judged if j.id == r.id), abs=1e-4)
+               for r in tuned)  # the fine-tuning started from the very weights rung 0 judged
+    report = study.layout.report.read_text()
+    assert "Weight sharing" in report
+    section = report[report.index("<h2>Width x depth</h2>"):]
+    section = section[:section.index("<h2>", 5)]
+    assert all(r.id in section for r in judged) and "4 shared + 0 own" in section
+    assert section.count("[") == 11  # 4 gains, 3 differences to the largest, 4 latencies: each with its interval
     weights = study.layout.supernet / "weights.npz"
     stamp = weights.stat().st_mtime_ns
     assert main(args) == 0 and weights.stat().st_mtime_ns == stamp  # resumed: not trained again
-    assert "Weight sharing" in study.layout.report.read_text()
 
 
 def test_a_start_is_judged_in_float32_like_its_fine_tuned_model(tiny_args):
