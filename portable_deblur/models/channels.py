@@ -59,13 +59,12 @@ class _Layouts:
         a, b = self.find(a), self.find(b)
         if a == b:
             return
-        la, lb = self.layout.pop(b), self.layout[a]
-        if self.resolve_layout(la) != self.resolve_layout(lb):
-            # equal totals with different groupings: the finer one holds (a group split a class from the other side)
-            fine_a, fine_b = self.resolve_layout(lb), self.resolve_layout(la)
-            if sum(fine_a) != sum(fine_b):
-                raise ConfigError(f"elastic width: {where} joins tensors of {sum(fine_a)} and {sum(fine_b)} channels")
-            self.layout[a] = la if len(fine_b) > len(fine_a) else lb
+        merged = self.layout.pop(b)
+        mine, theirs = self.resolve_layout(self.layout[a]), self.resolve_layout(merged)
+        if sum(mine) != sum(theirs):
+            raise ConfigError(f"elastic width: {where} joins tensors of {sum(mine)} and {sum(theirs)} channels")
+        if len(theirs) > len(mine):  # the finer grouping holds (a group split one class from the other side)
+            self.layout[a] = merged
         self.parent[b] = a
 
     def split(self, key: str, parts: int, where: str) -> None:
