@@ -38,6 +38,39 @@ def test_psnr_and_fft_losses_on_hand_made_inputs():
         float(charbonnier(image, image + 0.1)) + 0.01 * float(fft_l1(image, image + 0.1)), rel=1e-6)
 
 
+def test_a_student_nearly_equal_to_its_teacher_is_taught_no_more_steeply_than_the_teacher_learns():
+    """Sandwich steps distil the narrower paths from the widest one's output. Against the plain PSNR loss a
+    student within 1e-4 of its teacher (every path of a fresh residual supernet is) gets a gradient ~1/MSE,
+    which swamps the teacher's own; the distillation loss is floored by the teacher's error to the sharp frame."""
+    from portable_deblur.train.losses import get_distillation_loss, psnr
+
+    sharp = tf.random.stateless_uniform([2, 8, 8, 3], seed=[3, 4])
+    teacher = sharp + 0.03 * tf.random.stateless_normal([2, 8, 8, 3], seed=[5, 6])  # ~30 dB
+    student = tf.Variable(teacher + 1e-4 * tf.random.stateless_normal([2, 8, 8, 3], seed=[7, 8]))
+    taught = tf.Variable(teacher)
+
+    def gradient_norm(loss, variable):
+        with tf.GradientTape() as tape:
+            value = loss(variable)
+        return float(tf.norm(tape.gradient(value, variable)))
+
+    own = gradient_norm(lambda t: psnr(sharp, t), taught)  # what the teacher learns from the sharp frame
+    plain = gradient_norm(lambda s: psnr(teacher, s), student)
+    bounded = gradient_norm(lambda s: get_distillation_loss("psnr")(sharp, teacher, s), student)
+    assert plain > 100 * own  # the collapse the floor prevents
+    assert bounded < own
+    # the distillation value reads as a PSNR loss: the teacher's own at the teacher, and lower is closer
+    distil = get_distillation_loss("psnr")
+    assert float(distil(sharp, teacher, teacher)) == pytest.approx(float(psnr(sharp, teacher)), abs=1e-3)
+    assert float(distil(sharp, teacher, teacher + 0.05)) > float(distil(sharp, teacher, teacher))
+    # other losses distil with themselves against the teacher, the FFT term too
+    image = teacher + 0.1
+    assert float(get_distillation_loss("l1", 0.01)(sharp, teacher, image)) == pytest.approx(
+        float(get_loss("l1", 0.01)(teacher, image)), rel=1e-6)
+    with pytest.raises(ConfigError, match="train.loss must be one of"):
+        get_distillation_loss("l2")
+
+
 def _model():
     return build_unet(width=4, enc_blocks=[1, 1], dec_blocks=[1, 1], middle_blocks=1, activation="prelu")
 

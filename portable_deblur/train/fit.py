@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from portable_deblur.backend import keras, tf
 from portable_deblur.data.sources import UnreadableImage
-from portable_deblur.train.losses import get_loss
+from portable_deblur.train.losses import get_distillation_loss, get_loss
 from portable_deblur.data.pipeline import batches
 from portable_deblur.models.supernet import set_path
 from portable_deblur.registry import ConfigError
@@ -123,26 +123,27 @@ def make_step(model: keras.Model, optimizer, loss_fn, strategy: tf.distribute.St
     return step
 
 
-def make_group_step(model: keras.Model, optimizer, loss_fn, strategy: tf.distribute.Strategy, jit_compile: bool,
-                    group: List[Dict], traced: Dict):
+def make_group_step(model: keras.Model, optimizer, loss_fn, distill_fn, strategy: tf.distribute.Strategy,
+                    jit_compile: bool, group: List[Dict], traced: Dict):
     """One optimizer step over several paths of a supernet (``group``, the first one the teacher): each path's
-    gradient on the batch, the first against the sharp frames, the others against the first path's output
-    (in-place distillation), summed into one update. Each path's gradient is traced once (``traced``, by
-    path) and reused in every group it comes up in."""
+    gradient on the batch, the first's by ``loss_fn`` against the sharp frames, the others' by ``distill_fn``
+    against the first path's output (in-place distillation, ``losses.get_distillation_loss``), summed into one
+    update. Each path's gradient is traced once per role (``traced``, by role and path) and reused in every
+    group it comes up in."""
     if strategy.num_replicas_in_sync > 1 or isinstance(strategy, tf.distribute.MirroredStrategy):
         raise ConfigError("search.path_sampling=sandwich trains its paths on one device; set "
                           "train.distribute=none")
     scaled = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
     variables = model.trainable_variables
 
-    def gradient_of(path: Dict):
-        key = tuple(sorted(path.items()))
+    def gradient_of(path: Dict, teaches: bool):
+        key = (teaches, tuple(sorted(path.items())))
         if key not in traced:
             @tf.function(jit_compile=jit_compile, reduce_retracing=True)
-            def path_gradient(blurry, target):
+            def path_gradient(blurry, sharp, teacher):
                 with tf.GradientTape() as tape:
                     restored = tf.cast(model(blurry, training=True), tf.float32)
-                    loss = loss_fn(target, restored)
+                    loss = loss_fn(sharp, restored) if teaches else distill_fn(sharp, teacher, restored)
                     scaled_loss = optimizer.get_scaled_loss(loss) if scaled else loss
                 grads = tape.gradient(scaled_loss, variables)  # a sliced (elastic) weight's may be IndexedSlices
                 return loss, restored, [None if g is None else tf.convert_to_tensor(g) for g in grads]
@@ -152,11 +153,11 @@ def make_group_step(model: keras.Model, optimizer, loss_fn, strategy: tf.distrib
         return traced[key]
 
     def step(blurry, sharp):
-        total, summed, target = 0.0, [None] * len(variables), sharp
+        total, summed, teacher = 0.0, [None] * len(variables), sharp
         for j, path in enumerate(group):
-            loss, restored, grads = gradient_of(path)(blurry, target)
+            loss, restored, grads = gradient_of(path, j == 0)(blurry, sharp, teacher)
             if j == 0:
-                target = tf.stop_gradient(restored)  # the teacher of the others
+                teacher = tf.stop_gradient(restored)  # the teacher of the others
             total += loss
             summed = [g if s is None else s if g is None else s + g for s, g in zip(summed, grads)]
         used = [(g, v) for g, v in zip(summed, variables) if g is not None]
@@ -217,6 +218,7 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
     """
     seed_everything(cfg.seed, cfg.jit_compile)
     loss_fn = get_loss(cfg.loss, cfg.fft_weight)
+    distill_fn = get_distillation_loss(cfg.loss, cfg.fft_weight)
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     if cfg.batch_size % replicas:
@@ -231,7 +233,8 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
     def step_at(i: int):
         group = paths(i) if paths is not None else [None]
         if len(group) > 1:
-            return make_group_step(model, optimizer, loss_fn, strategy, cfg.jit_compile, group, gradients)
+            return make_group_step(model, optimizer, loss_fn, distill_fn, strategy, cfg.jit_compile, group,
+                                   gradients)
         path = group[0]
         key = None if path is None else tuple(sorted(path.items()))
         if path is not None:

@@ -40,9 +40,42 @@ def fft_l1(sharp, restored):
 LOSSES = {"l1": l1, "charbonnier": charbonnier, "psnr": psnr}
 
 
+def psnr_to_teacher(sharp, teacher, restored, eps: float = 1e-8):
+    """The PSNR loss of ``restored`` against ``teacher`` with the teacher's own per-image MSE to ``sharp`` as
+    its floor: 10 * log10(MSE(restored, teacher) + MSE(teacher, sharp)). The plain PSNR loss against a teacher
+    grows its gradient as 1 / MSE when a student nearly equals it (every path of a fresh supernet does), so
+    those terms would swamp the teacher's own; with the floor a student's term is never steeper than the
+    teacher's against the sharp frame, and it still reads as a PSNR (the student's when the two errors are
+    uncorrelated)."""
+    from portable_deblur.backend import tf
+
+    def mse(a, b):
+        return tf.reduce_mean(tf.square(a - b), axis=[1, 2, 3])
+
+    floor = tf.stop_gradient(mse(teacher, sharp))
+    return tf.reduce_mean(10.0 * tf.math.log(mse(teacher, restored) + floor + eps) / tf.math.log(10.0))
+
+
 def get_loss(name: str, fft_weight: float = 0.0):
     """The registered loss ``name``, plus ``fft_weight`` times the FFT term when it is > 0 (thesis: 0.01)."""
     base = lookup(LOSSES, "train.loss", name)
     if fft_weight <= 0:
         return base
     return lambda sharp, restored: base(sharp, restored) + fft_weight * fft_l1(sharp, restored)
+
+
+def get_distillation_loss(name: str, fft_weight: float = 0.0):
+    """The loss (sharp, teacher, restored) a path is taught with by a wider path's output in place (the
+    sandwich rule): ``train.loss`` against the teacher's output -- for ``psnr``, ``psnr_to_teacher``, its
+    bounded form -- plus ``fft_weight`` times the FFT term against the teacher."""
+    lookup(LOSSES, "train.loss", name)
+    if name == "psnr":
+        base = psnr_to_teacher
+    else:
+        plain = LOSSES[name]
+
+        def base(sharp, teacher, restored):
+            return plain(teacher, restored)
+    if fft_weight <= 0:
+        return base
+    return lambda sharp, teacher, restored: base(sharp, teacher, restored) + fft_weight * fft_l1(teacher, restored)
