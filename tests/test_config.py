@@ -45,6 +45,8 @@ def test_overrides_are_typed_and_applied():
     (["train.init=/nonexistent/run"], r"train.init must be 'pretrained' \(the start the package ships\), a weight table \(.npz\), a run directory, .*'/nonexistent/run' does not exist"),
     (["train.crops_per_pair=0"], r"train.crops_per_pair must be >= 1; got 0"),
     (["train.warmup_steps=-1"], r"train.warmup_steps must be >= 0; got -1"),
+    (["space=upsampling_scratch", "search.rungs=[]", "train.steps=0"],
+     r"train.steps must be >= 1, or 0 with a train.init or search.weight_sharing=supernet .*got 0 with train.init=None"),
     (["data.val_images=[rocket]"], r"must not share photos.*rocket"),
     (["data.train_images=[mona_lisa]"], r"embedded photo must be one of \[.*got 'mona_lisa'"),
     (["train.steps=abc"], r"'train.steps'.*abc"),
@@ -70,6 +72,11 @@ def test_overrides_are_typed_and_applied():
 def test_bad_config_names_value_and_choices(args, expected):
     with pytest.raises(ConfigError, match=expected):
         load_config(args)
+
+
+def test_a_supernet_is_a_start_that_train_steps_0_judges_as_it_is():
+    cfg = load_config(["space=upsampling_scratch", "search.rungs=[]", "train.steps=0", "search.weight_sharing=supernet"])
+    assert cfg.train.steps == 0 and cfg.train.init is None
 
 
 @pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: p.name)

@@ -33,6 +33,8 @@ def _tiny_overrides(path: Path, tiny_args):
         model += ["optimize.qat_steps=0"]
     if spec.get("search", {}).get("supernet_steps"):  # a shared training: its own steps turned down too
         model += ["search.supernet_steps=2"]
+    if spec.get("train", {}).get("steps") == 0:  # judged on the shared weights, as the experiment is
+        model += ["train.steps=0"]
     return [f"space={path}", *tiny_args, *grid, *model, "data.source=embedded", "train.batch_size=2",
             "train.log_every=1", "measure.threads=[2]", "optimize.representative_count=2",
             "optimize.prune_steps=1",
@@ -47,3 +49,5 @@ def test_pinned_experiment_runs_at_tiny_scale(path, tiny_args):
     rows = study.rows()
     assert rows and all(r.status in ("ok", "failed") for r in rows)
     assert rows[0].status == "ok" and rows[0].fidelity_psnr > 60, rows[0].error
+    if cfg.search.weight_sharing == "supernet" and cfg.train.steps == 0:  # every network judged on the shared weights
+        assert {(r.steps, r.inherited_from) for r in rows if r.status == "ok"} == {(0, "supernet")}

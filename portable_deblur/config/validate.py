@@ -15,7 +15,7 @@ def validate(cfg) -> None:
     from portable_deblur.train import options as train
 
     data.validate(cfg.data)
-    train.validate(cfg.train)
+    train.validate(cfg.train, shared_start=cfg.search.weight_sharing == "supernet")
     deploy.validate_measure(cfg.measure)
     deploy.validate_portability(cfg.portability)
     optimize.validate(cfg.optimize)

@@ -12,8 +12,9 @@ DISTRIBUTE = ("mirrored", "none")
 PRETRAINED = "pretrained"  # train.init: each candidate's path of the supernet the package ships  # mirrored: tf.distribute.MirroredStrategy over every local GPU
 
 
-def validate(t) -> None:
-    """Check a ``TrainConfig`` (no TensorFlow)."""
+def validate(t, shared_start: bool = False) -> None:
+    """Check a ``TrainConfig`` (no TensorFlow); ``shared_start``: every candidate starts from a supernet trained
+    in the run (``search.weight_sharing=supernet``), a start ``train.steps=0`` may judge as it is."""
     from portable_deblur.train.losses import LOSSES
 
     lookup(LOSSES, "train.loss", t.loss)
@@ -23,9 +24,10 @@ def validate(t) -> None:
     for key in ("batch_size", "crop", "crops_per_pair"):
         if getattr(t, key) < 1:
             raise ConfigError(f"train.{key} must be >= 1; got {getattr(t, key)}")
-    if t.steps < 0 or (t.steps == 0 and t.init is None):
-        raise ConfigError(f"train.steps must be >= 1, or 0 with a train.init (judge the start's weights as they "
-                          f"are, without training); got {t.steps} with train.init={t.init!r}")
+    if t.steps < 0 or (t.steps == 0 and t.init is None and not shared_start):
+        raise ConfigError(f"train.steps must be >= 1, or 0 with a train.init or search.weight_sharing=supernet "
+                          f"(judge the start's weights as they are, without training); got {t.steps} with "
+                          f"train.init={t.init!r}")
     for key in ("fft_weight", "warmup_steps"):
         if getattr(t, key) < 0:
             raise ConfigError(f"train.{key} must be >= 0; got {getattr(t, key)}")
