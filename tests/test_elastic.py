@@ -1,5 +1,7 @@
 """Elastic width and depth in weight sharing: one supernet runs every width (the leading channels of each
 layer) and block count (the first blocks of each level), each candidate extracted as its own plain model."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -116,6 +118,26 @@ def test_an_elastic_value_a_network_cannot_take_is_a_clear_error_before_any_work
         prepare(args + ["space=architecture", "search.weight_sharing=supernet", "grid.middle_blocks=[0,1]",
                         "grid.enc_blocks=[[1,1]]", "grid.width=[4]", "grid.upsampler=[bilinear]",
                         "grid.activation=[relu]"])
+
+
+def test_an_elastic_width_off_the_gpus_channel_slices_is_refused_before_any_work(tiny_args, tmp_path):
+    """The GPU stores channels in slices of 4 (its op table's channel_multiple): an elastic width whose layers
+    are not multiples of 4 is an error naming width, layer, channels and widths that keep it; without the GPU
+    among the targets it is allowed."""
+    from portable_deblur.search.run import check_channel_multiples, prepare
+    from portable_deblur.config import load_config
+
+    args = [*(a for a in tiny_args if not a.startswith("grid.")), "search.weight_sharing=supernet",
+            "grid.width=[4,6]", "grid.upsampler=[bilinear]", "grid.activation=[relu]", "run.name=odd"]
+    with pytest.raises(ConfigError, match=r"grid.width=6 gives layer '\w+' 6 channels \(\d+ layers in all\), not a "
+                                          r"multiple of 4, which the gpu table wants .* e.g. \[4, 8\], or leave gpu out"):
+        prepare(args)
+    assert not (Path(load_config(args).run.root) / "odd").exists()  # nothing written
+    cfg = load_config([*args, "portability.targets=[xnnpack]"])
+    check_channel_multiples(cfg, [c for c in expand("unet", {**UNET, "width": 6}, {})])  # no GPU: allowed
+    nafnet = load_config(args)
+    check_channel_multiples(nafnet, expand("nafnet", {"width": 8, "enc_blocks": [1, 1], "middle_blocks": 1,
+                                                      "dec_blocks": [1, 1]}, {}))  # gates and attention keep 4s
 
 
 def test_sandwich_sampling_trains_the_extremes_every_step_deterministically_and_resumes(tiny_overrides, tiny_dataset,

@@ -35,6 +35,7 @@ class Target:
     api: Optional[int] = None  # Android API level, NNAPI only
     deprecated: str = ""  # since when and why, with the source (NNAPI and Hexagon: Android 15)
     accelerator: str = ""  # which of ACCELERATOR_ORDER it is, where the file says (the LiteRT paths)
+    channel_multiple: int = 1  # every layer's channel count should be a multiple of it (the GPU's 4-channel slices)
 
 
 @lru_cache(maxsize=None)
@@ -45,7 +46,7 @@ def targets() -> Dict[str, Target]:
         spec = yaml.safe_load(path.read_text())
         common = dict(description=spec["description"], source=spec["source"], dtypes=tuple(spec["dtypes"]),
                       ops={k: v or {} for k, v in spec["ops"].items()}, deprecated=spec.get("deprecated", ""),
-                      accelerator=spec.get("accelerator", ""))
+                      accelerator=spec.get("accelerator", ""), channel_multiple=int(spec.get("channel_multiple", 1)))
         for api in spec.get("api_levels") or [None]:
             name = spec["name"] if api is None else f"{spec['name']}_api{api}"
             out[name] = Target(name=name, api=api, **common)

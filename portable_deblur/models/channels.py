@@ -175,6 +175,13 @@ def channel_spaces(model: keras.Model):
     return spaces, sizes, fixed
 
 
+def layer_channels(model: keras.Model) -> Dict[str, int]:
+    """``{qualified layer name: its output's channel count}`` for every layer with weights whose output is not
+    the image's (the network's own channels, which a width choice sets)."""
+    spaces, sizes, fixed = channel_spaces(model)
+    return {name: sum(sizes[s] for s in outs) for name, (_, outs) in spaces.items() if not set(outs) & fixed}
+
+
 def weighted_layers(model: keras.Model):
     """``(qualified name, layer)`` of every layer with weights, inside ``Switch`` branches too."""
     for layer in model.layers:

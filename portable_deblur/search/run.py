@@ -65,12 +65,37 @@ def check_start(cfg: Config, candidates: Sequence[Candidate]) -> None:
     from portable_deblur.train.start import configured_start
 
     if cfg.search.weight_sharing == "supernet":
-        build_supernet(spec_of(candidates))
+        spec = spec_of(candidates)
+        build_supernet(spec)
+        check_channel_multiples(cfg, [next(c for c in candidates if c.kwargs["width"] == w) for w in spec.widths])
     start = configured_start(cfg.train.init, candidates[0].id) if candidates else None
     if start is not None and start.table:
         table = read_table(start.path)
         for c in candidates if cfg.search.sampler == "grid" else candidates[:1]:  # sampled: too many to build
             inherit(build_model(c), table, c.kwargs, f"train.init={cfg.train.init!r} ({start.path})")
+
+
+def check_channel_multiples(cfg: Config, candidates: Sequence[Candidate]) -> None:
+    """Every layer of each of ``candidates`` (one per elastic width) keeps the channel multiple each target in
+    ``portability.targets`` wants (``channel_multiple`` in its op table: the GPU's 4-channel slices); a width
+    that breaks it is a ConfigError naming the width, a layer, its channels and widths that keep it."""
+    from portable_deblur.deploy.portability import get_target
+    from portable_deblur.models.build import build_model
+    from portable_deblur.models.channels import layer_channels
+
+    wants = [(t.name, t.channel_multiple) for t in map(get_target, cfg.portability.targets) if t.channel_multiple > 1]
+    for c in candidates if wants else ():
+        counts = layer_channels(build_model(c))
+        for target, multiple in wants:
+            odd = [(name, n) for name, n in counts.items() if n % multiple]
+            if odd:
+                width = c.kwargs["width"]
+                low, high = width // multiple * multiple, -(-width // multiple) * multiple
+                raise ConfigError(
+                    f"grid.width={width} gives layer {odd[0][0]!r} {odd[0][1]} channels ({len(odd)} layers in all), "
+                    f"not a multiple of {multiple}, which the {target} table wants (portability.targets) -- it "
+                    f"stores channels in slices of {multiple}; use widths that keep it, e.g. "
+                    f"{sorted({w for w in (low, high) if w > 0})}, or leave {target} out of portability.targets")
 
 
 def evaluate(cfg: Config, study: SearchStudy, dataset, violations: Dict[str, Dict[str, str]],
