@@ -24,6 +24,7 @@ the order was the reverse (docs/benchmarks.md has both).
 
     python benchmarks/pretrain.py --recipe shipped            # the shipped start (three stages)
     python benchmarks/pretrain.py --steps 19000 train.precision=float32    # the start shipped before
+    python benchmarks/pretrain.py --recipe elastic --against pretrained   # widths 8/12/16, judged against the shipped start
     python benchmarks/pretrain.py --tiny      # smoke scale in a temporary folder: every step runs
 """
 import argparse
@@ -70,6 +71,9 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=str(ROOT / "portable_deblur/pretrained"))
     parser.add_argument("overrides", nargs="*", help="config overrides (key=value) on top of the recipe (every stage's)")
     parser.add_argument("--tiny", action="store_true", help="smoke scale, 2 steps, in a temporary folder")
+    parser.add_argument("--against", default=None,
+                        help="after training, judge every path the new table shares with this one (a weight table, or "
+                             "'pretrained': the shipped start) on the same validation frames, paired")
     args = parser.parse_args(argv)
     if args.tiny:
         from portable_deblur.config.smoke import SMOKE, smoke_root
@@ -80,8 +84,10 @@ def main(argv=None) -> None:
                           *args.overrides]
     if args.recipe is None:
         steps = 19_000 if args.steps is None else args.steps
-        run_stage(steps, args.overrides, Path(args.work), Path(args.out), args.minutes, args.piece,
-                  " ".join(["python benchmarks/pretrain.py", f"--steps {steps}", *args.overrides]))
+        record = run_stage(steps, args.overrides, Path(args.work), Path(args.out), args.minutes, args.piece,
+                           " ".join(["python benchmarks/pretrain.py", f"--steps {steps}", *args.overrides]))
+        if args.against and record["own_steps"] >= steps:
+            compare(Path(args.out), args.against, args.overrides)
         return
     if args.steps is not None or any(o.startswith("train.init=") for o in args.overrides):
         sys.exit(f"--recipe {args.recipe} sets every stage's steps and start; drop --steps and train.init")
@@ -102,6 +108,50 @@ def main(argv=None) -> None:
             print(f"stopped in stage {i} at {record['own_steps']} of its {steps} steps: the same command continues")
             return
         init = [f"train.init={out}/upsampling.npz"]
+    if args.against:
+        compare(Path(args.out), args.against, [*stages[-1][1], *args.overrides])
+
+
+def compare(out_folder: Path, against: str, overrides) -> None:
+    """Every path of the new start (``out_folder``) that ``against`` also holds, both judged on the recipe's
+    validation frames (Keras, float32): PSNR gain of each, and the new minus the old paired frame by frame
+    with its 95 % interval -- a difference inside it is a tie."""
+    from portable_deblur.backend import keras
+    from portable_deblur.confidence import paired_difference
+    from portable_deblur.config import load_config
+    from portable_deblur.data.sources import load_dataset
+    from portable_deblur.models.build import size_multiple
+    from portable_deblur.models.candidate import expand
+    from portable_deblur.models.pretrained import NAME, table_file
+    from portable_deblur.models.supernet import extract, read_table
+    from portable_deblur.registry import ConfigError
+    from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality
+    from portable_deblur.train.start import configured_start
+
+    cfg = load_config(["space=upsampling_scratch", *RECIPE, *(o for o in overrides if not o.startswith("train.init="))])
+    dataset = load_dataset(cfg.data)
+    blurry = blurry_quality(dataset.val)
+    candidates = expand(cfg.arch, cfg.model, cfg.grid)
+    new = read_table(table_file(out_folder, NAME))
+    old_path = configured_start(against, candidates[0].id).path
+    old = read_table(old_path)
+    print(f"\n{'path':60} {'new gain':>9} {'old gain':>9} {'new - old [95%]':>26}   (old: {old_path}, "
+          f"{len(dataset.val)} frames)")
+    for c in candidates:
+        scores = []
+        for table, name in ((new, "the new start"), (old, str(old_path))):
+            try:
+                keras.utils.set_random_seed(cfg.train.seed)
+                model = extract(table, c, name)
+            except ConfigError:  # a width the old start does not hold
+                break
+            canvas = canvas_shape(dataset.val, size_multiple(c))
+            scores.append(quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas, ssim=False))
+        if len(scores) < 2:
+            continue
+        d = paired_difference(scores[0].per_image, scores[1].per_image)
+        print(f"{c.id:60} {scores[0].psnr - blurry.psnr:+9.3f} {scores[1].psnr - blurry.psnr:+9.3f} "
+              f"{d.estimate:+9.3f} [{d.low:+.3f}, {d.high:+.3f}]")
 
 
 def run_stage(steps: int, overrides, work: Path, out_folder: Path, minutes, piece: int, command: str,

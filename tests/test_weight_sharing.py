@@ -281,7 +281,8 @@ def test_a_nafnet_supernet_holds_norm_attention_and_pooling_choices():
         spec_of(expand("nafnet", fixed, {"gate": ["simplegate", "relu"]}))
 
 
-def test_a_pretraining_recipe_chains_its_stages_and_resumes_without_training_again(tiny_overrides, tmp_path, monkeypatch):
+def test_a_pretraining_recipe_chains_its_stages_and_resumes_without_training_again(tiny_overrides, tmp_path, monkeypatch,
+                                                                                     capsys):
     """``benchmarks/pretrain.py --recipe``: each stage continues the one before, the last record carries the
     chain (steps, each stage's record) and names the one command; run again, it trains nothing."""
     import importlib.util
@@ -307,6 +308,17 @@ def test_a_pretraining_recipe_chains_its_stages_and_resumes_without_training_aga
     bench.main()  # finished: judged again, trained no further
     assert (tmp_path / "w" / "stage2" / "progress.json").read_text() == stamp
     assert read_record(tmp_path / "o" / "upsampling.npz")["paths"] == record["paths"]
+    capsys.readouterr()
+    # --against: every shared path judged on the same frames, paired -- against itself exactly 0, against the
+    # first stage's table some difference, each with its interval
+    monkeypatch.setattr(sys, "argv", [*argv, "--against", str(tmp_path / "o" / "upsampling.npz")])
+    bench.main()
+    monkeypatch.setattr(sys, "argv", [*argv, "--against", str(tmp_path / "w" / "stage1" / "out" / "upsampling.npz")])
+    bench.main()
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("unet__") and "[" in line]
+    assert len(rows) == 2 * 2  # each of the two paths, compared with each table
+    assert all(row.endswith("+0.000 [+0.000, +0.000]") for row in rows[:2])
+    assert not any(row.endswith("+0.000 [+0.000, +0.000]") for row in rows[2:])
     monkeypatch.setattr(sys, "argv", [*argv, "train.init=pretrained"])
     with pytest.raises(SystemExit, match="--recipe tiny sets every stage's steps and start"):
         bench.main()
