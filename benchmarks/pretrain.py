@@ -138,19 +138,20 @@ def compare(out_folder: Path, against: str, overrides) -> None:
     print(f"\n{'path':60} {'new gain':>9} {'old gain':>9} {'new - old [95%]':>26}   (old: {old_path}, "
           f"{len(dataset.val)} frames)")
     for c in candidates:
-        scores = []
-        for table, name in ((new, "the new start"), (old, str(old_path))):
+        scores = {}
+        for table, name in ((old, str(old_path)), (new, "the new start")):
             try:
                 keras.utils.set_random_seed(cfg.train.seed)
                 model = extract(table, c, name)
-            except ConfigError:  # a width the old start does not hold
+            except ConfigError:  # a path the old start does not hold (another width)
                 break
             canvas = canvas_shape(dataset.val, size_multiple(c))
-            scores.append(quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas, ssim=False))
+            scores[name] = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas, ssim=False)
         if len(scores) < 2:
             continue
-        d = paired_difference(scores[0].per_image, scores[1].per_image)
-        print(f"{c.id:60} {scores[0].psnr - blurry.psnr:+9.3f} {scores[1].psnr - blurry.psnr:+9.3f} "
+        before, after = scores.values()
+        d = paired_difference(after.per_image, before.per_image)
+        print(f"{c.id:60} {after.psnr - blurry.psnr:+9.3f} {before.psnr - blurry.psnr:+9.3f} "
               f"{d.estimate:+9.3f} [{d.low:+.3f}, {d.high:+.3f}]")
 
 
