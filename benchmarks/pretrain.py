@@ -87,7 +87,7 @@ def main(argv=None) -> None:
         steps = 19_000 if args.steps is None else args.steps
         record = run_stage(steps, args.overrides, Path(args.work), Path(args.out), args.minutes, args.piece,
                            " ".join(["python benchmarks/pretrain.py", f"--steps {steps}", *args.overrides]))
-        if args.against and record["own_steps"] >= steps:
+        if args.against:
             compare(Path(args.out), args.against, args.overrides)
         return
     if args.steps is not None or any(o.startswith("train.init=") for o in args.overrides):
@@ -107,9 +107,10 @@ def main(argv=None) -> None:
                            {"stage": f"{i} of {len(stages)} of --recipe {args.recipe}"})
         if record["own_steps"] < steps:
             print(f"stopped in stage {i} at {record['own_steps']} of its {steps} steps: the same command continues")
-            return
+            if not last:  # --out holds no table of this recipe yet
+                return
         init = [f"train.init={out}/upsampling.npz"]
-    if args.against:
+    if args.against:  # the table just written, finished or stopped in its last stage
         compare(Path(args.out), args.against, [*stages[-1][1], *args.overrides])
 
 

@@ -120,7 +120,7 @@ def test_an_elastic_value_a_network_cannot_take_is_a_clear_error_before_any_work
                         "grid.activation=[relu]"])
 
 
-def test_an_elastic_width_off_the_gpus_channel_slices_is_refused_before_any_work(tiny_args, tmp_path):
+def test_an_elastic_width_off_the_gpus_channel_slices_is_refused_before_any_work(tiny_args):
     """The GPU stores channels in slices of 4 (its op table's channel_multiple): an elastic width whose layers
     are not multiples of 4 is an error naming width, layer, channels and widths that keep it; without the GPU
     among the targets it is allowed."""

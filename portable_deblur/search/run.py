@@ -93,8 +93,8 @@ def check_channel_multiples(cfg: Config, candidates: Sequence[Candidate]) -> Non
                 low, high = width // multiple * multiple, -(-width // multiple) * multiple
                 raise ConfigError(
                     f"grid.width={width} gives layer {odd[0][0]!r} {odd[0][1]} channels ({len(odd)} layers in all), "
-                    f"not a multiple of {multiple}, which the {target} table wants (portability.targets) -- it "
-                    f"stores channels in slices of {multiple}; use widths that keep it, e.g. "
+                    f"not a multiple of {multiple}, which the {target} table wants (its channel_multiple; "
+                    f"portability.targets); use widths that keep it, e.g. "
                     f"{sorted({w for w in (low, high) if w > 0})}, or leave {target} out of portability.targets")
 
 

@@ -68,12 +68,10 @@ def get_distillation_loss(name: str, fft_weight: float = 0.0):
     """The loss (sharp, teacher, restored) a path is taught with by a wider path's output in place (the
     sandwich rule): ``train.loss`` against the teacher's output -- for ``psnr``, ``psnr_to_teacher``, its
     bounded form -- plus ``fft_weight`` times the FFT term against the teacher."""
-    lookup(LOSSES, "train.loss", name)
+    plain = lookup(LOSSES, "train.loss", name)
     if name == "psnr":
         base = psnr_to_teacher
     else:
-        plain = LOSSES[name]
-
         def base(sharp, teacher, restored):
             return plain(teacher, restored)
     if fft_weight <= 0:
