@@ -93,15 +93,24 @@ def test_path_sampling_is_a_pure_function_of_seed_and_step_and_fair_trains_every
         path_sampler(choices, 0, "greedy")
 
 
-def test_supernet_training_resumes_to_the_weights_of_one_uninterrupted_run(tiny_overrides, tiny_dataset, tmp_path):
+def test_supernet_training_resumes_to_the_weights_of_one_uninterrupted_run(tiny_overrides, tiny_dataset, tmp_path,
+                                                                           monkeypatch):
     from portable_deblur.models.supernet import read_table
     from portable_deblur.layout import RunLayout
+    from portable_deblur.models.supernet import spec_of
     from portable_deblur.search.weight_sharing import train_supernet
+    from portable_deblur.train import fit
+    from portable_deblur.train.paths import path_sampler
 
     cfg = load_config(["space=upsampling", *tiny_overrides, "model.enc_blocks=[1,1]", "model.dec_blocks=[1,1]",
                        "train.learning_rate=3e-3"])  # 6 steps that move the figures
     candidates = expand(cfg.arch, cfg.model, cfg.grid)
-    once = train_supernet(cfg, tmp_path / "once", tiny_dataset, candidates, steps=6, save_every=6)
+    traces, make_step = [], fit.make_step
+    monkeypatch.setattr(fit, "make_step", lambda *a, **k: traces.append(1) or make_step(*a, **k))
+    once = train_supernet(cfg, tmp_path / "once", tiny_dataset, candidates, steps=6, save_every=2)
+    sampler = path_sampler(spec_of(candidates).choices, cfg.train.seed, cfg.search.path_sampling)
+    paths = {tuple(sorted(sampler(i)[0].items())) for i in range(6)}
+    assert len(traces) == len(paths) < 6  # a path is traced once, not again in each piece of training
     first = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=6, save_every=3, minutes=1e-9)
     assert first["steps"] == 3  # out of time after its first piece
     pieces = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=6, save_every=3)

@@ -77,18 +77,24 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
     deadline = None if minutes is None else time.time() + 60 * minutes
     sampler = path_sampler(spec.choices, cfg.train.seed, cfg.search.path_sampling, cfg.search.sandwich_random)
     reached = progress.get("steps", 0)
-    while reached < steps:
-        cpu, clock = time.process_time(), time.perf_counter()
-        result = fit(net, dataset.train, train_cfg, log_dir=folder / "tensorboard", desc="supernet", strategy=strategy,
-                     checkpoint=folder / "checkpoint", stop_at=min(steps, (reached // save_every + 1) * save_every),
-                     paths=sampler)
-        reached = result.steps
+    clock = {"wall": time.perf_counter(), "cpu": time.process_time()}
+
+    def saved(step: int) -> bool:  # after each piece's checkpoint: its weight table and the time it took
+        nonlocal progress
         save_table(weight_table(net), RunLayout.weight_table(folder))
-        progress = {"steps": reached, "seconds": progress["seconds"] + time.perf_counter() - clock,
-                    "cpu_seconds": progress["cpu_seconds"] + time.process_time() - cpu}
+        wall, cpu = time.perf_counter(), time.process_time()
+        progress = {"steps": step, "seconds": progress["seconds"] + wall - clock["wall"],
+                    "cpu_seconds": progress["cpu_seconds"] + cpu - clock["cpu"]}
+        clock.update(wall=wall, cpu=cpu)
         atomic_write(progress_file, json.dumps(progress))
-        if deadline is not None and time.time() >= deadline:
-            break
+        return deadline is None or time.time() < deadline
+
+    if reached < steps:  # one call: a path's traced step serves it in every piece
+        reached = fit(net, dataset.train, train_cfg, log_dir=folder / "tensorboard", desc="supernet",
+                      strategy=strategy, checkpoint=folder / "checkpoint", paths=sampler, save_every=save_every,
+                      on_save=saved).steps
+        if progress.get("steps") != reached:  # the last piece
+            saved(reached)
     # the trained weights: a run resumed after its last piece trains nothing, and its net holds only the start
     table = read_table(RunLayout.weight_table(folder)) if reached else weight_table(net)
     before = read_record(start.path) if start.table else {}  # a continued start's own training counts too

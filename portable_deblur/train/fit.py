@@ -199,7 +199,7 @@ def _checked_losses(pending: list, i: int, cfg) -> List[float]:
 def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, desc: str = "train",
         strategy: Optional[tf.distribute.Strategy] = None, checkpoint: Optional[Path] = None,
         stop_at: Optional[int] = None, paths: Optional[Callable[[int], List[Dict]]] = None,
-        save_every: int = 0) -> TrainResult:
+        save_every: int = 0, on_save: Optional[Callable[[int], bool]] = None) -> TrainResult:
     """Train ``model`` in place on random crops of ``train_pairs`` according to a ``TrainConfig``.
 
     With a ``strategy`` (the one ``model`` was built under), each batch is split across its replicas and
@@ -210,8 +210,10 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
 
     ``paths`` (a supernet, ``models/supernet.py``): step ``i`` trains the paths ``paths(i)`` (a list,
     ``train/paths.py``); one path gets its own traced step the first time it comes up, several are one
-    update of their summed gradients, the first path teaching the others (``make_group_step``). ``save_every``: also checkpoint every that many steps
-    (long training loses at most that much when interrupted).
+    update of their summed gradients, the first path teaching the others (``make_group_step``); a step once
+    traced serves every later step of its path in this call. ``save_every``: also checkpoint every that many
+    steps (long training loses at most that much when interrupted); ``on_save(step)`` is called after each
+    such checkpoint, and training stops there when it returns False (the result says the steps reached).
 
     The loop never waits for a step to finish: the loss is read (and checked) every ``cfg.log_every``
     steps, so the next batch's input overlaps the running step.
@@ -245,7 +247,7 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
 
     data = batches(train_pairs, cfg.batch_size, cfg.crop, cfg.crops_per_pair, cfg.seed, start, max(end - start, 0))
     writer = tf.summary.create_file_writer(str(log_dir)) if log_dir else tf.summary.create_noop_writer()
-    clock, losses = time.perf_counter(), []
+    clock, losses, reached = time.perf_counter(), [], min(start, end)
     with writer.as_default(), tqdm(total=end, initial=start, desc=desc, leave=False, disable=None) as bar:
         try:
             pending = []
@@ -258,16 +260,23 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
                     tf.summary.scalar("train/loss", recent, step=i + 1)
                     tf.summary.scalar("train/learning_rate", float(schedule(i)), step=i + 1)
                     bar.set_postfix(loss=f"{recent:.4f}")
-                if saver is not None and save_every and (i + 1) % save_every == 0 and i + 1 < end:
-                    saver.save(checkpoint_number=i + 1)
+                reached = i + 1
                 bar.update(1)
+                if save_every and reached % save_every == 0 and reached < end:
+                    if pending:  # a checkpoint holds only checked steps
+                        losses.extend(_checked_losses(pending, i, cfg))
+                        pending = []
+                    if saver is not None:
+                        saver.save(checkpoint_number=reached)
+                    if on_save is not None and on_save(reached) is False:
+                        break
         except tf.errors.OpError as exc:  # a file that fails to decode mid-run: fail the trial, naming it
             raise _input_error(exc) from None
     writer.flush()
     if saver is not None:
-        saver.save(checkpoint_number=end)
+        saver.save(checkpoint_number=reached)
     final = float(np.mean(losses[-cfg.log_every:])) if losses else float("nan")
-    return TrainResult(end, time.perf_counter() - clock, final)
+    return TrainResult(reached, time.perf_counter() - clock, final)
 
 
 def log_scalars(log_dir: Path, step: int, **values: float) -> None:
