@@ -11,7 +11,9 @@ U-Nets that differ in width (8, 12, 16, 24) and depth (one or two blocks per lev
 Prints each network's validation PSNR gain (Keras, ranked frames, and per camera pipeline) under each, and
 per rule: Kendall tau of the PSNR rankings against stand-alone (before and after fine-tuning), whether the
 stand-alone top-2 are the supernet's top-2, the hypervolume of both PSNR x latency fronts (latency: each
-network's fp32 .tflite timed interleaved once, the same file in both), and the wall time of each.
+network's fp32 .tflite timed interleaved once, the same file in both), and the wall time of each; and each
+pair of rules paired frame by frame (per network and averaged over them, with the interval of
+``rank.confidence``), so choosing one rule over another rests on a difference beyond its interval.
 ``--repeat-seed S`` trains the stand-alone networks a second time from seed S (``train.seed`` and
 ``data.seed``): the tau between the two stand-alone rankings is the most any ranking can agree with one of
 them, since the reference itself moves that much with the seed.
@@ -26,6 +28,8 @@ import dataclasses
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 
 def main(argv=None) -> None:
@@ -46,7 +50,7 @@ def main(argv=None) -> None:
         args.overrides = ["grid.width=[8,12,16,24]", "grid.enc_blocks=[[1,1,1,1],[2,2,2,2]]", "model.dec_blocks=null",
                           "grid.upsampler=[bilinear]", "grid.activation=[relu]", *args.overrides]
     if args.tiny:
-        args.steps, args.fine_tune, args.rules = 2, 1, ["sandwich"] if args.elastic else ["fair"]
+        args.steps, args.fine_tune, args.rules = 2, 1, ["sandwich", "fair"] if args.elastic else ["fair", "uniform"]
         args.overrides = [*(o for o in SMOKE if not o.startswith("search.rungs")),
                           "grid.upsampler=[transpose,bilinear]", "grid.activation=[relu]", *args.overrides,
                           *(["grid.width=[4,8]", "grid.enc_blocks=[[1,1],[1,2]]", "model.enc_blocks=[1,1]"]
@@ -75,9 +79,11 @@ def main(argv=None) -> None:
     blurry = blurry_quality(dataset.val)
     canvas = canvas_shape(dataset.val, max(size_multiple(c) for c in candidates))
 
+    ranked = np.array([getattr(p, "ranked", True) for p in dataset.val])
+
     def gains(model):
         q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas)
-        return {"gain": q.psnr - blurry.psnr,
+        return {"gain": q.psnr - blurry.psnr, "frames": np.asarray(q.per_image)[ranked],
                 **{name: psnr - blurry.per_pipeline[name][0] for name, (psnr, _) in q.per_pipeline.items()}}
 
     def train(model, steps, recipe=None, data=None):
@@ -115,20 +121,20 @@ def main(argv=None) -> None:
             rcfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, path_sampling=rule))
             per_step = 2 + cfg.search.sandwich_random if rule == "sandwich" else 1  # paths a step trains
             steps = max(1, args.steps * len(candidates) // per_step)
-            record = train_supernet(rcfg, folder, dataset, candidates, steps=steps, save_every=steps)
+            train_supernet(rcfg, folder, dataset, candidates, steps=steps, save_every=steps)
             table = read_table(RunLayout.weight_table(folder))
-            results[f"{rule} supernet"] = {cid: {"gain": p["gain"], **{k[5:]: v for k, v in p.items() if k.startswith("gain_")}}
-                                           for cid, p in record["paths"].items()}
-            tuned = {}
+            shared, tuned = {}, {}
             for c in candidates:
                 seed_everything(cfg.train.seed, cfg.train.jit_compile)
                 model = build_model(c)
                 inherit(model, table, c.kwargs, "the supernet")
+                shared[c.id] = gains(model)
                 tuned[c.id] = gains(train(model, args.fine_tune, tune_cfg))
+            results[f"{rule} supernet"] = shared
             results[f"{rule} + fine-tune"], seconds[f"{rule} + fine-tune"] = tuned, time.perf_counter() - clock
 
     ids = [c.id for c in candidates]
-    pipelines = [k for k in alone[ids[0]] if k != "gain"]
+    pipelines = [k for k in alone[ids[0]] if k not in ("gain", "frames")]
     print(f"\n{'network':50} {'ms':>6} " + " ".join(f"{name:>22}" for name in results))
     for cid in ids:
         cells = " ".join(f"{results[n][cid]['gain']:+7.3f} (" + "/".join(f"{results[n][cid][p]:+.2f}" for p in pipelines)
@@ -152,6 +158,26 @@ def main(argv=None) -> None:
     print(f"\nstand-alone: {n} x {args.steps} steps" + (f"; each supernet: {n * args.steps} paths trained (a sandwich "
           f"step trains {2 + cfg.search.sandwich_random}) + {n} x {args.fine_tune} fine-tuning (its wall time "
           f"includes both)" if args.rules else ""))
+    print_rule_differences(results, ids, cfg.rank.confidence)
+
+
+def print_rule_differences(results, ids, level: float) -> None:
+    """Each pair of rules at the same stage (straight from the supernet, fine-tuned), paired frame by frame:
+    per network, and averaged over the networks (each frame's difference averaged over the networks first, so
+    the interval is over frames). A difference whose interval holds 0 is a tie."""
+    import itertools
+
+    from portable_deblur.confidence import paired_difference
+
+    for stage in ("supernet", "+ fine-tune"):
+        names = [n for n in results if n.endswith(stage) and not n.startswith("stand-alone")]
+        for a, b in itertools.combinations(names, 2):
+            print(f"\n{a} minus {b}, paired on {len(results[a][ids[0]]['frames'])} frames [{level:.0%}]:")
+            for cid in ids:
+                d = paired_difference(results[a][cid]["frames"], results[b][cid]["frames"], level)
+                print(f"  {cid:50} {d.text('+.3f', ' dB')}")
+            mean = [np.mean([results[n][cid]["frames"] for cid in ids], axis=0) for n in (a, b)]
+            print(f"  {'all networks':50} {paired_difference(*mean, level).text('+.3f', ' dB')}")
 
 
 if __name__ == "__main__":
