@@ -94,7 +94,7 @@ def test_path_sampling_is_a_pure_function_of_seed_and_step_and_fair_trains_every
 
 
 def test_supernet_training_resumes_to_the_weights_of_one_uninterrupted_run(tiny_overrides, tiny_dataset, tmp_path,
-                                                                           monkeypatch):
+                                                                           monkeypatch, capsys):
     from portable_deblur.models.supernet import read_table
     from portable_deblur.layout import RunLayout
     from portable_deblur.models.supernet import spec_of
@@ -111,6 +111,8 @@ def test_supernet_training_resumes_to_the_weights_of_one_uninterrupted_run(tiny_
     sampler = path_sampler(spec_of(candidates).choices, cfg.train.seed, cfg.search.path_sampling)
     paths = {tuple(sorted(sampler(i)[0].items())) for i in range(6)}
     assert len(traces) == len(paths) < 6  # a path is traced once, not again in each piece of training
+    printed = capsys.readouterr().out  # no terminal here: a line per piece instead of the progress bar
+    assert "supernet: 2/6 steps (" in printed and "supernet: 4/6 steps" in printed and " left" in printed
     first = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=6, save_every=3, minutes=1e-9)
     assert first["steps"] == 3  # out of time after its first piece
     pieces = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=6, save_every=3)

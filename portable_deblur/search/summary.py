@@ -27,8 +27,8 @@ class TrialLog:
             lat = r.best_ms(self.spec.latency)
             result = (f"PSNR {r.psnr_tflite:.2f} dB ({r.psnr_gain:+.2f} over blurry{_pipeline_gains(r)}), "
                       f"{lat:.1f} ms @{self.spec.latency}" if r.status == "ok" else f"{r.status}: {r.error[:100]}")
-            print(f"[{self.done}/{self.total}] {r.id}: {result}; elapsed {_clock(elapsed)}, "
-                  f"~{_clock(left)} left", flush=True)
+            print(f"[{self.done}/{self.total}] {r.id}: {result}; elapsed {clock_text(elapsed)}, "
+                  f"~{clock_text(left)} left", flush=True)
         return outcome
 
 
@@ -37,7 +37,8 @@ def _pipeline_gains(r: ResultRow) -> str:
     return "".join(f"; {name} {r.pipeline_gain(name):+.2f}" for name in r.pipelines)
 
 
-def _clock(seconds: float) -> str:
+def clock_text(seconds: float) -> str:
+    """``7:05`` (minutes:seconds)."""
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
