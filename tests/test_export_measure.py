@@ -100,6 +100,26 @@ def test_pad_restore_crop_and_identity_baseline(tiny_dataset):
     expected = np.mean([np.mean((np.clip(restore(lambda x: x, p.blurry, canvas), 0, 1)
                                  - np.clip(restore(darker, p.blurry, canvas), 0, 1)) ** 2) for p in pairs])
     assert off.l2 == pytest.approx(expected) and off.psnr < 45
+    kept = []  # the reference's outputs kept from its own judging stand in for running it again
+    assert quality(lambda x: x, pairs, canvas, keep=kept) == q and len(kept) == len(pairs)
+    assert quality_and_fidelity(kept, darker, pairs, canvas) == (darker_q, off)
+
+
+def test_a_judged_model_keeps_its_outputs_for_the_fidelity_check_only_while_they_fit(tiny_dataset, tiny_cfg, tmp_path,
+                                                                                      monkeypatch):
+    from portable_deblur.models.build import build_model
+    from portable_deblur.models.candidate import expand
+    from portable_deblur.optimize.plan import TRAINED
+    from portable_deblur.train import judge
+
+    candidate = expand(tiny_cfg.arch, tiny_cfg.model, tiny_cfg.grid)[0]
+    model = build_model(candidate)
+    t = judge.judged(candidate, model, tiny_cfg, tiny_dataset, tmp_path, TRAINED)
+    assert len(t.outputs) == len(tiny_dataset.val)
+    np.testing.assert_array_equal(t.outputs[0], restore(lambda x: model(x, training=False).numpy(),
+                                                        tiny_dataset.val[0].blurry, t.canvas))
+    monkeypatch.setattr(judge, "KEPT_OUTPUTS_MB", 0)  # frames too many to hold: the model runs again instead
+    assert judge.judged(candidate, model, tiny_cfg, tiny_dataset, tmp_path, TRAINED).outputs == ()
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path):

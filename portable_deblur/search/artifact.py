@@ -171,8 +171,9 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
     source = t.model if qat is None else qat
     eval_path = atomic_write(layout.artifact(t.folder, v.file_label, t.canvas), convert(t.canvas))
     laps("export")
-    tflite_q, fid = quality_and_fidelity(lambda x: source(x, training=False).numpy(),
-                                         predictor(eval_path, cfg.measure.threads[0]), dataset.val, t.canvas)
+    reference = t.outputs if qat is None and t.outputs else lambda x: source(x, training=False).numpy()
+    tflite_q, fid = quality_and_fidelity(reference, predictor(eval_path, cfg.measure.threads[0]), dataset.val,
+                                         t.canvas)
     log_scalars(RunLayout.tensorboard(t.folder), t.steps, **{f"val/psnr_tflite_{v.file_label}": tflite_q.psnr},
                 **{f"val/psnr_tflite_{v.file_label}_{name}": psnr for name, (psnr, _) in tflite_q.per_pipeline.items()})
     laps("evaluate")

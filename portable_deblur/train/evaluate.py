@@ -4,7 +4,7 @@ Images are padded (edge mode) to one canvas whose sides are multiples of 2**dept
 back, so a Keras model and a fixed-shape TFLite model see exactly the same input.
 """
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -73,10 +73,23 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
 
 
-def quality(predict: Predict, pairs: Sequence, canvas: Tuple[int, int], ssim: bool = True) -> Quality:
+def quality(predict: Predict, pairs: Sequence, canvas: Tuple[int, int], ssim: bool = True,
+            keep: Optional[List[np.ndarray]] = None) -> Quality:
     """Mean PSNR/SSIM of ``predict`` over ``pairs``, each restored at full size on ``canvas`` one at a time
-    (a folder dataset's frames are decoded as they are needed, never held together)."""
-    return summarise(pairs, [image_quality(p.sharp, to_uint8(restore(predict, p.blurry, canvas)), ssim) for p in pairs])
+    (a folder dataset's frames are decoded as they are needed, never held together). ``keep``: a list that
+    receives every restored output, in the order of ``pairs``."""
+    scores = []
+    for p in pairs:
+        out = restore(predict, p.blurry, canvas)
+        scores.append(image_quality(p.sharp, to_uint8(out), ssim))
+        if keep is not None:
+            keep.append(out)
+    return summarise(pairs, scores)
+
+
+def output_bytes(pairs: Sequence) -> int:
+    """What holding one float32 output of every frame of ``pairs`` takes."""
+    return sum(4 * p.shape[0] * p.shape[1] * 3 for p in pairs)
 
 
 def blurry_quality(pairs: Sequence) -> Quality:
@@ -104,14 +117,15 @@ def _fidelity(mses: Sequence[float]) -> Fidelity:
     return Fidelity(float(np.mean(psnrs)), float(np.std(finite)) if finite else 0.0, float(np.mean(mses)))
 
 
-def quality_and_fidelity(reference: Predict, other: Predict, pairs: Sequence,
+def quality_and_fidelity(reference: Union[Predict, Sequence[np.ndarray]], other: Predict, pairs: Sequence,
                          canvas: Tuple[int, int]) -> Tuple[Quality, Fidelity]:
     """``other``'s quality and its fidelity to ``reference`` in one pass: each frame is read once and each
-    predictor runs once on it (one frame in memory at a time)."""
+    predictor runs once on it (one frame in memory at a time). ``reference`` may instead be its outputs on
+    ``pairs``, already computed (``quality(keep=...)``): the same figures without running it again."""
     scores, mses = [], []
-    for p in pairs:
+    for i, p in enumerate(pairs):
         blurry = p.blurry
         out = restore(other, blurry, canvas)
-        mses.append(_mse(restore(reference, blurry, canvas), out))
+        mses.append(_mse(reference[i] if not callable(reference) else restore(reference, blurry, canvas), out))
         scores.append(image_quality(p.sharp, to_uint8(out)))
     return summarise(pairs, scores), _fidelity(mses)

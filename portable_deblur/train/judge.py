@@ -12,7 +12,7 @@ from portable_deblur.models.candidate import Candidate
 from portable_deblur.models.macs import count_macs, count_params
 from portable_deblur.estimates import FrameScores
 from portable_deblur.records import Variant
-from portable_deblur.train.evaluate import blurry_quality, canvas_shape, frame_scores, quality
+from portable_deblur.train.evaluate import blurry_quality, canvas_shape, frame_scores, output_bytes, quality
 from portable_deblur.train.fit import log_scalars
 
 
@@ -36,6 +36,12 @@ class Trained:
     channels: Dict[str, int]  # conv layer -> output channels (a pruned model's real widths)
     pipelines: Dict[str, Dict[str, float]] = field(default_factory=dict)  # pipeline -> blurry/Keras figures
     frames: FrameScores = field(default_factory=FrameScores)  # blurry and Keras figures of every frame
+    # The Keras output of every validation frame, kept when they fit KEPT_OUTPUTS_MB: each float file's
+    # fidelity to its Keras model is then checked without running the model over the frames again.
+    outputs: Tuple = ()
+
+
+KEPT_OUTPUTS_MB = 512  # the embedded validation's outputs take ~40 MB; a folder of 720p frames is run again
 
 
 def conv_widths(model) -> Dict[str, int]:
@@ -50,7 +56,8 @@ def judged(candidate: Candidate, model, cfg: Config, dataset: Dataset, folder: P
     steps = cfg.train.steps if steps is None else steps
     multiple = size_multiple(candidate)
     canvas = canvas_shape(dataset.val, multiple)
-    keras_q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas)
+    outputs = [] if output_bytes(dataset.val) <= KEPT_OUTPUTS_MB * 2 ** 20 else None
+    keras_q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas, keep=outputs)
     blurry_q = blurry_quality(dataset.val)
     suffix = "_" + variant.id.replace("-", "_") if variant.id else ""
     log_scalars(RunLayout.tensorboard(folder), steps, **{f"val/psnr_keras{suffix}": keras_q.psnr},
@@ -58,7 +65,7 @@ def judged(candidate: Candidate, model, cfg: Config, dataset: Dataset, folder: P
     return Trained(candidate, model, canvas, multiple, keras_q.psnr, keras_q.ssim, blurry_q.psnr, blurry_q.ssim,
                    count_params(model), count_macs(model, cfg.measure.shapes[0]), steps, folder,
                    conv_widths(model), pipeline_figures(blurry=blurry_q, keras=keras_q),
-                   frame_scores(dataset.val, blurry=blurry_q, keras=keras_q))
+                   frame_scores(dataset.val, blurry=blurry_q, keras=keras_q), tuple(outputs or ()))
 
 
 def keras_psnr(model, candidate: Candidate, dataset: Dataset) -> float:
