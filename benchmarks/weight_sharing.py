@@ -25,6 +25,7 @@ them, since the reference itself moves that much with the seed.
 """
 import argparse
 import dataclasses
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -165,8 +166,6 @@ def print_rule_differences(results, ids, level: float) -> None:
     """Each pair of rules at the same stage (straight from the supernet, fine-tuned), paired frame by frame:
     per network, and averaged over the networks (each frame's difference averaged over the networks first, so
     the interval is over frames). A difference whose interval holds 0 is a tie."""
-    import itertools
-
     from portable_deblur.confidence import paired_difference
 
     for stage in ("supernet", "+ fine-tune"):

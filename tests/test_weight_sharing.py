@@ -95,9 +95,8 @@ def test_path_sampling_is_a_pure_function_of_seed_and_step_and_fair_trains_every
 
 def test_supernet_training_resumes_to_the_weights_of_one_uninterrupted_run(tiny_overrides, tiny_dataset, tmp_path,
                                                                            monkeypatch, capsys):
-    from portable_deblur.models.supernet import read_table
+    from portable_deblur.models.supernet import read_table, spec_of
     from portable_deblur.layout import RunLayout
-    from portable_deblur.models.supernet import spec_of
     from portable_deblur.search.weight_sharing import train_supernet
     from portable_deblur.train import fit
     from portable_deblur.train.paths import path_sampler

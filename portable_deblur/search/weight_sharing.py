@@ -54,9 +54,9 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
     from portable_deblur.environment import training_precision
     from portable_deblur.models.pretrained import read_record, sha256
     from portable_deblur.models.importance import order_by_importance
-    from portable_deblur.search.summary import clock_text
     from portable_deblur.models.supernet import (ELASTIC, build_supernet, load_table, read_table, save_table, spec_of,
                                                  weight_table)
+    from portable_deblur.search.summary import clock_text
     from portable_deblur.train.fit import fit, precision_policy, seed_everything, strategy_for
     from portable_deblur.train.paths import path_sampler
 
@@ -78,23 +78,20 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
     deadline = None if minutes is None else time.time() + 60 * minutes
     sampler = path_sampler(spec.choices, cfg.train.seed, cfg.search.path_sampling, cfg.search.sandwich_random)
     reached = progress.get("steps", 0)
-    clock = {"wall": time.perf_counter(), "cpu": time.process_time()}
-    session = (reached, clock["wall"])
+    before_session, first = dict(progress), reached  # what earlier sessions spent; this one's start
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     log = not sys.stdout.isatty()  # a terminal shows the progress bar instead
 
-    def saved(step: int) -> bool:  # after each piece's checkpoint: its weight table and the time it took
+    def saved(step: int) -> bool:  # after each piece's checkpoint: its weight table and the time spent so far
         nonlocal progress
         save_table(weight_table(net), RunLayout.weight_table(folder))
-        wall, cpu = time.perf_counter(), time.process_time()
-        progress = {"steps": step, "seconds": progress["seconds"] + wall - clock["wall"],
-                    "cpu_seconds": progress["cpu_seconds"] + cpu - clock["cpu"]}
-        clock.update(wall=wall, cpu=cpu)
+        elapsed = time.perf_counter() - wall0
+        progress = {"steps": step, "seconds": before_session["seconds"] + elapsed,
+                    "cpu_seconds": before_session["cpu_seconds"] + time.process_time() - cpu0}
         atomic_write(progress_file, json.dumps(progress))
-        if log and step > session[0]:
-            elapsed = wall - session[1]
+        if log and step > first:
             print(f"supernet: {step}/{steps} steps ({len(candidates)} paths, {cfg.search.path_sampling}); elapsed "
-                  f"{clock_text(elapsed)}, ~{clock_text(elapsed / (step - session[0]) * (steps - step))} left",
-                  flush=True)
+                  f"{clock_text(elapsed)}, ~{clock_text(elapsed / (step - first) * (steps - step))} left", flush=True)
         return deadline is None or time.time() < deadline
 
     if reached < steps:  # one call: a path's traced step serves it in every piece
