@@ -96,6 +96,35 @@ def test_training_lowers_the_loss_below_the_identity(tiny_cfg, tiny_dataset):
     assert after < before
 
 
+def test_a_loss_far_worse_than_the_first_steps_is_called_diverged():
+    from portable_deblur.train.losses import diverged
+
+    assert diverged("l1", 0.06, 2e8) and diverged("l1", 0.06, 0.61) and not diverged("l1", 0.06, 0.5)
+    assert diverged("charbonnier", 0.05, 0.6) and not diverged("charbonnier", 0.05, 0.04)
+    # the PSNR loss is minus a PSNR in dB: an error ten times the first's is 10 dB up
+    assert diverged("psnr", -25.0, -14.0) and not diverged("psnr", -25.0, -16.0) and not diverged("psnr", -25.0, -30.0)
+
+
+def test_a_finite_blow_up_stops_training_naming_the_steps_and_what_to_change(tiny_cfg, tiny_dataset, monkeypatch):
+    from portable_deblur.train import fit as train
+
+    calls = tf.Variable(0.0, trainable=False)
+
+    def growing(*args):  # the L1 loss times 1, 2, 3, ... per step: finite, soon 10x the first window's
+        def loss(sharp, restored):
+            calls.assign_add(1.0)
+            return l1(sharp, restored) * calls
+        return loss
+
+    monkeypatch.setattr(train, "get_loss", growing)
+    cfg = dataclasses.replace(tiny_cfg.train, steps=60, log_every=5, loss="l1", learning_rate=1e-4)
+    with pytest.raises(FloatingPointError, match=r"training diverged: mean l1 loss [0-9.e+]+ over steps \d+-\d+, "
+                       r"against [0-9.e+-]+ over this run's first 5; try a lower train.learning_rate \(now 0.0001\) "
+                       r"or a longer train.warmup_steps"):
+        fit(_model(), tiny_dataset.train, cfg)
+    assert 10 < float(calls.numpy()) < 60  # stopped when a window crossed it: after the first two, before the end
+
+
 def test_crop_larger_than_images_is_a_clear_error(tiny_cfg, tiny_dataset):
     with pytest.raises(ConfigError, match=r"train.crop=500 is larger than the smallest training image"):
         fit(_model(), tiny_dataset.train, dataclasses.replace(tiny_cfg.train, crop=500))

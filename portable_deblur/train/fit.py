@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from portable_deblur.backend import keras, tf
 from portable_deblur.data.sources import UnreadableImage
-from portable_deblur.train.losses import get_distillation_loss, get_loss
+from portable_deblur.train.losses import diverged, get_distillation_loss, get_loss
 from portable_deblur.data.pipeline import batches
 from portable_deblur.models.supernet import set_path
 from portable_deblur.registry import ConfigError
@@ -185,14 +185,24 @@ def _optimizer_state(model: keras.Model, cfg, strategy: tf.distribute.Strategy, 
     return schedule, optimizer, saver
 
 
-def _checked_losses(pending: list, i: int, cfg) -> List[float]:
-    """The losses of the steps up to ``i`` not read yet; a non-finite one stops training now (every later step
-    would be wasted on a broken model), naming the step and what to change."""
+def _checked_losses(pending: list, i: int, cfg, losses: List[float]) -> List[float]:
+    """The losses of the steps up to ``i`` not read yet, appended to ``losses`` (the call's losses so far). A
+    non-finite one, or a ``log_every`` window far worse than the call's first (``losses.diverged``), stops
+    training now (every later step would be wasted on a broken model), naming the step and what to change."""
     read = [float(v) for v in pending]
     bad = next((j for j, v in enumerate(read) if not np.isfinite(v)), None)
     if bad is not None:
         raise FloatingPointError(f"training loss became {read[bad]} at step {i + 2 - len(read) + bad}; "
                                  f"try a lower train.learning_rate (now {cfg.learning_rate})")
+    losses.extend(read)
+    window = cfg.log_every
+    if len(losses) >= 2 * window:
+        first, recent = float(np.mean(losses[:window])), float(np.mean(losses[-window:]))
+        if diverged(cfg.loss, first, recent):
+            raise FloatingPointError(
+                f"training diverged: mean {cfg.loss} loss {recent:.4g} over steps {i + 2 - window}-{i + 1}, against "
+                f"{first:.4g} over this run's first {window}; try a lower train.learning_rate (now "
+                f"{cfg.learning_rate}) or a longer train.warmup_steps (now {cfg.warmup_steps})")
     return read
 
 
@@ -254,7 +264,7 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
             for i, (blurry, sharp) in enumerate(data, start):
                 pending.append(step_at(i)(blurry, sharp))
                 if (i + 1) % cfg.log_every == 0 or i + 1 == end:
-                    losses.extend(_checked_losses(pending, i, cfg))  # the one wait for the device in log_every steps
+                    _checked_losses(pending, i, cfg, losses)  # the one wait for the device in log_every steps
                     pending = []
                     recent = float(np.mean(losses[-cfg.log_every:]))
                     tf.summary.scalar("train/loss", recent, step=i + 1)
@@ -264,7 +274,7 @@ def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, de
                 bar.update(1)
                 if save_every and reached % save_every == 0 and reached < end:
                     if pending:  # a checkpoint holds only checked steps
-                        losses.extend(_checked_losses(pending, i, cfg))
+                        _checked_losses(pending, i, cfg, losses)
                         pending = []
                     if saver is not None:
                         saver.save(checkpoint_number=reached)

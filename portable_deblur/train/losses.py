@@ -1,4 +1,6 @@
 """Restoration losses, keyed by ``train.loss``. Inputs are (sharp, restored) batches in [0, 1]."""
+import numpy as np
+
 from portable_deblur.registry import lookup
 
 
@@ -38,6 +40,17 @@ def fft_l1(sharp, restored):
 
 
 LOSSES = {"l1": l1, "charbonnier": charbonnier, "psnr": psnr}
+LOGARITHMIC = ("psnr",)  # losses in dB: a difference, not a ratio, says how much worse
+DIVERGED_FACTOR = 10.0  # an error this many times the first steps' (10 dB for a loss in dB)
+
+
+def diverged(name: str, first: float, recent: float) -> bool:
+    """Whether a mean training loss ``recent`` of ``train.loss`` ``name`` is far worse than ``first`` (the mean
+    of the run's first steps, a residual network's identity): its error ``DIVERGED_FACTOR`` times the first's.
+    A finite blow-up (an L1 loss of 0.06 grown to 2e8) trains on as garbage that no NaN check catches."""
+    if name in LOGARITHMIC:
+        return recent > first + 10.0 * float(np.log10(DIVERGED_FACTOR))
+    return first > 0 and recent > DIVERGED_FACTOR * first
 
 
 def psnr_to_teacher(sharp, teacher, restored, eps: float = 1e-8):
