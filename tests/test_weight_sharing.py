@@ -112,6 +112,7 @@ def test_supernet_training_resumes_to_the_weights_of_one_uninterrupted_run(tiny_
     assert len(traces) == len(paths) < 6  # a path is traced once, not again in each piece of training
     printed = capsys.readouterr().out  # no terminal here: a line per piece instead of the progress bar
     assert "supernet: 2/6 steps (" in printed and "supernet: 4/6 steps" in printed and " left" in printed
+    assert f"supernet: its {len(candidates)} paths on the validation frames gain " in printed
     first = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=6, save_every=3, minutes=1e-9)
     assert first["steps"] == 3  # out of time after its first piece
     pieces = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=6, save_every=3)
@@ -124,6 +125,18 @@ def test_supernet_training_resumes_to_the_weights_of_one_uninterrupted_run(tiny_
     assert json.loads(RunLayout.weight_record(tmp_path / "pieces").read_text())["sha256"] == pieces["sha256"]
     again = train_supernet(cfg, tmp_path / "pieces", tiny_dataset, candidates, steps=6, save_every=3)
     assert again["paths"] == pieces["paths"] and again["own_steps"] == 6  # finished: judged on its trained weights
+
+
+def test_a_supernet_whose_paths_still_output_their_input_is_called_out_with_what_to_change():
+    from portable_deblur.search.weight_sharing import paths_summary
+
+    record = {"steps": 3000, "paths": {"a": {"gain": 0.0}, "b": {"gain": -0.0004}, "c": {"gain": 0.019}}}
+    said = paths_summary(record, 240, "psnr")
+    assert said.startswith("supernet: 3 of its 240 paths on the validation frames gain -0.000 .. +0.019 dB")
+    assert "warning: 2 of the 3 still output their input" in said and "longer than its 3000 steps" in said
+    assert "train.loss=l1" in said and "train.loss=l1" not in paths_summary(record, 3, "l1")
+    learned = {"steps": 5, "paths": {"a": {"gain": 0.0}, "b": {"gain": 0.02}}}  # half at the identity: no warning
+    assert "warning" not in paths_summary(learned, 2, "psnr")
 
 
 def test_the_shipped_pretrained_start_loads_and_a_mismatched_candidate_is_named():

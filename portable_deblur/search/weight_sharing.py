@@ -113,7 +113,31 @@ def train_supernet(cfg, folder: Path, dataset, candidates: Sequence[Candidate], 
         **(extra or {}),
     }
     atomic_write(RunLayout.weight_record(folder), json.dumps(record, indent=1, default=str))
+    print(paths_summary(record, len(candidates), cfg.train.loss), flush=True)
     return record
+
+
+IDENTITY_DB = 0.001  # a path whose gain over the blurry input is smaller still outputs its input
+
+
+def paths_summary(record: Dict, total: int, loss: str) -> str:
+    """What a trained supernet's recorded paths (``record["paths"]``, ``path_quality``) gain over the blurry
+    input, and a warning when most of them still output their input: the search would judge candidates that
+    all tie."""
+    import numpy as np
+
+    gains = np.array([p["gain"] for p in record["paths"].values()])
+    still = int(np.sum(np.abs(gains) < IDENTITY_DB))
+    which = f"{len(gains)} of its {total}" if len(gains) < total else f"its {total}"
+    line = (f"supernet: {which} paths on the validation frames gain {gains.min():+.3f} .. "
+            f"{gains.max():+.3f} dB over the blurry input (median {np.median(gains):+.3f})")
+    if 2 * still <= len(gains):
+        return line
+    hint = (" or with the L1 loss (train.loss=l1: under the PSNR loss a supernet of widths and depths kept its "
+            "paths at the identity where L1 trained them)" if loss == "psnr" else "")
+    return (f"{line}\nwarning: {still} of the {len(gains)} still output their input (gain under {IDENTITY_DB} dB), "
+            f"so their candidates will tie: train the supernet longer than its {record['steps']} steps "
+            f"(search.supernet_steps){hint}")
 
 
 RECORDED_PATHS = 16  # a grid of more paths records this many, spread over it (its trials judge every one)
