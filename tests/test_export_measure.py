@@ -92,6 +92,8 @@ def test_pad_restore_crop_and_identity_baseline(tiny_dataset):
     assert out.shape == pairs[0].blurry.shape
     q = quality(lambda x: x, pairs, canvas)
     assert q.psnr == pytest.approx(blurry_quality(pairs).psnr)
+    assert blurry_quality(pairs) is blurry_quality(pairs)  # computed once per validation set, kept
+    assert list(blurry_quality(pairs[:1]).per_image) == list(blurry_quality(pairs).per_image)[:1]  # another set: its own
     same_q, same = quality_and_fidelity(lambda x: x, lambda x: x, pairs, canvas)
     assert same.l2 == 0 and same.psnr == float("inf") and same_q == q
     darker = lambda x: x * 0.9  # noqa: E731
