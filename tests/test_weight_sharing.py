@@ -173,6 +173,21 @@ def test_a_damaged_weight_table_is_refused(tmp_path):
         read_record(table)
 
 
+def test_a_diverged_supernet_ends_the_run_with_a_clear_error(tiny_args, monkeypatch, capsys):
+    from portable_deblur.search import weight_sharing
+    from portable_deblur.search.run import main
+
+    def diverging(*args, **kwargs):
+        raise FloatingPointError("training diverged: mean l1 loss 2e+08 over steps 2451-2500")
+
+    monkeypatch.setattr(weight_sharing, "train_supernet", diverging)
+    args = ["space=upsampling", *tiny_args, "search.weight_sharing=supernet", "search.supernet_steps=4", "run.name=diverged"]
+    assert main(args) == 1
+    said = capsys.readouterr().err
+    assert "error: training diverged: mean l1 loss 2e+08 over steps 2451-2500; the supernet's last checkpoint" in said
+    assert "Traceback" not in said
+
+
 def test_a_supernet_run_trains_it_once_judges_every_width_and_depth_and_fine_tunes_only_the_promoted(tiny_args):
     """One elastic supernet (two widths x two depths, sandwich steps) trained once per run; ``search.rungs=[0,
     2]`` judges every candidate on the shared weights (0 own steps, recorded) and fine-tunes only the promoted

@@ -258,6 +258,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except FloatingPointError as exc:  # the run's supernet diverged (a trial's own is recorded FAIL instead)
+        print(f"error: {exc}; the supernet's last checkpoint is kept in {study.layout.supernet}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted: finished trials are kept; run the same command again to resume "
               "(the interrupted trial is re-run)", file=sys.stderr)
