@@ -185,8 +185,8 @@ def _optimizer_state(model: keras.Model, cfg, strategy: tf.distribute.Strategy, 
     return schedule, optimizer, saver
 
 
-def _checked_losses(pending: list, i: int, cfg, losses: List[float]) -> List[float]:
-    """The losses of the steps up to ``i`` not read yet, appended to ``losses`` (the call's losses so far). A
+def _checked_losses(pending: list, i: int, cfg, losses: List[float]) -> None:
+    """Append the losses of the steps up to ``i`` not read yet to ``losses`` (the call's losses so far). A
     non-finite one, or a ``log_every`` window far worse than the call's first (``losses.diverged``), stops
     training now (every later step would be wasted on a broken model), naming the step and what to change."""
     read = [float(v) for v in pending]
@@ -203,7 +203,6 @@ def _checked_losses(pending: list, i: int, cfg, losses: List[float]) -> List[flo
                 f"training diverged: mean {cfg.loss} loss {recent:.4g} over steps {i + 2 - window}-{i + 1}, against "
                 f"{first:.4g} over this run's first {window}; try a lower train.learning_rate (now "
                 f"{cfg.learning_rate}) or a longer train.warmup_steps (now {cfg.warmup_steps})")
-    return read
 
 
 def fit(model: keras.Model, train_pairs, cfg, log_dir: Optional[Path] = None, desc: str = "train",
