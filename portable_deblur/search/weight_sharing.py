@@ -152,7 +152,7 @@ def path_quality(table, candidates: Sequence[Candidate], dataset) -> Dict[str, D
 
     from portable_deblur.models.build import size_multiple
     from portable_deblur.models.supernet import extract
-    from portable_deblur.train.evaluate import blurry_quality, canvas_shape, quality
+    from portable_deblur.train.evaluate import blurry_quality, canvas_shape, keras_predictor, quality
 
     blurry = blurry_quality(dataset.val)
     if len(candidates) > RECORDED_PATHS:
@@ -160,7 +160,7 @@ def path_quality(table, candidates: Sequence[Candidate], dataset) -> Dict[str, D
     out = {}
     for c in candidates:
         model = extract(table, c)
-        q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas_shape(dataset.val, size_multiple(c)),
+        q = quality(keras_predictor(model), dataset.val, canvas_shape(dataset.val, size_multiple(c)),
                     ssim=False)
         out[c.id] = {"psnr": round(q.psnr, 4), "gain": round(q.psnr - blurry.psnr, 4),
                      **{f"gain_{name}": round(psnr - blurry.per_pipeline[name][0], 4)

