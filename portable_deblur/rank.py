@@ -117,9 +117,10 @@ class Objectives:
         return [f"psnr_{self.psnr}", f"ms@{self.latency}"] + ([f"accel_macs_{self.target}"] if self.target else [])
 
     def values(self, row: ResultRow) -> Tuple[float, ...]:
-        """The objective values of ``row``: its ``best_ms`` latency, and the target's MAC share as measured on
-        this host's GPU accelerator when it was, else as the op table predicts (``ResultRow.mac_fraction``)."""
-        base = (getattr(row, f"psnr_{self.psnr}"), row.best_ms(self.latency))
+        """The objective values of ``row``: its PSNR (``ResultRow.ranked_psnr``: a screened row's Keras model's),
+        its ``best_ms`` latency, and the target's MAC share as measured on this host's GPU accelerator when it
+        was, else as the op table predicts (``ResultRow.mac_fraction``)."""
+        base = (row.ranked_psnr(self.psnr), row.best_ms(self.latency))
         return base + ((row.mac_fraction(self.target)[0],) if self.target else ())
 
     def constraints(self, row: ResultRow) -> Dict[str, float]:
@@ -142,8 +143,9 @@ def quality_difference(a: ResultRow, b: ResultRow, spec: Objectives) -> Interval
     """``a``'s PSNR minus ``b``'s, paired over the ranked validation frames, with its interval; a plain
     difference (zero-wide) for rows of runs that kept no per-frame figures."""
     if a.frames is not None and b.frames is not None and a.frames.names == b.frames.names:
-        return paired_difference(a.frames.values(spec.psnr), b.frames.values(spec.psnr), spec.level)
-    d = getattr(a, f"psnr_{spec.psnr}") - getattr(b, f"psnr_{spec.psnr}")
+        return paired_difference(a.frames.values(a.ranked_source(spec.psnr)), b.frames.values(b.ranked_source(spec.psnr)),
+                                 spec.level)
+    d = a.ranked_psnr(spec.psnr) - b.ranked_psnr(spec.psnr)
     return Interval(d, d, d, spec.level)
 
 
@@ -152,7 +154,7 @@ def gain_interval(row: ResultRow, spec: Objectives) -> Interval:
     for rows of runs that kept no per-frame figures)."""
     if row.frames is None:
         return Interval(row.psnr_gain, row.psnr_gain, row.psnr_gain, spec.level)
-    return paired_difference(row.frames.values(spec.psnr), row.frames.values("blurry"), spec.level)
+    return paired_difference(row.frames.values(row.ranked_source(spec.psnr)), row.frames.values("blurry"), spec.level)
 
 
 def latency_ratio(a: ResultRow, b: ResultRow, spec: Objectives) -> Interval:

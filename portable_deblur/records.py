@@ -88,6 +88,9 @@ class ResultRow:
     # and the ssim_ twins}, "linear": {..}}; the psnr_* fields above are the ranked frames' (data.blur_space).
     pipelines: Dict[str, Dict[str, float]] = field(default_factory=dict)
     rung: int = 0  # search.rungs: the rung it was trained to (0 without rungs)
+    # Judged only for its rung's promotion (search.screen): its Keras model's quality and its .tflite timed at
+    # the ranked latency; the file's own quality, the other sizes and the fp16 / GPU checks were not made.
+    screened: bool = False
     steps: int = 0  # its own training steps (this run's)
     # Where its weights started (train/start.py): the steps that start had had (a supernet's, a pretrained
     # start's), what it was, and the Keras PSNR of those weights on the validation before its own steps.
@@ -151,14 +154,25 @@ class ResultRow:
             return f"{self.inherited_steps} shared steps"
         return f"{self.inherited_steps} shared + {self.steps} steps" if self.inherited_steps else f"{self.steps} steps"
 
+    def ranked_source(self, source: str = "tflite") -> str:
+        """Whose quality the row is ranked by when ``source`` (``tflite``: the deployed file, or ``keras``) is
+        asked for: a screened row's file was not judged, so its Keras model's, the figure its rung ranked it by."""
+        return "keras" if self.screened else source
+
+    def ranked_psnr(self, source: str = "tflite") -> float:
+        """The PSNR of ``ranked_source(source)``."""
+        return getattr(self, f"psnr_{self.ranked_source(source)}")
+
     @property
     def psnr_gain(self) -> float:
-        return self.psnr_tflite - self.psnr_blurry
+        return self.ranked_psnr() - self.psnr_blurry
 
     def pipeline_gain(self, pipeline: str) -> float:
-        """The deployed file's PSNR gain over the blurry input on ``pipeline``'s frames (NaN: not measured)."""
+        """The deployed file's PSNR gain over the blurry input on ``pipeline``'s frames (a screened row: its Keras
+        model's; NaN: not measured)."""
         figures = self.pipelines.get(pipeline, {})
-        return figures.get("psnr_tflite", float("nan")) - figures.get("psnr_blurry", float("nan"))
+        judged = f"psnr_{self.ranked_source()}"
+        return figures.get(judged, float("nan")) - figures.get("psnr_blurry", float("nan"))
 
     def flat(self) -> Dict[str, Any]:
         """One CSV row: nested fields flattened to ``latency_256x256_median_ms``-style columns."""

@@ -202,6 +202,49 @@ def test_a_rung_continues_training_exactly_as_one_uninterrupted_run(tiny_args, t
     assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(*weights))
 
 
+def test_a_lower_rung_is_screened_and_the_top_rung_judges_and_ships_its_own_weights(rung_args, tiny_dataset):
+    """Below the top rung a candidate is judged only by what its promotion ranks (its Keras quality, its .tflite
+    timed at the ranked size); the top rung judges in full, and every file it ships holds the top rung's
+    weights, not those of the lower rung that left files in the same folder."""
+    from portable_deblur.backend import keras
+    from portable_deblur.deploy.runtime import predictor
+    from portable_deblur.layout import RunLayout
+    from portable_deblur.models.candidate import expand
+    from portable_deblur.models.layers import CUSTOM_OBJECTS
+    from portable_deblur.rank import Objectives
+
+    one = ["grid.upsampler=[transpose]", "grid.activation=[prelu]", "measure.resolutions=[[32,32],[48,48]]"]
+    cfg = load_config(["space=upsampling", *rung_args, *one, "search.rungs=[2,4]"])
+    candidate, = expand(cfg.arch, cfg.model, cfg.grid)
+    layout = RunLayout.of(cfg)
+    folder = layout.folder(candidate.id)
+    low, = trial_module.run_candidate(candidate, cfg, tiny_dataset, layout, (), 0)
+    assert low.screened and list(low.latency) == ["48x48_t2"] == [Objectives.of(cfg).latency]
+    assert np.isnan(low.psnr_tflite) and np.isfinite(low.psnr_keras) and not low.fp16_range
+    assert low.ranked_psnr() == low.psnr_keras == Objectives.of(cfg).values(low)[0]
+    assert sorted(p.name for p in folder.glob("*.tflite")) == ["fp32_48x48.tflite"]  # no file judged over the frames
+    stale = predictor(folder / "fp32_48x48.tflite")
+    top, = trial_module.run_candidate(candidate, cfg, tiny_dataset, layout, (), 1)
+    assert not top.screened and np.isfinite(top.psnr_tflite) and set(top.latency) == {"32x32_t2", "48x48_t2"}
+    model = keras.models.load_model(layout.model(folder), custom_objects=CUSTOM_OBJECTS, compile=False)
+    x = np.random.default_rng(0).random((1, 48, 48, 3), np.float32)
+    shipped = predictor(layout / top.artifacts["fp32_48x48"])(x)
+    assert np.allclose(shipped, model(x, training=False).numpy(), atol=1e-5)
+    assert not np.allclose(shipped, stale(x), atol=1e-5)  # rung 0's file held other weights
+
+    full = load_config(["space=upsampling", *rung_args, *one, "search.rungs=[2,4]", "search.screen=false",
+                        "run.name=full"])
+    judged, = trial_module.run_candidate(candidate, full, tiny_dataset, RunLayout.of(full), (), 0)
+    assert not judged.screened and np.isfinite(judged.psnr_tflite) and set(judged.latency) == {"32x32_t2", "48x48_t2"}
+
+
+def test_screen_seconds_must_be_positive():
+    from portable_deblur.registry import ConfigError
+
+    with pytest.raises(ConfigError, match=r"search.screen_seconds must be > 0 .* got 0"):
+        _cfg("search.screen_seconds=0")
+
+
 @pytest.mark.slow
 def test_resume_in_the_middle_of_a_rung_reruns_nothing_finished(rung_args, monkeypatch):
     from portable_deblur.search.run import prepare, run_search

@@ -40,6 +40,15 @@ class SearchConfig:
     # NSGA-II generations) is judged without training each -- and only the promoted ones fine-tune.
     rungs: List[int] = field(default_factory=list)
     eta: int = 3
+    # Below the top rung a candidate is only ranked for promotion, so it is judged only by what that ranking
+    # reads: its Keras model's quality on the validation frames and its own fp32 .tflite timed at the ranked
+    # latency (search.latency), with the op tables' verdicts -- half the time of judging it in full (the file's
+    # own quality, every measured size, the fp16 range and GPU checks), which the promoted ones get at the top
+    # rung. false: every rung judged in full. A screened file's timing stops after screen_seconds of timed runs
+    # (at least 3, each paired with the reference network's, as every timing): it orders networks that differ by
+    # more than a few percent, and the promoted ones are timed in full and re-timed interleaved at the end.
+    screen: bool = True
+    screen_seconds: float = 1.5
     # A run directory of the same space trained without rungs: the report lists the candidates a rung
     # dropped that its front kept.
     compare_run: Optional[str] = None

@@ -117,7 +117,7 @@ def _axes_text(ax, rows, spec: Objectives, anchor) -> None:
         ax.axhspan(-spec.quality_margin_db, spec.quality_margin_db, color="0.92", zorder=0,
                    label=f"within {spec.quality_margin_db:g} dB: a tie")
     ax.grid(alpha=0.3)
-    gain = (f"{label(anchor)}: {getattr(anchor, f'psnr_{spec.psnr}'):.2f} dB, {anchor.psnr_gain:+.2f} dB over the "
+    gain = (f"{label(anchor)}: {anchor.ranked_psnr(spec.psnr):.2f} dB, {anchor.psnr_gain:+.2f} dB over the "
             f"blurry input ({anchor.psnr_blurry:.2f} dB)") if anchor else ""
     unequal = len({r.training for r in rows}) > 1
     trained = f"every point trained {rows[0].training_label}; " if rows and not unequal else ""

@@ -29,7 +29,7 @@ def rung_agreement(history: Sequence[ResultRow], rungs: Sequence[int]) -> List[D
         here = {r.id: r for r in rows if r.rung == k}
         there = {r.id: r for r in rows if r.rung == k + 1}
         both = sorted(set(here) & set(there))
-        tau = kendall_tau([here[i].psnr_tflite for i in both], [there[i].psnr_tflite for i in both])
+        tau = kendall_tau([here[i].ranked_psnr() for i in both], [there[i].ranked_psnr() for i in both])
         out.append({"rung": f"{k} -> {k + 1}", "steps": f"{rungs[k]} -> {rungs[k + 1]}", "trained": len(here),
                     "promoted": len(both), "kendall_tau_psnr": tau})
     return out

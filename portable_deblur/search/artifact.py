@@ -19,6 +19,7 @@ from portable_deblur.optimize.mixed import float_islands
 from portable_deblur.optimize.options import MIXED
 from portable_deblur.records import Artifact, ResultRow, Variant
 from portable_deblur.latency import latency_key
+from portable_deblur.rank import ranked_key
 from portable_deblur.train.evaluate import quality_and_fidelity
 from portable_deblur.train.fit import log_scalars
 from portable_deblur.train.judge import Trained, pipeline_figures
@@ -90,20 +91,24 @@ def quantization_errors(t: Trained, cfg: Config, dataset: Dataset, primary, erro
              "undelegated": " ".join(slow.get(e["layer"], []))} for e in errors if e["layer"] in chosen]
 
 
-def export_and_measure(t: Trained, v: Variant, cfg: Config, layout: RunLayout, convert, laps: _Laps
+def export_and_measure(t: Trained, v: Variant, cfg: Config, layout: RunLayout, convert, laps: _Laps,
+                       written: Sequence = (), timed: Optional[Sequence[Tuple[Tuple[int, int], int]]] = None
                        ) -> Tuple[List[Artifact], Dict[str, Dict[str, Any]]]:
-    """The artifact at every measured resolution (padded to the network's multiple; the evaluated file is
-    reused at its size), each timed at every thread count: (artifacts, latency by ``HxW_tN``)."""
+    """The artifact at every measured resolution (padded to the network's multiple), each timed at every thread
+    count: (artifacts, latency by ``HxW_tN``). Every file is made from ``t`` now but those in ``written`` (the
+    evaluated one, just made): a file a lower rung left in the folder holds that rung's weights.
+    ``timed``: only these (resolution, threads) pairs (a screened candidate's ranked latency)."""
     artifacts, latency = [], {}
-    for shape in cfg.measure.shapes:
+    timed = timed if timed is not None else [(s, n) for s in cfg.measure.shapes for n in cfg.measure.threads]
+    for shape in dict.fromkeys(shape for shape, _ in timed):
         export_shape = padded(shape, t.multiple)
         path = layout.artifact(t.folder, v.file_label, export_shape)
-        if export_shape != t.canvas and not path.is_file():
+        if path not in written:
             atomic_write(path, convert(export_shape))
         artifacts.append(Artifact(layout.relative(path), tuple(shape), v.file_label))
         laps("export")
         reference = layout.reference(tuple(shape))
-        for threads in cfg.measure.threads:
+        for threads in (n for s, n in timed if s == shape):
             lat = dataclasses.asdict(measure(path, cfg.measure, threads, reference if reference.is_file() else None))
             if export_shape != shape:
                 lat["padded_to"] = f"{export_shape[0]}x{export_shape[1]}"
@@ -180,7 +185,7 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
     gpu_q = gpu_quality(eval_path, v, cfg, dataset, t.canvas)
     if gpu_q is not None:
         laps("evaluate_gpu")
-    made, latency = export_and_measure(t, v, cfg, layout, convert, laps)
+    made, latency = export_and_measure(t, v, cfg, layout, convert, laps, written=(eval_path,))
     artifacts = {"eval": layout.relative(eval_path), "primary": made[0].path,
                  **{f"{a.precision}_{a.shape[0]}x{a.shape[1]}": a.path for a in made}}
     primary = layout / made[0].path
@@ -208,6 +213,33 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
         pipelines={name: {**figures, **pipeline_figures(tflite=tflite_q).get(name, {})}
                    for name, figures in t.pipelines.items()},
         frames=_with_frames(t.frames, tflite=tflite_q, gpu=gpu_q))
+
+
+def screened_row(t: Trained, v: Variant, cfg: Config, layout: RunLayout, violations: Sequence[str],
+                 seconds: Dict[str, float]) -> ResultRow:
+    """``t`` judged for a rung's promotion only (``search.screen``): its Keras quality (in ``t``), its own
+    .tflite exported and timed at the ranked latency alone (``rank.ranked_key``) for ``search.screen_seconds``,
+    and the op tables' verdicts on that file. Its file's own quality, the other sizes and thread counts, the fp16 range and the GPU
+    accelerator's placement are left to the rung that judges in full."""
+    key = ranked_key(cfg)
+    timed = [(s, n) for s in cfg.measure.shapes for n in cfg.measure.threads if latency_key(s, n) == key]
+    brief = dataclasses.replace(cfg, measure=dataclasses.replace(
+        cfg.measure, max_seconds=min(cfg.measure.max_seconds, cfg.search.screen_seconds)))
+    laps = _Laps(dict(seconds))
+    made, latency = export_and_measure(t, v, brief, layout, converter(t, v, cfg, None), laps, timed=timed)
+    primary = layout / made[0].path
+    ops = op_inventory(primary)
+    reports = check_all(ops, cfg.portability.targets)
+    laps("portability")
+    return ResultRow(
+        id=v.row_id(t.candidate.id), arch=t.candidate.arch, values={**t.candidate.values, **v.values},
+        status="ok", params=t.params, macs=t.macs, size_kb=primary.stat().st_size / 1024,
+        psnr_blurry=t.blurry_psnr, ssim_blurry=t.blurry_ssim, psnr_keras=t.keras_psnr, ssim_keras=t.keras_ssim,
+        latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),
+        portability={k: dataclasses.asdict(r) for k, r in reports.items()},
+        violations=measured_violations(violations, None, cfg.portability.require),
+        artifacts={"primary": made[0].path, **{f"{a.precision}_{a.shape[0]}x{a.shape[1]}": a.path for a in made}},
+        seconds=laps.seconds, channels=t.channels, pipelines=t.pipelines, frames=t.frames, screened=True)
 
 
 def _with_frames(frames, **by_source):

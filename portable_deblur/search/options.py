@@ -64,6 +64,9 @@ def validate(cfg) -> None:
     if s.sandwich_random < 0:
         raise ConfigError(f"search.sandwich_random must be >= 0 (uniform paths a sandwich step adds); got "
                           f"{s.sandwich_random}")
+    if s.screen_seconds <= 0:
+        raise ConfigError(f"search.screen_seconds must be > 0 (seconds of timed runs for a screened candidate); got "
+                          f"{s.screen_seconds}")
     if s.supernet_steps < 1:
         raise ConfigError(f"search.supernet_steps must be >= 1; got {s.supernet_steps}")
     if s.storage is not None and s.storage.split(":", 1)[0].split("+")[0] not in STORAGE_SCHEMES:

@@ -25,7 +25,8 @@ class TrialLog:
             elapsed = time.perf_counter() - self.start
             left = elapsed / self.timed * max(self.total - self.done, 0)
             lat = r.best_ms(self.spec.latency)
-            result = (f"PSNR {r.psnr_tflite:.2f} dB ({r.psnr_gain:+.2f} over blurry{_pipeline_gains(r)}), "
+            screened = " (Keras model, screened)" if r.screened else ""
+            result = (f"PSNR {r.ranked_psnr():.2f} dB{screened} ({r.psnr_gain:+.2f} over blurry{_pipeline_gains(r)}), "
                       f"{lat:.1f} ms @{self.spec.latency}" if r.status == "ok" else f"{r.status}: {r.error[:100]}")
             print(f"[{self.done}/{self.total}] {r.id}: {result}; elapsed {clock_text(elapsed)}, "
                   f"~{clock_text(left)} left", flush=True)
@@ -58,8 +59,8 @@ def summary(rows: Sequence[ResultRow], decision, spec: Objectives) -> str:
         ms = r.latency_interval(spec.latency).text(".1f") if spec.latency in r.latency else ""
         gains = "".join(f"{r.pipeline_gain(name):+7.2f}" for name in pipelines)
         trained = f"{r.training_label}  " if unequal else ""
-        lines.append(f"{mark:4}{r.id:52} {r.psnr_tflite:7.2f} {gain:>22} {gains} {ms:>26}  {trained}"
-                     f"{r.status} {r.error[:70]}")
+        lines.append(f"{mark:4}{r.id:52} {r.ranked_psnr():7.2f} {gain:>22} {gains} {ms:>26}  {trained}"
+                     f"{'screened' if r.screened else r.status} {r.error[:70]}")
     equal = equally_trained([r for r in rows if r.status == "ok"])
     if equal:
         lines.append(f"compared at equal training: {len(equal)} artifacts trained {equal[0].training_label}"

@@ -15,7 +15,7 @@ from portable_deblur.models.candidate import Candidate
 from portable_deblur.optimize.plan import TRAINED, plan
 from portable_deblur.records import ResultRow, Variant
 from portable_deblur.optimize.options import MIXED
-from portable_deblur.search.artifact import artifact_row, mixed_plan
+from portable_deblur.search.artifact import artifact_row, mixed_plan, screened_row
 from portable_deblur.files import atomic_write
 from portable_deblur.train.fit import as_float32, fit, precision_policy, seed_everything, strategy_for
 from portable_deblur.train.judge import Trained, judged, keras_psnr
@@ -32,7 +32,8 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, layout: R
     from the weights, optimizer state and step the previous rung left in the candidate's checkpoint. A rung
     of 0 steps judges the start as it is (a path of the run's supernet: the search on shared weights), and
     the next rung fine-tunes from the start. Only the top rung makes the optimized variants
-    (``apply_to=all``): lower rungs only rank candidates."""
+    (``apply_to=all``): lower rungs only rank candidates, and with ``search.screen`` are judged only by what
+    that ranking reads (``search.artifact.screened_row``)."""
     folder = layout.folder(candidate.id)
     checkpoint = layout.checkpoint(folder)
     rungs = cfg.search.rungs
@@ -67,8 +68,11 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, layout: R
     trained = judged(candidate, model, cfg, dataset, folder, TRAINED, steps)
     inherited_psnr = inherited_psnr if tuned else trained.keras_psnr
     top = not rungs or rung == len(rungs) - 1
-    variants = plan(cfg.optimize) if cfg.optimize.apply_to == "all" and top else [TRAINED]
-    rows = make_artifacts(trained, variants, cfg, dataset, layout, violations, train_s)
+    if cfg.search.screen and not top:  # judged only by what its promotion ranks
+        rows = [screened_row(trained, TRAINED, cfg, layout, violations, {"train": train_s})]
+    else:
+        variants = plan(cfg.optimize) if cfg.optimize.apply_to == "all" and top else [TRAINED]
+        rows = make_artifacts(trained, variants, cfg, dataset, layout, violations, train_s)
     return [dataclasses.replace(r, rung=rung, steps=steps, inherited_steps=start_from.steps,
                                 inherited_from=start_from.source, psnr_inherited=inherited_psnr) for r in rows]
 
