@@ -202,6 +202,13 @@ def test_trial_log_prints_one_line_per_trial(capsys):
     assert lines[0].startswith("[2/3] unet__x: PSNR 26.50 dB (+0.50 over blurry; srgb +0.25; linear +0.75), "
                                "21.2 ms @720x1280_t2; elapsed 0:00")
     assert lines[0].endswith("left")
+    # A screened row (a lower rung's: no file judged over the frames) says so and gives its Keras model's figures.
+    screened = ResultRow(id="unet__y", arch="unet", values={}, status="ok", psnr_keras=26.25, psnr_blurry=26.0,
+                         latency={"720x1280_t2": {"median_ms": 30.0}}, screened=True,
+                         pipelines={"srgb": {"psnr_blurry": 27.0, "psnr_keras": 27.5}})
+    TrialLog(load_config([]), total=3, done=2, enabled=True)(Outcome(TrialState.PRUNED, [screened]))
+    assert capsys.readouterr().out.startswith("[3/3] unet__y: PSNR 26.25 dB (Keras model, screened) (+0.25 over "
+                                              "blurry; srgb +0.50), 30.0 ms @720x1280_t2")
 
 @pytest.mark.slow
 def test_required_target_skips_candidates_before_training(tiny_args, monkeypatch):

@@ -219,8 +219,8 @@ def screened_row(t: Trained, v: Variant, cfg: Config, layout: RunLayout, violati
                  seconds: Dict[str, float]) -> ResultRow:
     """``t`` judged for a rung's promotion only (``search.screen``): its Keras quality (in ``t``), its own
     .tflite exported and timed at the ranked latency alone (``rank.ranked_key``) for ``search.screen_seconds``,
-    and the op tables' verdicts on that file. Its file's own quality, the other sizes and thread counts, the fp16 range and the GPU
-    accelerator's placement are left to the rung that judges in full."""
+    and the op tables' verdicts on that file. Its file's own quality, the other sizes and thread counts, the
+    fp16 range and the GPU accelerator's placement are left to the rung that judges in full."""
     key = ranked_key(cfg)
     timed = [(s, n) for s in cfg.measure.shapes for n in cfg.measure.threads if latency_key(s, n) == key]
     brief = dataclasses.replace(cfg, measure=dataclasses.replace(
