@@ -283,6 +283,7 @@ def test_resume_in_the_middle_of_a_rung_reruns_nothing_finished(rung_args, monke
     report = study.layout.report.read_text()
     assert "Rungs: how far the cheap ranking can be trusted" in report and "kendall_tau_psnr" in report
     assert "median ratio to a fixed reference network timed in alternation" in report
+    assert "2 rows are <em>screened</em>" in report  # rung 0's two not promoted (the promoted ones: judged in full)
 
 
 def _cli(args):

@@ -75,7 +75,8 @@ def results_rows(rows: Sequence[ResultRow], front: Sequence[ResultRow], spec: Ob
     for r in rows:
         lat = r.latency.get(spec.latency, {})
         out.append({"artifact": r.id, "front": "*" if r.id in front_ids else "", "family": r.arch,
-                    "optimization": r.optimization, "status": r.status, "psnr_tflite": r.psnr_tflite,
+                    "optimization": r.optimization, "status": "screened" if r.screened else r.status,
+                    "psnr_tflite": r.psnr_tflite,
                     **({"psnr_gpu": r.psnr_gpu} if gpu else {}), "ssim_tflite": r.ssim_tflite, "psnr_keras": r.psnr_keras, "gain_db": r.psnr_gain,
                     **{f"gain_{name}_db": r.pipeline_gain(name) for name in pipelines},
                     **{f"ssim_{name}": r.pipelines[name].get("ssim_tflite", float("nan")) if name in r.pipelines
@@ -160,7 +161,11 @@ def _results_section(rows: Sequence[ResultRow], results: List[Dict], spec: Objec
            f"ms@{spec.latency}": ".1f", "trial_median_ms": ".1f", "p90_ms": ".1f", "idle_share": ".2f",
            "gmac": ".2f", "size_kb": ".0f", "fidelity_db": ".1f", "fidelity_l2": ".2e",
            **_pipeline_fmt(_pipelines(results))}
-    return [f"<h2>All results</h2><p>Click a column to sort; the table scrolls sideways.{_gpu_psnr_note(rows)}</p>",
+    screened = sum(r.screened for r in rows)
+    note = (f" {screened} rows are <em>screened</em>: a lower rung judged them only by what its promotion ranks "
+            "(the Keras model's quality, gain_db included, and the .tflite timed at the ranked size; "
+            "<code>search.screen</code>)." if screened else "")
+    return [f"<h2>All results</h2><p>Click a column to sort; the table scrolls sideways.{_gpu_psnr_note(rows)}{note}</p>",
             _scroll(html_table(results, list(results[0]) if results else [], fmt=fmt))]
 
 
