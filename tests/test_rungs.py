@@ -221,6 +221,7 @@ def test_a_lower_rung_is_screened_and_the_top_rung_judges_and_ships_its_own_weig
     low, = trial_module.run_candidate(candidate, cfg, tiny_dataset, layout, (), 0)
     assert low.screened and list(low.latency) == ["48x48_t2"] == [Objectives.of(cfg).latency]
     assert np.isnan(low.psnr_tflite) and np.isfinite(low.psnr_keras) and not low.fp16_range
+    assert set(low.seconds) == {"train", "judge", "export", "measure", "portability"}
     assert low.ranked_psnr() == low.psnr_keras == Objectives.of(cfg).values(low)[0]
     assert sorted(p.name for p in folder.glob("*.tflite")) == ["fp32_48x48.tflite"]  # no file judged over the frames
     stale = predictor(folder / "fp32_48x48.tflite")

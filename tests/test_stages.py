@@ -31,14 +31,15 @@ def test_make_artifacts_gives_one_row_per_planned_variant_and_skips_a_failed_flo
     layout = RunLayout.of(cfg)
     candidate = expand(cfg.arch, cfg.model, cfg.grid)[0]
     trained = judged(candidate, build_model(candidate), cfg, tiny_dataset, layout.folder(candidate.id), TRAINED)
-    rows = {r.id: r for r in make_artifacts(trained, plan(cfg.optimize), cfg, tiny_dataset, layout, ["gpu"], 1.5)}
+    rows = {r.id: r for r in make_artifacts(trained, plan(cfg.optimize), cfg, tiny_dataset, layout, ["gpu"],
+                                                 {"train": 1.5, "judge": 0.5})}
     base = candidate.id
     assert list(rows) == [base, f"{base}__prune-0.3", f"{base}__prune-0.95", f"{base}__ptq-int8",
                           f"{base}__prune-0.3__ptq-int8"]  # prune-0.95 failed: no int8 made from it
     assert rows[f"{base}__prune-0.95"].status == "failed" and "PruneError" in rows[f"{base}__prune-0.95"].error
     ok = [r for r in rows.values() if r.status == "ok"]
     assert all("32x32_t2" in r.latency and (layout / r.artifacts["primary"]).is_file() for r in ok)
-    assert rows[base].seconds["train"] == 1.5 and rows[base].violations == ["gpu"]
+    assert rows[base].seconds["train"] == 1.5 and rows[base].seconds["judge"] == 0.5 and rows[base].violations == ["gpu"]
     assert rows[f"{base}__ptq-int8"].values == {**candidate.values, "ptq": "int8"}
     assert rows[f"{base}__prune-0.3__ptq-int8"].artifacts["primary"] == f"{base}/prune-0.3/int8_32x32.tflite"
     full, pruned = rows[base].channels, rows[f"{base}__prune-0.3"].channels

@@ -66,13 +66,14 @@ def run_candidate(candidate: Candidate, cfg: Config, dataset: Dataset, layout: R
     model.save(layout.model(folder))
     train_s = time.perf_counter() - start
     trained = judged(candidate, model, cfg, dataset, folder, TRAINED, steps)
+    before = {"train": train_s, "judge": time.perf_counter() - start - train_s}  # the Keras model over the frames
     inherited_psnr = inherited_psnr if tuned else trained.keras_psnr
     top = not rungs or rung == len(rungs) - 1
     if cfg.search.screen and not top:  # judged only by what its promotion ranks
-        rows = [screened_row(trained, TRAINED, cfg, layout, violations, {"train": train_s})]
+        rows = [screened_row(trained, TRAINED, cfg, layout, violations, before)]
     else:
         variants = plan(cfg.optimize) if cfg.optimize.apply_to == "all" and top else [TRAINED]
-        rows = make_artifacts(trained, variants, cfg, dataset, layout, violations, train_s)
+        rows = make_artifacts(trained, variants, cfg, dataset, layout, violations, before)
     return [dataclasses.replace(r, rung=rung, steps=steps, inherited_steps=start_from.steps,
                                 inherited_from=start_from.source, psnr_inherited=inherited_psnr) for r in rows]
 
@@ -95,7 +96,7 @@ def optimize_saved(candidate: Candidate, cfg: Config, dataset: Dataset, layout: 
 
 
 def make_artifacts(trained: Trained, variants: Sequence[Variant], cfg: Config, dataset: Dataset,
-                   layout: RunLayout, violations: Sequence[str], train_s: float = 0.0) -> List[ResultRow]:
+                   layout: RunLayout, violations: Sequence[str], before: Optional[dict] = None) -> List[ResultRow]:
     """One row per variant, in plan order. The trained model's own row raises (the trial fails); any other
     variant that raises gets a failed row, and the variants made from a float model that failed are left out."""
     from portable_deblur.optimize.variants import make_float, qat_model
@@ -108,7 +109,7 @@ def make_artifacts(trained: Trained, variants: Sequence[Variant], cfg: Config, d
         start = time.perf_counter()
         try:
             if v == TRAINED:
-                rows.append(artifact_row(trained, v, cfg, dataset, layout, violations, {"train": train_s}))
+                rows.append(artifact_row(trained, v, cfg, dataset, layout, violations, dict(before or {})))
             elif v.kind == "fp32":
                 source = floats[v.base] = make_float(trained, v, cfg, dataset, layout)
                 rows.append(artifact_row(source, v, cfg, dataset, layout, violations,
