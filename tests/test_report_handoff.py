@@ -240,6 +240,17 @@ def test_handoff_errors_name_the_bad_value(tiny_run, capsys):
     assert "out= must be a folder" in capsys.readouterr().err
 
 
+def test_a_screened_row_is_not_handed_off():
+    from portable_deblur.records import ResultRow
+    from portable_deblur.registry import ConfigError
+
+    front = ResultRow(id="unet__a", arch="unet", values={}, status="ok")
+    low = ResultRow(id="unet__b", arch="unet", values={}, status="ok", screened=True)
+    with pytest.raises(ConfigError, match=r"candidate 'unet__b' was only screened .* \['unet__a'\].*search.screen=false"):
+        handoff.choose([front, low], [front], "unet__b", False)
+    assert handoff.choose([front, low], [front], "unet__a", False) == [front]
+
+
 def test_interrupted_handoff_leaves_no_truncated_file(tiny_run, tmp_path, monkeypatch):
     real = os.replace
 

@@ -69,6 +69,10 @@ def choose(rows, front, candidate: Optional[str], pareto: bool) -> List:
         if candidate not in ok:
             raise ConfigError(f"candidate must be the id of a finished artifact of this run, one of {sorted(ok)}; "
                               f"got {candidate!r}")
+        if ok[candidate].screened:
+            raise ConfigError(f"candidate {candidate!r} was only screened at a lower rung (its Keras quality and one "
+                              f"timing; its .tflite's own quality was never judged): hand off one judged in full, "
+                              f"e.g. the front's {sorted(r.id for r in front)}, or rerun with search.screen=false")
         return [ok[candidate]]
     if pareto:
         return list(front)
