@@ -239,6 +239,17 @@ def test_a_lower_rung_is_screened_and_the_top_rung_judges_and_ships_its_own_weig
     assert not judged.screened and np.isfinite(judged.psnr_tflite) and set(judged.latency) == {"32x32_t2", "48x48_t2"}
 
 
+def test_a_sampled_space_with_rungs_is_told_its_first_rung_is_drawn_at_random(rung_args, capsys):
+    from portable_deblur.search.run import prepare
+
+    prepare(["space=upsampling", *rung_args, *FOUR, "search.rungs=[2,4]", "search.sampler=nsga2", "search.n_trials=3",
+             "run.name=nsga2"])
+    err = capsys.readouterr().err
+    assert "search.sampler=nsga2 draws the first rung's 3 candidates at random" in err and "search.sampler=grid" in err
+    prepare(["space=upsampling", *rung_args, *FOUR, "search.rungs=[2,4]", "run.name=grid"])
+    assert "at random" not in capsys.readouterr().err
+
+
 def test_screen_seconds_must_be_positive():
     from portable_deblur.registry import ConfigError
 
