@@ -125,9 +125,8 @@ def stability(rows: Sequence[ResultRow], spec: Objectives, resamples: int, seed:
     which its quality is the best. Rows without per-frame figures keep their mean in every resample."""
     if not rows:
         return []
-    n = max((len(r.frames.values(r.ranked_source(spec.psnr))) for r in rows if r.frames is not None), default=0)
-    scores = [np.asarray(r.frames.values(r.ranked_source(spec.psnr))) if r.frames is not None and n else None
-              for r in rows]
+    n = max((len(r.ranked_frames(spec.psnr)) for r in rows if r.frames is not None), default=0)
+    scores = [np.asarray(r.ranked_frames(spec.psnr)) if r.frames is not None and n else None for r in rows]
     rest = [tuple(spec.values(r)[1:]) for r in rows]
     on_front, best = np.zeros(len(rows)), np.zeros(len(rows))
     for idx in resampled_frames(max(n, 1), resamples, seed):

@@ -143,8 +143,7 @@ def quality_difference(a: ResultRow, b: ResultRow, spec: Objectives) -> Interval
     """``a``'s PSNR minus ``b``'s, paired over the ranked validation frames, with its interval; a plain
     difference (zero-wide) for rows of runs that kept no per-frame figures."""
     if a.frames is not None and b.frames is not None and a.frames.names == b.frames.names:
-        return paired_difference(a.frames.values(a.ranked_source(spec.psnr)), b.frames.values(b.ranked_source(spec.psnr)),
-                                 spec.level)
+        return paired_difference(a.ranked_frames(spec.psnr), b.ranked_frames(spec.psnr), spec.level)
     d = a.ranked_psnr(spec.psnr) - b.ranked_psnr(spec.psnr)
     return Interval(d, d, d, spec.level)
 
@@ -154,7 +153,7 @@ def gain_interval(row: ResultRow, spec: Objectives) -> Interval:
     for rows of runs that kept no per-frame figures)."""
     if row.frames is None:
         return Interval(row.psnr_gain, row.psnr_gain, row.psnr_gain, spec.level)
-    return paired_difference(row.frames.values(row.ranked_source(spec.psnr)), row.frames.values("blurry"), spec.level)
+    return paired_difference(row.ranked_frames(spec.psnr), row.frames.values("blurry"), spec.level)
 
 
 def latency_ratio(a: ResultRow, b: ResultRow, spec: Objectives) -> Interval:

@@ -163,6 +163,10 @@ class ResultRow:
         """The PSNR of ``ranked_source(source)``."""
         return getattr(self, f"psnr_{self.ranked_source(source)}")
 
+    def ranked_frames(self, source: str = "tflite") -> List[float]:
+        """The per-frame PSNR of ``ranked_source(source)`` (the row must have kept ``frames``)."""
+        return self.frames.values(self.ranked_source(source))
+
     @property
     def psnr_gain(self) -> float:
         return self.ranked_psnr() - self.psnr_blurry

@@ -58,7 +58,7 @@ def _delta_db(members: Sequence[ResultRow], every: Sequence[ResultRow], spec: Ob
     """Mean PSNR of ``members`` minus that of ``every``, paired over the frames (plain where rows kept none)."""
     names = {r.frames.names if r.frames is not None else None for r in every}
     if None not in names and len(names) == 1:
-        frames = lambda rs: np.mean([r.frames.values(r.ranked_source(spec.psnr)) for r in rs], axis=0)  # noqa: E731
+        frames = lambda rs: np.mean([r.ranked_frames(spec.psnr) for r in rs], axis=0)  # noqa: E731
         return paired_difference(frames(members), frames(every), spec.level)
     d = mean(spec.values(r)[0] for r in members) - mean(spec.values(r)[0] for r in every)
     return Interval(d, d, d, spec.level)

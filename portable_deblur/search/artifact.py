@@ -186,8 +186,7 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
     if gpu_q is not None:
         laps("evaluate_gpu")
     made, latency = export_and_measure(t, v, cfg, layout, convert, laps, written=(eval_path,))
-    artifacts = {"eval": layout.relative(eval_path), "primary": made[0].path,
-                 **{f"{a.precision}_{a.shape[0]}x{a.shape[1]}": a.path for a in made}}
+    artifacts = _files(made)
     primary = layout / made[0].path
     ops = op_inventory(primary)
     reports = check_all(ops, cfg.portability.targets)
@@ -200,19 +199,28 @@ def artifact_row(t: Trained, v: Variant, cfg: Config, dataset: Dataset, layout: 
     violations = measured_violations(violations, gpu, cfg.portability.require)
     laps("portability")
     return ResultRow(
-        id=v.row_id(t.candidate.id), arch=t.candidate.arch, values={**t.candidate.values, **v.values},
-        status="ok", params=t.params, macs=t.macs, size_kb=primary.stat().st_size / 1024,
-        psnr_blurry=t.blurry_psnr, ssim_blurry=t.blurry_ssim, psnr_keras=t.keras_psnr, ssim_keras=t.keras_ssim,
+        **_row_fields(t, v, layout, made, latency, ops, reports),
         psnr_tflite=tflite_q.psnr, ssim_tflite=tflite_q.ssim, fidelity_psnr=fid.psnr, fidelity_l2=fid.l2,
-        psnr_gpu=gpu_q.psnr if gpu_q else float("nan"), ssim_gpu=gpu_q.ssim if gpu_q else float("nan"),
-        latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),
-        portability={k: dataclasses.asdict(r) for k, r in reports.items()}, xnnpack=xnn,
+        psnr_gpu=gpu_q.psnr if gpu_q else float("nan"), ssim_gpu=gpu_q.ssim if gpu_q else float("nan"), xnnpack=xnn,
         gpu_measured=_measured(gpu, ops), quantization_errors=errors, float_islands=islands, fp16_range=fp16,
         mixed_plan={key: value for key, value in plan.items() if key != "errors"},  # the row keeps the worst in quantization_errors
-        violations=list(violations), artifacts=artifacts, seconds=laps.seconds, channels=t.channels,
+        violations=list(violations), artifacts={"eval": layout.relative(eval_path), **artifacts},
+        seconds=laps.seconds,
         pipelines={name: {**figures, **pipeline_figures(tflite=tflite_q).get(name, {})}
                    for name, figures in t.pipelines.items()},
         frames=_with_frames(t.frames, tflite=tflite_q, gpu=gpu_q))
+
+
+def _row_fields(t: Trained, v: Variant, layout: RunLayout, made: Sequence[Artifact], latency, ops, reports
+                ) -> Dict[str, Any]:
+    """The row fields a fully judged and a screened artifact share: what it is, the float model's figures
+    (``t``), the primary file's size, ops and the op tables' verdicts, and its latency."""
+    primary = layout / made[0].path
+    return dict(id=v.row_id(t.candidate.id), arch=t.candidate.arch, values={**t.candidate.values, **v.values},
+                status="ok", params=t.params, macs=t.macs, size_kb=primary.stat().st_size / 1024,
+                psnr_blurry=t.blurry_psnr, ssim_blurry=t.blurry_ssim, psnr_keras=t.keras_psnr,
+                ssim_keras=t.keras_ssim, latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),
+                portability={k: dataclasses.asdict(r) for k, r in reports.items()}, channels=t.channels)
 
 
 def screened_row(t: Trained, v: Variant, cfg: Config, layout: RunLayout, violations: Sequence[str],
@@ -231,15 +239,14 @@ def screened_row(t: Trained, v: Variant, cfg: Config, layout: RunLayout, violati
     ops = op_inventory(primary)
     reports = check_all(ops, cfg.portability.targets)
     laps("portability")
-    return ResultRow(
-        id=v.row_id(t.candidate.id), arch=t.candidate.arch, values={**t.candidate.values, **v.values},
-        status="ok", params=t.params, macs=t.macs, size_kb=primary.stat().st_size / 1024,
-        psnr_blurry=t.blurry_psnr, ssim_blurry=t.blurry_ssim, psnr_keras=t.keras_psnr, ssim_keras=t.keras_ssim,
-        latency=latency, ops=op_counts(primary), inventory=inventory_table(ops),
-        portability={k: dataclasses.asdict(r) for k, r in reports.items()},
-        violations=measured_violations(violations, None, cfg.portability.require),
-        artifacts={"primary": made[0].path, **{f"{a.precision}_{a.shape[0]}x{a.shape[1]}": a.path for a in made}},
-        seconds=laps.seconds, channels=t.channels, pipelines=t.pipelines, frames=t.frames, screened=True)
+    return ResultRow(**_row_fields(t, v, layout, made, latency, ops, reports),
+                     violations=measured_violations(violations, None, cfg.portability.require), artifacts=_files(made),
+                     seconds=laps.seconds, pipelines=t.pipelines, frames=t.frames, screened=True)
+
+
+def _files(made: Sequence[Artifact]) -> Dict[str, str]:
+    """A row's files: ``primary`` (the first measured size) and each by ``<precision>_<H>x<W>``."""
+    return {"primary": made[0].path, **{f"{a.precision}_{a.shape[0]}x{a.shape[1]}": a.path for a in made}}
 
 
 def _with_frames(frames, **by_source):

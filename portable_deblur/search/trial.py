@@ -109,7 +109,7 @@ def make_artifacts(trained: Trained, variants: Sequence[Variant], cfg: Config, d
         start = time.perf_counter()
         try:
             if v == TRAINED:
-                rows.append(artifact_row(trained, v, cfg, dataset, layout, violations, dict(before or {})))
+                rows.append(artifact_row(trained, v, cfg, dataset, layout, violations, before or {}))
             elif v.kind == "fp32":
                 source = floats[v.base] = make_float(trained, v, cfg, dataset, layout)
                 rows.append(artifact_row(source, v, cfg, dataset, layout, violations,
