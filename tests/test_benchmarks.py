@@ -18,6 +18,7 @@ READS_A_RUN = {  # benchmark -> its arguments before --tiny, given the smoke run
     "optimization": ["--report", "{run}"],
     "multi_fidelity": ["upsampling", "--full={run}"],  # the smoke run is its full run (3 steps = the top rung)
     "portable_ops": ["prelu"],
+    "steering": ["{run}"],
 }
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py"))
 

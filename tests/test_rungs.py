@@ -239,15 +239,43 @@ def test_a_lower_rung_is_screened_and_the_top_rung_judges_and_ships_its_own_weig
     assert not judged.screened and np.isfinite(judged.psnr_tflite) and set(judged.latency) == {"32x32_t2", "48x48_t2"}
 
 
-def test_a_sampled_space_with_rungs_is_told_its_first_rung_is_drawn_at_random(rung_args, capsys):
-    from portable_deblur.search.run import prepare
+@pytest.mark.parametrize("name", ["nsga2", "tpe"])
+def test_a_sampled_space_learns_from_a_lower_rungs_judged_candidates(name):
+    """A lower rung's trials are PRUNED with their values kept; the run's NSGA-II and TPE see those as COMPLETE
+    (a PRUNED trial without values, as a duplicate's, stays unseen), so a rung's later draws are steered by its
+    earlier ones -- where plain NSGA-II sees no population -- and the study itself is unchanged."""
+    from optuna.samplers import NSGAIISampler
 
-    prepare(["space=upsampling", *rung_args, *FOUR, "search.rungs=[2,4]", "search.sampler=nsga2", "search.n_trials=3",
-             "run.name=nsga2"])
-    err = capsys.readouterr().err
-    assert "search.sampler=nsga2 draws the first rung's 3 candidates at random" in err and "search.sampler=grid" in err
-    prepare(["space=upsampling", *rung_args, *FOUR, "search.rungs=[2,4]", "run.name=grid"])
-    assert "at random" not in capsys.readouterr().err
+    from portable_deblur.search import attrs
+    from portable_deblur.search.sampler import make_sampler
+
+    cfg = _cfg(*FOUR, "search.rungs=[2,4]", f"search.sampler={name}", "search.n_trials=6",
+               "search.population_size=2")
+    for sampler, product in ((make_sampler(cfg), True), (NSGAIISampler(population_size=2, seed=0), False)):
+        inner = getattr(sampler, "inner", sampler)  # the product's wraps Optuna's
+        seen, draw = [], inner.sample_independent
+
+        def spy(study, trial, param, distribution):
+            seen.append({t.number: t.values for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))})
+            return draw(study, trial, param, distribution)
+
+        inner.sample_independent = spy
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+        for values in ([20.0, 5.0], [21.0, 9.0], [22.0, 3.0], [19.0, 7.0], None):
+            t = study.ask()
+            t.suggest_categorical("upsampler", ["transpose", "bilinear"])
+            if values is not None:
+                t.set_user_attr(attrs.VALUES, values)
+            study.tell(t, state=TrialState.PRUNED)
+        nxt = study.ask()
+        nxt.suggest_categorical("upsampler", ["transpose", "bilinear"])
+        generation = study._storage.get_trial_system_attrs(nxt._trial_id).get("NSGAIISampler:generation")
+        assert all(t.state == TrialState.PRUNED for t in study.get_trials()[:5])
+        if not product:  # plain NSGA-II: no COMPLETE trial, every draw a first generation's, at random
+            assert seen[-1] == {} and generation == 0
+        else:
+            assert seen[-1] == {0: [20.0, 5.0], 1: [21.0, 9.0], 2: [22.0, 3.0], 3: [19.0, 7.0]}
+            assert generation == (2 if name == "nsga2" else None)
 
 
 def test_screen_seconds_must_be_positive():

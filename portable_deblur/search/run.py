@@ -47,11 +47,6 @@ def prepare(args: Sequence[str]):
     check_start(cfg, candidates)
     dataset = load_dataset(cfg.data)  # lists and checks every file (or renders the embedded set) ...
     study = SearchStudy.open(cfg)  # ... before anything is written
-    if cfg.search.rungs and cfg.search.sampler != "grid":
-        print(f"note: with search.rungs, search.sampler={cfg.search.sampler} draws the first rung's "
-              f"{cfg.search.n_trials} candidates at random: a lower rung's trials are PRUNED (the study's front is "
-              f"the top rung's), and Optuna's samplers learn from the values of COMPLETE trials; "
-              f"search.sampler=grid covers every candidate", file=sys.stderr)
     if cfg.measure.backend == "local":  # the fixed network every artifact is timed against (deploy.reference)
         from portable_deblur.deploy.reference import reference_ms, write_references
 
