@@ -81,7 +81,7 @@ def main(argv=None) -> None:
     reference = hv_reference(rows, spec)
     whole = hypervolume(points, reference, spec.maximize)
     print(f"{args.run}: {len(rows)} candidates judged at the first rung, {len(front)} on its Pareto front "
-          f"({' x '.join(spec.names)}); each search draws {args.trials}, {args.seeds} seeds")
+          f"(PSNR as ranked, {' x '.join(spec.names[1:])}); each search draws {args.trials}, {args.seeds} seeds")
     print(f"{'sampler':32} {'front found [min, max]':>24} {'hypervolume share [min, max]':>30}")
     def searched(sampler: str, seed: int):  # the run's config with a sampled search: what make_sampler reads
         search = dataclasses.replace(run.cfg.search, sampler=sampler, n_trials=args.trials,
