@@ -17,26 +17,23 @@ import argparse
 import numpy as np
 
 
-def replay(rows, cfg, sampler, trials: int):
-    """The rows a sampled search of ``trials`` distinct candidates over ``cfg``'s grid draws with ``sampler``,
+def replay(rows, run, sampler, trials: int):
+    """The rows a sampled search of ``trials`` distinct candidates over ``run``'s grid draws with ``sampler``,
     each told as a lower rung's trial is; a candidate the run has no row for (failed) is told FAIL."""
     import optuna
     from optuna.trial import TrialState
 
-    from portable_deblur.models.candidate import candidate_at
     from portable_deblur.rank import Objectives
     from portable_deblur.search import attrs
-    from portable_deblur.search.grid import Grid
 
-    spec, grid = Objectives.of(cfg), Grid(cfg.grid)
+    spec = Objectives.of(run.cfg)
     by_id = {r.id: r for r in rows}
     study = optuna.create_study(directions=spec.directions, sampler=sampler)
     drawn, asked = {}, 0
-    while len(drawn) < min(trials, grid.size) and asked < 20 * trials:  # the search's cap on repeated proposals
+    while len(drawn) < min(trials, run.size) and asked < 20 * trials:  # the search's cap on repeated proposals
         asked += 1
         t = study.ask()
-        params = {k: t.suggest_categorical(k, grid.choices[k]) for k in grid.choices}
-        cid = candidate_at(cfg.arch, cfg.model, grid.point(params)).id
+        cid = run.candidate(t).id  # the run's own mapping from a trial's suggestions to a candidate
         if cid in drawn:
             study.tell(t, state=TrialState.PRUNED)  # a duplicate: no values of its own
             continue
@@ -94,7 +91,7 @@ def main(argv=None) -> None:
                                lambda seed: optuna.samplers.RandomSampler(seed=seed))):
         found, share = [], []
         for seed in range(args.seeds):
-            drawn = replay(rows, run.cfg, sampler_of(seed), args.trials)
+            drawn = replay(rows, run, sampler_of(seed), args.trials)
             found.append(len(front & {r.id for r in drawn}))
             share.append(hypervolume([spec.values(r) for r in drawn], reference, spec.maximize) / whole if whole else 0.0)
         print(f"{label:32} {np.median(found):>9.1f} of {len(front):<3} [{min(found)}, {max(found)}]"
